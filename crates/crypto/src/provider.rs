@@ -1,0 +1,53 @@
+use std::future::Future;
+use std::pin::Pin;
+
+use zeroize::Zeroizing;
+
+/// A data key wrapped by a key provider. `key_id` names the provider and the
+/// key version that wrapped it (`local:3`), so old rows stay readable after a
+/// rotation and `kms rewrap` can find what is not on the newest version yet.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WrappedKey {
+    pub key_id: String,
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for WrappedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WrappedKey")
+            .field("key_id", &self.key_id)
+            .field("bytes", &format_args!("{} bytes", self.bytes.len()))
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("key provider unavailable: {0}")]
+    Unavailable(String),
+    #[error("key version {0} is not known to this key provider")]
+    UnknownKey(String),
+    #[error("the data key could not be unwrapped (wrong key or tampered record)")]
+    Unwrap,
+    #[error("key file: {0}")]
+    KeyFile(String),
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Wraps and unwraps 256-bit data keys. Implementations: `local` (a key file)
+/// and, later, `aws-kms`. Async because a KMS is a network call.
+pub trait KeyProvider: Send + Sync + 'static {
+    /// Creates a fresh data key and returns it with its wrapped form.
+    fn generate_data_key(
+        &self,
+    ) -> BoxFuture<'_, Result<(Zeroizing<[u8; 32]>, WrappedKey), ProviderError>>;
+
+    fn unwrap_key<'a>(
+        &'a self,
+        wrapped: &'a WrappedKey,
+    ) -> BoxFuture<'a, Result<Zeroizing<[u8; 32]>, ProviderError>>;
+
+    /// A cheap liveness check for `/readyz`.
+    fn check(&self) -> BoxFuture<'_, Result<(), ProviderError>>;
+}

@@ -1,0 +1,396 @@
+//! [`Core`]: the operations of SPEC §5 for operators and partners, on top of
+//! the store, the key provider and the outbound client.
+
+use std::sync::Arc;
+
+use keystead_crypto::hashing::{constant_time_eq, hash_password, token_hash};
+use keystead_crypto::{random_token, ExposeSecret, KeyProvider, SecretString};
+use keystead_net::Outbound;
+use keystead_proto::{self as proto, ErrorCode};
+use keystead_store::{CustomOidcRow, PartnerRow, Store, StoreError, PURPOSE_OIDC_CLIENT_SECRET};
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::rules;
+use crate::time_fmt::rfc3339;
+
+pub const DEFAULT_SESSION_TTL_SECS: i64 = 7 * 24 * 3600;
+const ADMIN_TOKEN_SETTING: &str = "admin_token_hash";
+
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    pub public_url: Url,
+}
+
+/// Everything the domain needs, cheap to clone (all shared).
+#[derive(Clone)]
+pub struct Core {
+    pub store: Store,
+    pub keys: Arc<dyn KeyProvider>,
+    pub outbound: Outbound,
+    pub config: Arc<CoreConfig>,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("store", &self.store)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An authenticated partner (by secret key or, later, a portal session).
+#[derive(Debug, Clone)]
+pub struct PartnerAuth {
+    pub partner: PartnerRow,
+}
+
+/// A value that was just created: `first` is true for the call that made it.
+#[derive(Debug)]
+pub struct Created<T> {
+    pub value: T,
+    pub first: bool,
+}
+
+impl Core {
+    /// The redirect URI partners register at their IdP.
+    pub fn redirect_uri(&self) -> String {
+        let base = self.config.public_url.as_str();
+        format!(
+            "{}/auth/custom_oidc/callback",
+            base.strip_suffix('/').unwrap_or(base)
+        )
+    }
+
+    // ---- operator -------------------------------------------------------
+
+    /// Makes the admin token on the first start of a deployment. Returns the
+    /// token only to the instance that created it (it is stored hashed).
+    pub async fn ensure_admin_token(&self) -> Result<Created<Option<SecretString>>> {
+        if self.store.setting(ADMIN_TOKEN_SETTING).await?.is_some() {
+            return Ok(Created {
+                value: None,
+                first: false,
+            });
+        }
+        let token = random_token_bits("kat_", 32);
+        let first = self
+            .store
+            .init_setting(ADMIN_TOKEN_SETTING, &token_hash(&token))
+            .await?;
+        Ok(Created {
+            value: first.then(|| SecretString::from(token)),
+            first,
+        })
+    }
+
+    pub async fn check_admin_token(&self, presented: &str) -> Result<()> {
+        let stored = self.store.setting(ADMIN_TOKEN_SETTING).await?;
+        match stored {
+            Some(h) if constant_time_eq(h.as_bytes(), token_hash(presented).as_bytes()) => Ok(()),
+            _ => Err(Error::new(
+                ErrorCode::Unauthorized,
+                "a valid admin token is required (Authorization: Bearer <token from keystead-data/admin-token>)",
+            )),
+        }
+    }
+
+    pub async fn create_project(&self, name: &str) -> Result<proto::Project> {
+        let name = display_name(name, "project name")?;
+        let row = self
+            .store
+            .insert_project(&random_token("prj_"), &name)
+            .await?;
+        Ok(proto::Project {
+            id: row.id,
+            name: row.name,
+        })
+    }
+
+    pub async fn create_api_key(&self, project_id: &str, name: &str) -> Result<proto::CreatedApiKey> {
+        let name = display_name(name, "API key name")?;
+        match self.store.project(project_id).await {
+            Err(StoreError::NotFound) => {
+                return Err(Error::new(
+                    ErrorCode::NotFound,
+                    format!("project {project_id:?} does not exist"),
+                ))
+            }
+            other => other?,
+        };
+        let secret_key = random_token_bits("sk_", 32);
+        let partner = self
+            .store
+            .insert_partner(
+                &random_token("ptn_"),
+                project_id,
+                &name,
+                &random_token("pk_"),
+                &token_hash(&secret_key),
+                DEFAULT_SESSION_TTL_SECS,
+            )
+            .await?;
+        Ok(proto::CreatedApiKey {
+            partner_id: partner.id,
+            publishable_key: partner.publishable_key,
+            secret_key,
+        })
+    }
+
+    pub async fn create_developer(&self, req: &proto::CreateDeveloper) -> Result<proto::Developer> {
+        let email = req.email.trim().to_ascii_lowercase();
+        if email.len() > 254 || !email.contains('@') || email.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(Error::new(ErrorCode::InvalidRequest, "email is not a valid address"));
+        }
+        if req.password.chars().count() < 12 {
+            return Err(Error::new(
+                ErrorCode::InvalidRequest,
+                "password must be at least 12 characters long",
+            ));
+        }
+        let hash = hash_password_blocking(req.password.clone()).await?;
+        match self
+            .store
+            .insert_developer(&random_token("dev_"), &email, &hash, &req.project_ids)
+            .await
+        {
+            Ok(row) => Ok(proto::Developer {
+                id: row.id,
+                email: row.email,
+                project_ids: row.project_ids,
+            }),
+            Err(StoreError::Conflict) => Err(Error::new(
+                ErrorCode::Conflict,
+                format!("a developer with email {email} already exists"),
+            )),
+            Err(StoreError::NotFound) => Err(Error::new(
+                ErrorCode::NotFound,
+                "one of project_ids does not exist",
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    // ---- partner --------------------------------------------------------
+
+    pub async fn authenticate_secret_key(&self, presented: &str) -> Result<PartnerAuth> {
+        if !presented.starts_with("sk_") {
+            return Err(unauthorized_partner());
+        }
+        match self.store.partner_by_secret_hash(&token_hash(presented)).await {
+            Ok(partner) => Ok(PartnerAuth { partner }),
+            Err(StoreError::NotFound) => Err(unauthorized_partner()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn partner_view(&self, p: &PartnerRow) -> proto::Partner {
+        proto::Partner {
+            partner_id: p.id.clone(),
+            project_id: p.project_id.clone(),
+            name: p.name.clone(),
+            allowed_return_urls: p.allowed_return_urls.clone(),
+        }
+    }
+
+    pub async fn patch_partner(&self, auth: &PartnerAuth, req: &proto::PatchPartner) -> Result<proto::Partner> {
+        let urls = rules::return_urls(&req.allowed_return_urls)?;
+        self.store.set_allowed_return_urls(&auth.partner.id, &urls).await?;
+        let p = self.store.partner(&auth.partner.id).await?;
+        Ok(self.partner_view(&p))
+    }
+
+    pub async fn custom_oidc_row(&self, partner_id: &str) -> Result<CustomOidcRow> {
+        match self.store.custom_oidc(partner_id).await {
+            Err(StoreError::NotFound) => Err(Error::with_hint(
+                ErrorCode::CustomOidcNotConfigured,
+                "Custom OIDC is not configured for this API key",
+                "configure it with PUT /v1/partner/custom-oidc or `keystead oidc configure`",
+            )),
+            other => Ok(other?),
+        }
+    }
+
+    pub fn custom_oidc_view(&self, row: &CustomOidcRow) -> proto::CustomOidc {
+        proto::CustomOidc {
+            enabled: row.enabled,
+            issuer: row.issuer.clone(),
+            client_id: row.client_id.clone(),
+            scopes: row.scopes.clone(),
+            token_endpoint_auth_method: row.auth_method.clone(),
+            button_label: row.button_label.clone(),
+            client_secret_set: row.client_secret_updated_at.is_some(),
+            client_secret_updated_at: row.client_secret_updated_at.map(rfc3339),
+            redirect_uri: self.redirect_uri(),
+            last_verification: row
+                .last_verification
+                .as_deref()
+                .and_then(|j| serde_json::from_str(j).ok()),
+        }
+    }
+
+    pub async fn get_custom_oidc(&self, auth: &PartnerAuth) -> Result<proto::CustomOidc> {
+        let row = self.custom_oidc_row(&auth.partner.id).await?;
+        Ok(self.custom_oidc_view(&row))
+    }
+
+    /// PUT: all fields are validated before anything is written.
+    pub async fn put_custom_oidc(
+        &self,
+        auth: &PartnerAuth,
+        req: &proto::PutCustomOidc,
+    ) -> Result<proto::CustomOidc> {
+        let issuer = rules::issuer(req.issuer.as_deref().unwrap_or(""))?;
+        let client_id = rules::client_id(req.client_id.as_deref().unwrap_or(""))?;
+        let button_label = rules::button_label(req.button_label.as_deref().unwrap_or(""))?;
+        let current = match self.store.custom_oidc(&auth.partner.id).await {
+            Ok(row) => Some(row),
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let scopes = match &req.scopes {
+            Some(s) => rules::scopes(s)?,
+            None => current
+                .as_ref()
+                .map(|c| c.scopes.clone())
+                .unwrap_or_else(|| rules::DEFAULT_SCOPES.to_string()),
+        };
+        let auth_method = match &req.token_endpoint_auth_method {
+            Some(m) => rules::auth_method(m)?,
+            None => current
+                .as_ref()
+                .map(|c| c.auth_method.clone())
+                .unwrap_or_else(|| rules::DEFAULT_AUTH_METHOD.to_string()),
+        };
+        let enabled = req
+            .enabled
+            .unwrap_or_else(|| current.as_ref().is_some_and(|c| c.enabled));
+        let secret_set = current
+            .as_ref()
+            .is_some_and(|c| c.client_secret_updated_at.is_some());
+        if rules::method_needs_secret(&auth_method) {
+            if enabled && !secret_set {
+                return Err(Error::with_hint(
+                    ErrorCode::ClientSecretRequired,
+                    format!("{auth_method} needs a client secret before Custom OIDC can be enabled"),
+                    "set it with PUT /v1/partner/custom-oidc/client-secret or `keystead oidc set-secret`, then enable",
+                ));
+            }
+        } else if secret_set {
+            return Err(Error::with_hint(
+                ErrorCode::ClientSecretNotAllowed,
+                "token_endpoint_auth_method none is for public clients and must not have a client secret stored",
+                "remove the secret first (DELETE /v1/partner/custom-oidc/client-secret or `keystead oidc clear-secret`)",
+            ));
+        }
+        let row = CustomOidcRow {
+            partner_id: auth.partner.id.clone(),
+            issuer,
+            client_id,
+            scopes,
+            auth_method,
+            button_label,
+            enabled,
+            client_secret_updated_at: None,
+            last_verification: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let stored = self.store.upsert_custom_oidc(&row).await?;
+        Ok(self.custom_oidc_view(&stored))
+    }
+
+    pub async fn set_client_secret(&self, auth: &PartnerAuth, secret: &SecretString) -> Result<()> {
+        rules::client_secret(secret.expose_secret())?;
+        let row = self.custom_oidc_row(&auth.partner.id).await?;
+        if !rules::method_needs_secret(&row.auth_method) {
+            return Err(Error::with_hint(
+                ErrorCode::ClientSecretNotAllowed,
+                "this configuration uses token_endpoint_auth_method none, which takes no client secret",
+                "switch to client_secret_post or client_secret_basic first if your IdP gave you a secret",
+            ));
+        }
+        let sealed = keystead_crypto::seal(
+            self.keys.as_ref(),
+            &auth.partner.id,
+            PURPOSE_OIDC_CLIENT_SECRET,
+            secret.expose_secret().as_bytes(),
+        )
+        .await?;
+        self.store.set_client_secret(&auth.partner.id, &sealed).await?;
+        tracing::info!(partner_id = %auth.partner.id, "custom OIDC client secret updated");
+        Ok(())
+    }
+
+    pub async fn clear_client_secret(&self, auth: &PartnerAuth) -> Result<()> {
+        let row = self.custom_oidc_row(&auth.partner.id).await?;
+        self.store
+            .clear_client_secret(&auth.partner.id, rules::method_needs_secret(&row.auth_method))
+            .await?;
+        tracing::info!(partner_id = %auth.partner.id, "custom OIDC client secret removed");
+        Ok(())
+    }
+
+    /// The decrypted client secret, for the token request only.
+    pub async fn client_secret(&self, partner_id: &str) -> Result<Option<SecretString>> {
+        let sealed = match self.store.secret(partner_id, PURPOSE_OIDC_CLIENT_SECRET).await {
+            Ok(s) => s,
+            Err(StoreError::NotFound) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let plain =
+            keystead_crypto::open(self.keys.as_ref(), partner_id, PURPOSE_OIDC_CLIENT_SECRET, &sealed)
+                .await?;
+        let text = std::str::from_utf8(&plain)
+            .map_err(|_| Error::internal("stored client secret is not UTF-8"))?;
+        Ok(Some(SecretString::from(text.to_string())))
+    }
+
+    pub async fn delete_custom_oidc(&self, auth: &PartnerAuth) -> Result<()> {
+        match self.store.delete_custom_oidc(&auth.partner.id).await {
+            Err(StoreError::NotFound) => Err(Error::new(
+                ErrorCode::CustomOidcNotConfigured,
+                "Custom OIDC is not configured for this API key",
+            )),
+            other => Ok(other?),
+        }
+    }
+
+    pub async fn ready(&self) -> Result<()> {
+        self.store.ping().await?;
+        self.keys.check().await?;
+        Ok(())
+    }
+}
+
+fn unauthorized_partner() -> Error {
+    Error::new(
+        ErrorCode::Unauthorized,
+        "a valid secret key is required (X-API-Key: sk_… or Authorization: Bearer sk_…)",
+    )
+}
+
+fn display_name(raw: &str, what: &str) -> Result<String> {
+    let t = raw.trim();
+    if t.is_empty() || t.chars().count() > 100 || t.chars().any(char::is_control) {
+        return Err(Error::new(
+            ErrorCode::InvalidRequest,
+            format!("{what} must be 1–100 characters without control characters"),
+        ));
+    }
+    Ok(t.to_string())
+}
+
+fn random_token_bits(prefix: &str, bytes: usize) -> String {
+    keystead_crypto::random_token_bits(prefix, bytes)
+}
+
+/// argon2id costs tens of milliseconds of CPU: keep it off the async workers.
+async fn hash_password_blocking(password: String) -> Result<String> {
+    let password = zeroize::Zeroizing::new(password);
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(Error::internal)?
+        .map_err(Error::internal)
+}

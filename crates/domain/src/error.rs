@@ -1,0 +1,80 @@
+use keystead_proto::{ErrorCode, ErrorDetail};
+
+/// The domain's one error type. `Api` errors are shown to the caller as they
+/// are; `Internal` carries detail for the log only and is answered with a
+/// bare `internal`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{code}: {message}")]
+    Api {
+        code: ErrorCode,
+        message: String,
+        hint: Option<String>,
+    },
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Error::Api {
+            code,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn with_hint(code: ErrorCode, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Api {
+            code,
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        Error::Internal(detail.to_string())
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::Api { code, .. } => *code,
+            Error::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// What the caller may see.
+    pub fn detail(&self) -> ErrorDetail {
+        match self {
+            Error::Api {
+                code,
+                message,
+                hint,
+            } => ErrorDetail {
+                code: *code,
+                message: message.clone(),
+                hint: hint.clone(),
+            },
+            Error::Internal(_) => ErrorDetail {
+                code: ErrorCode::Internal,
+                message: "Something went wrong on the server; the server log has the details."
+                    .into(),
+                hint: None,
+            },
+        }
+    }
+}
+
+impl From<keystead_store::StoreError> for Error {
+    fn from(e: keystead_store::StoreError) -> Self {
+        Error::internal(e)
+    }
+}
+
+impl From<keystead_crypto::ProviderError> for Error {
+    fn from(e: keystead_crypto::ProviderError) -> Self {
+        Error::internal(e)
+    }
+}

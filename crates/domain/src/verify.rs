@@ -1,0 +1,365 @@
+//! Verify (SPEC §3): live checks of a partner's IdP, each answered with
+//! pass/warn/fail and a sentence a person can act on. All requests go
+//! through the SSRF-safe [`keystead_net::Outbound`].
+
+use keystead_net::{FetchError, Outbound};
+use keystead_proto::{Check, CheckStatus, ErrorCode, Verification};
+use keystead_store::CustomOidcRow;
+use serde_json::Value;
+use url::Url;
+
+use crate::core::{Core, PartnerAuth};
+use crate::error::Result;
+use crate::rules::{self, SUPPORTED_ALGS};
+use crate::time_fmt::rfc3339;
+
+struct Checks(Vec<Check>);
+
+impl Checks {
+    fn push(&mut self, name: &str, status: CheckStatus, detail: impl Into<String>) {
+        self.0.push(Check {
+            name: name.into(),
+            status,
+            detail: detail.into(),
+            code: None,
+            hint: None,
+        });
+    }
+    fn pass(&mut self, name: &str, detail: impl Into<String>) {
+        self.push(name, CheckStatus::Pass, detail);
+    }
+    fn warn(&mut self, name: &str, detail: impl Into<String>) {
+        self.push(name, CheckStatus::Warn, detail);
+    }
+    fn fail(&mut self, name: &str, code: ErrorCode, detail: impl Into<String>, hint: Option<String>) {
+        self.0.push(Check {
+            name: name.into(),
+            status: CheckStatus::Fail,
+            detail: detail.into(),
+            code: Some(code),
+            hint,
+        });
+    }
+}
+
+/// Maps a fetch failure to `(code, sentence)`; never includes resolved
+/// addresses, only the host the partner wrote.
+fn fetch_failure(what: &str, err: &FetchError, default_code: ErrorCode) -> (ErrorCode, String) {
+    match err {
+        FetchError::NotAllowed { host, .. } => (
+            ErrorCode::AddressNotAllowed,
+            format!(
+                "{what}: {host} is not a public address keystead may connect to (loopback, private, link-local and other special-purpose ranges are refused); the IdP must be reachable on a public address"
+            ),
+        ),
+        FetchError::Resolve { host } => (
+            default_code,
+            format!("{what}: the host name {host} could not be resolved; check the spelling of the URL"),
+        ),
+        FetchError::Timeout { host } => (
+            default_code,
+            format!("{what}: {host} did not answer in time"),
+        ),
+        FetchError::Connect { host, detail } => (
+            default_code,
+            format!("{what}: could not connect to {host} over TLS ({detail})"),
+        ),
+        FetchError::TooLarge { host } => (
+            default_code,
+            format!("{what}: the response from {host} is larger than 1 MiB"),
+        ),
+        FetchError::Other { host, detail } => (default_code, format!("{what}: {host}: {detail}")),
+    }
+}
+
+async fn fetch_json(
+    outbound: &Outbound,
+    url: &Url,
+    what: &str,
+    code: ErrorCode,
+) -> std::result::Result<Value, (ErrorCode, String)> {
+    let resp = outbound
+        .get(url, "application/json")
+        .await
+        .map_err(|e| fetch_failure(what, &e, code))?;
+    if (300..400).contains(&resp.status) {
+        return Err((
+            code,
+            format!(
+                "{what}: {url} answered with a redirect (HTTP {}); keystead does not follow redirects — configure the final URL",
+                resp.status
+            ),
+        ));
+    }
+    if resp.status != 200 {
+        return Err((code, format!("{what}: {url} answered HTTP {}", resp.status)));
+    }
+    serde_json::from_slice::<Value>(&resp.body)
+        .ok()
+        .filter(Value::is_object)
+        .ok_or_else(|| (code, format!("{what}: {url} did not return a JSON object")))
+}
+
+fn str_list<'a>(doc: &'a Value, key: &str) -> Option<Vec<&'a str>> {
+    doc.get(key)?
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+}
+
+/// Algorithms a JWK can verify for us, by its `kty`/`crv`/`alg`/`use`.
+pub fn jwk_algs(key: &Value) -> Vec<&'static str> {
+    if key.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig") {
+        return Vec::new();
+    }
+    let kty = key.get("kty").and_then(Value::as_str).unwrap_or("");
+    let crv = key.get("crv").and_then(Value::as_str).unwrap_or("");
+    let family: &[&'static str] = match (kty, crv) {
+        ("RSA", _) if key.get("n").is_some() && key.get("e").is_some() => {
+            &["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"]
+        }
+        ("EC", "P-256") => &["ES256"],
+        ("EC", "P-384") => &["ES384"],
+        ("OKP", "Ed25519") => &["EdDSA"],
+        _ => &[],
+    };
+    match key.get("alg").and_then(Value::as_str) {
+        Some(alg) => family.iter().copied().filter(|a| *a == alg).collect(),
+        None => family.to_vec(),
+    }
+}
+
+impl Core {
+    pub async fn verify_custom_oidc(&self, auth: &PartnerAuth) -> Result<Verification> {
+        let row = self.custom_oidc_row(&auth.partner.id).await?;
+        let checks = self.run_checks(&row).await;
+        let v = Verification {
+            ok: checks.iter().all(|c| c.status != CheckStatus::Fail),
+            checked_at: rfc3339(keystead_store::now_unix()),
+            checks,
+        };
+        let json = serde_json::to_string(&v).map_err(crate::Error::internal)?;
+        self.store.set_verification(&auth.partner.id, &json).await?;
+        Ok(v)
+    }
+
+    async fn run_checks(&self, row: &CustomOidcRow) -> Vec<Check> {
+        let mut c = Checks(Vec::new());
+        self.check_discovery_and_more(row, &mut c).await;
+        check_secret(row, &mut c);
+        c.0
+    }
+
+    async fn check_discovery_and_more(&self, row: &CustomOidcRow, c: &mut Checks) {
+        let disc_url = rules::discovery_url(&row.issuer);
+        let Ok(url) = Url::parse(&disc_url) else {
+            c.fail("discovery", ErrorCode::DiscoveryFailed, format!("{disc_url} is not a valid URL"), None);
+            return;
+        };
+        let doc = match fetch_json(&self.outbound, &url, "discovery", ErrorCode::DiscoveryFailed).await {
+            Ok(doc) => doc,
+            Err((code, detail)) => {
+                c.fail("discovery", code, detail, None);
+                return;
+            }
+        };
+        c.pass("discovery", format!("fetched {disc_url}"));
+
+        // issuer, character for character
+        match doc.get("issuer").and_then(Value::as_str) {
+            Some(i) if i == row.issuer => c.pass("issuer", format!("the discovery document's issuer is {i}")),
+            Some(i) if i.trim_end_matches('/') == row.issuer.trim_end_matches('/') => {
+                let hint = format!(
+                    "set the issuer to exactly {i} (keystead compares issuers character for character, as OpenID Connect requires): keystead oidc configure --issuer {i} …"
+                );
+                c.fail(
+                    "issuer",
+                    ErrorCode::DiscoveryFailed,
+                    format!(
+                        "the configured issuer {} and the IdP's issuer {i} differ only by a trailing slash; ID tokens would be rejected",
+                        row.issuer
+                    ),
+                    Some(hint),
+                );
+            }
+            Some(i) => c.fail(
+                "issuer",
+                ErrorCode::DiscoveryFailed,
+                format!("the discovery document says its issuer is {i}, but the configured issuer is {}", row.issuer),
+                Some(format!("if {i} is really your IdP, configure that issuer exactly")),
+            ),
+            None => c.fail("issuer", ErrorCode::DiscoveryFailed, "the discovery document has no issuer", None),
+        }
+
+        // endpoints
+        let mut jwks_url = None;
+        for key in ["authorization_endpoint", "token_endpoint", "jwks_uri"] {
+            let Some(raw) = doc.get(key).and_then(Value::as_str) else {
+                c.fail(key, ErrorCode::DiscoveryFailed, format!("the discovery document has no {key}"), None);
+                continue;
+            };
+            let Ok(u) = Url::parse(raw) else {
+                c.fail(key, ErrorCode::DiscoveryFailed, format!("{key} {raw:?} is not a valid URL"), None);
+                continue;
+            };
+            if u.scheme() != "https" {
+                c.fail(key, ErrorCode::DiscoveryFailed, format!("{key} {raw} does not use https"), None);
+                continue;
+            }
+            match self.outbound.check(&u).await {
+                Ok(()) => {
+                    c.pass(key, format!("{raw}"));
+                    if key == "jwks_uri" {
+                        jwks_url = Some(u);
+                    }
+                }
+                Err(e) => {
+                    let (code, detail) = fetch_failure(key, &e, ErrorCode::DiscoveryFailed);
+                    c.fail(key, code, detail, None);
+                }
+            }
+        }
+
+        // JWKS
+        if let Some(u) = jwks_url {
+            match fetch_json(&self.outbound, &u, "jwks", ErrorCode::JwksFailed).await {
+                Ok(jwks) => {
+                    let keys = jwks.get("keys").and_then(Value::as_array).cloned().unwrap_or_default();
+                    let usable: Vec<&str> = keys.iter().flat_map(jwk_algs).collect();
+                    if usable.is_empty() {
+                        c.fail(
+                            "jwks",
+                            ErrorCode::JwksFailed,
+                            format!(
+                                "the JWKS has {} key(s) but none usable for a supported algorithm ({})",
+                                keys.len(),
+                                SUPPORTED_ALGS.join(", ")
+                            ),
+                            None,
+                        );
+                    } else {
+                        c.pass("jwks", format!("{} key(s), usable signing keys present", keys.len()));
+                    }
+                }
+                Err((code, detail)) => c.fail("jwks", code, detail, None),
+            }
+        }
+
+        // response types
+        match str_list(&doc, "response_types_supported") {
+            Some(l) if l.iter().any(|t| *t == "code") => c.pass("response_types", "the authorization code flow is supported"),
+            _ => c.fail(
+                "response_types",
+                ErrorCode::DiscoveryFailed,
+                "response_types_supported does not include code; keystead needs the authorization code flow",
+                None,
+            ),
+        }
+
+        // ID token algorithms
+        let algs = str_list(&doc, "id_token_signing_alg_values_supported").unwrap_or_default();
+        let good: Vec<&str> = algs.iter().copied().filter(|a| SUPPORTED_ALGS.contains(a)).collect();
+        if good.is_empty() {
+            c.fail(
+                "id_token_signing_alg",
+                ErrorCode::DiscoveryFailed,
+                format!(
+                    "the IdP signs ID tokens with {} only; keystead accepts {} (never none or HS*)",
+                    if algs.is_empty() { "nothing listed".to_string() } else { algs.join(", ") },
+                    SUPPORTED_ALGS.join(", ")
+                ),
+                Some("configure the client at your IdP to sign ID tokens with RS256 or ES256".into()),
+            );
+        } else {
+            c.pass("id_token_signing_alg", format!("supported: {}", good.join(", ")));
+        }
+
+        // token endpoint auth method; an absent list means client_secret_basic only
+        let methods = str_list(&doc, "token_endpoint_auth_methods_supported")
+            .unwrap_or_else(|| vec!["client_secret_basic"]);
+        if methods.contains(&row.auth_method.as_str()) {
+            c.pass("token_endpoint_auth_method", format!("{} is supported", row.auth_method));
+        } else {
+            let ours: Vec<&str> = methods
+                .iter()
+                .copied()
+                .filter(|m| rules::AUTH_METHODS.contains(m))
+                .collect();
+            let hint = match ours.first() {
+                Some(m) => format!("switch to {m}: keystead oidc configure … --auth-method {m}"),
+                None => "the IdP supports none of client_secret_post, client_secret_basic, none".into(),
+            };
+            c.fail(
+                "token_endpoint_auth_method",
+                ErrorCode::AuthMethodInvalid,
+                format!(
+                    "the IdP does not support {} at its token endpoint; it supports: {}",
+                    row.auth_method,
+                    methods.join(", ")
+                ),
+                Some(hint),
+            );
+        }
+
+        // PKCE for public clients
+        if row.auth_method == "none" {
+            match str_list(&doc, "code_challenge_methods_supported") {
+                Some(l) if l.contains(&"S256") => c.pass("pkce", "PKCE S256 is supported"),
+                _ => c.warn(
+                    "pkce",
+                    "the IdP does not list S256 in code_challenge_methods_supported; a public client (auth method none) relies on PKCE",
+                ),
+            }
+        }
+
+        // scopes (warn only: many IdPs list a subset)
+        let scopes: Vec<&str> = row.scopes.split(' ').collect();
+        match str_list(&doc, "scopes_supported") {
+            Some(l) => {
+                let missing: Vec<&str> = scopes.iter().copied().filter(|s| !l.contains(s)).collect();
+                if missing.is_empty() {
+                    c.pass("scopes", format!("all configured scopes are supported: {}", row.scopes));
+                } else {
+                    c.warn("scopes", format!("the IdP does not list these scopes: {}", missing.join(", ")));
+                }
+            }
+            None => c.pass("scopes", "the IdP does not list its scopes; nothing to compare"),
+        }
+    }
+}
+
+fn check_secret(row: &CustomOidcRow, c: &mut Checks) {
+    let needs = rules::method_needs_secret(&row.auth_method);
+    let set = row.client_secret_updated_at.is_some();
+    match (needs, set) {
+        (true, true) => c.pass("client_secret", format!("a client secret is stored for {}", row.auth_method)),
+        (false, false) => c.pass("client_secret", "no client secret is stored, as auth method none requires"),
+        (true, false) => c.fail(
+            "client_secret",
+            ErrorCode::ClientSecretRequired,
+            format!("{} needs a client secret and none is stored", row.auth_method),
+            Some("keystead oidc set-secret".into()),
+        ),
+        (false, true) => c.fail(
+            "client_secret",
+            ErrorCode::ClientSecretNotAllowed,
+            "auth method none must not have a client secret stored",
+            Some("keystead oidc clear-secret".into()),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn jwk_usability() {
+        assert_eq!(jwk_algs(&json!({"kty":"EC","crv":"P-256","x":"a","y":"b"})), vec!["ES256"]);
+        assert_eq!(jwk_algs(&json!({"kty":"RSA","n":"a","e":"AQAB","alg":"PS256"})), vec!["PS256"]);
+        assert!(jwk_algs(&json!({"kty":"RSA","n":"a","e":"AQAB","use":"enc"})).is_empty());
+        assert!(jwk_algs(&json!({"kty":"oct","k":"abc"})).is_empty());
+        assert!(jwk_algs(&json!({"kty":"RSA","n":"a","e":"AQAB","alg":"HS256"})).is_empty());
+        assert_eq!(jwk_algs(&json!({"kty":"OKP","crv":"Ed25519","x":"a"})), vec!["EdDSA"]);
+    }
+}

@@ -1,0 +1,304 @@
+//! How the policy of [`crate::addr`] is enforced on real connections: the
+//! URL is checked first (scheme, userinfo, IP literals — reqwest never asks a
+//! resolver for those), then our resolver resolves the name exactly once,
+//! rejects the whole answer if any address is not allowed, and hands the
+//! checked addresses to the connector. There is no second lookup, so a DNS
+//! answer that changes between check and connect (rebinding) cannot win.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::redirect::Policy;
+use url::Url;
+
+use crate::addr::{address_allowed, check_url, Rejection, Target};
+
+/// Bodies above this are cut off with an error, not buffered.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct OutboundConfig {
+    /// CIDRs exempt from the address rules (dev/tests only).
+    pub allow_networks: Vec<IpNet>,
+    /// Extra trusted root certificates, PEM (dev/tests only).
+    pub extra_ca_pem: Option<Vec<u8>>,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        Self {
+            allow_networks: Vec::new(),
+            extra_ca_pem: None,
+            connect_timeout: Duration::from_millis(5000),
+            timeout: Duration::from_millis(10000),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The destination is not allowed; carries only the host as written.
+    #[error("{host}: {reason}")]
+    NotAllowed { host: String, reason: Rejection },
+    #[error("{host}: the name could not be resolved")]
+    Resolve { host: String },
+    #[error("{host}: timed out")]
+    Timeout { host: String },
+    #[error("{host}: TLS or connection failure: {detail}")]
+    Connect { host: String, detail: String },
+    #[error("{host}: the response body is larger than 1 MiB")]
+    TooLarge { host: String },
+    #[error("{host}: {detail}")]
+    Other { host: String, detail: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub location: Option<String>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Clone)]
+pub struct Outbound {
+    client: reqwest::Client,
+    allow: Arc<Vec<IpNet>>,
+}
+
+impl std::fmt::Debug for Outbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbound").field("allow", &self.allow).finish()
+    }
+}
+
+/// Why the resolver refused; found again in reqwest's error source chain.
+#[derive(Debug)]
+struct ResolverRejected(Rejection);
+
+impl std::fmt::Display for ResolverRejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+impl std::error::Error for ResolverRejected {}
+
+#[derive(Debug)]
+struct ResolverFailed;
+impl std::fmt::Display for ResolverFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("name could not be resolved")
+    }
+}
+impl std::error::Error for ResolverFailed {}
+
+struct CheckingResolver {
+    allow: Arc<Vec<IpNet>>,
+}
+
+impl Resolve for CheckingResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow = self.allow.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            // Port 0: reqwest replaces it with the URL's port.
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|_| Box::new(ResolverFailed) as Box<dyn std::error::Error + Send + Sync>)?
+                .collect();
+            if addrs.is_empty() {
+                return Err(Box::new(ResolverFailed) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            // One bad address poisons the whole answer: a name that mixes a
+            // public and a private address is an attack, not a fallback.
+            if let Some(bad) = addrs.iter().find(|a| !address_allowed(a.ip(), &allow)) {
+                return Err(Box::new(ResolverRejected(Rejection::Address(bad.ip())))
+                    as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    }
+}
+
+impl Outbound {
+    pub fn new(cfg: &OutboundConfig) -> Result<Self, String> {
+        let allow = Arc::new(cfg.allow_networks.clone());
+        let mut builder = reqwest::Client::builder()
+            .https_only(true)
+            .redirect(Policy::none())
+            .no_proxy()
+            .connect_timeout(cfg.connect_timeout)
+            .timeout(cfg.timeout)
+            .user_agent(concat!("keystead/", env!("CARGO_PKG_VERSION")))
+            .dns_resolver(Arc::new(CheckingResolver {
+                allow: allow.clone(),
+            }));
+        if let Some(pem) = &cfg.extra_ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| format!("outbound.extra_ca_file: {e}"))?;
+            if certs.is_empty() {
+                return Err("outbound.extra_ca_file holds no certificate".into());
+            }
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let client = builder.build().map_err(|e| e.to_string())?;
+        Ok(Self { client, allow })
+    }
+
+    /// Checks a URL against the policy without sending anything; domains
+    /// are resolved and every address checked.
+    pub async fn check(&self, url: &Url) -> Result<(), FetchError> {
+        let host = host_of(url);
+        match check_url(url, &self.allow) {
+            Err(reason) => Err(FetchError::NotAllowed { host, reason }),
+            Ok(Target::Ip(_)) => Ok(()),
+            Ok(Target::Domain(name)) => {
+                let port = url.port_or_known_default().unwrap_or(443);
+                let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), port))
+                    .await
+                    .map_err(|_| FetchError::Resolve { host: host.clone() })?
+                    .collect();
+                match addrs.iter().find(|a| !address_allowed(a.ip(), &self.allow)) {
+                    Some(bad) => Err(FetchError::NotAllowed {
+                        host,
+                        reason: Rejection::Address(bad.ip()),
+                    }),
+                    None if addrs.is_empty() => Err(FetchError::Resolve { host }),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+
+    pub async fn get(&self, url: &Url, accept: &str) -> Result<Response, FetchError> {
+        self.send(url, self.client.get(url.clone()).header("accept", accept))
+            .await
+    }
+
+    /// A form POST (token endpoint). `basic` is `(user, password)` already
+    /// form-encoded by the caller as RFC 6749 §2.3.1 requires.
+    pub async fn post_form(
+        &self,
+        url: &Url,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+        bearer: Option<&str>,
+    ) -> Result<Response, FetchError> {
+        let mut req = self
+            .client
+            .post(url.clone())
+            .header("accept", "application/json")
+            .form(form);
+        if let Some((u, p)) = basic {
+            req = req.basic_auth(u, Some(p));
+        }
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        self.send(url, req).await
+    }
+
+    pub async fn get_bearer(&self, url: &Url, token: &str) -> Result<Response, FetchError> {
+        self.send(
+            url,
+            self.client
+                .get(url.clone())
+                .header("accept", "application/json")
+                .bearer_auth(token),
+        )
+        .await
+    }
+
+    async fn send(&self, url: &Url, req: reqwest::RequestBuilder) -> Result<Response, FetchError> {
+        let host = host_of(url);
+        // IP literals and scheme/userinfo are checked here; reqwest only
+        // consults the resolver for names.
+        if let Err(reason) = check_url(url, &self.allow) {
+            return Err(FetchError::NotAllowed { host, reason });
+        }
+        let mut resp = req.send().await.map_err(|e| classify(&host, &e))?;
+        let status = resp.status().as_u16();
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let content_type = header("content-type");
+        let location = header("location");
+        if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+            return Err(FetchError::TooLarge { host });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| classify(&host, &e))? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(FetchError::TooLarge { host });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Response {
+            status,
+            content_type,
+            location,
+            body,
+        })
+    }
+}
+
+fn host_of(url: &Url) -> String {
+    match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        (None, _) => String::new(),
+    }
+}
+
+fn classify(host: &str, e: &reqwest::Error) -> FetchError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(r) = s.downcast_ref::<ResolverRejected>() {
+            return FetchError::NotAllowed {
+                host: host.to_string(),
+                reason: r.0.clone(),
+            };
+        }
+        if s.downcast_ref::<ResolverFailed>().is_some() {
+            return FetchError::Resolve {
+                host: host.to_string(),
+            };
+        }
+        source = s.source();
+    }
+    if e.is_timeout() {
+        return FetchError::Timeout {
+            host: host.to_string(),
+        };
+    }
+    if e.is_connect() {
+        return FetchError::Connect {
+            host: host.to_string(),
+            detail: root_cause(e),
+        };
+    }
+    FetchError::Other {
+        host: host.to_string(),
+        detail: root_cause(e),
+    }
+}
+
+/// The innermost error message (e.g. the TLS verifier's reason), which is
+/// what a person needs; reqwest's outer messages repeat the URL.
+fn root_cause(e: &reqwest::Error) -> String {
+    let mut last: &(dyn std::error::Error + 'static) = e;
+    while let Some(s) = last.source() {
+        last = s;
+    }
+    last.to_string()
+}

@@ -1,0 +1,9 @@
+//! The one HTTP client for partner-controlled URLs (SPEC §8). Discovery,
+//! JWKS, token and userinfo requests all go through [`Outbound`]; nothing
+//! else in keystead may talk to a URL a partner chose.
+
+pub mod addr;
+mod client;
+
+pub use addr::{address_allowed, check_url, is_global, Rejection, Target};
+pub use client::{FetchError, Outbound, OutboundConfig, Response};

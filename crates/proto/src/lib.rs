@@ -1,0 +1,163 @@
+//! Wire types shared by the server and the CLI: the JSON bodies of SPEC §5
+//! and the error codes of SPEC §6. Both sides compile against the same
+//! definitions so that a renamed field is a compile error, not a silent
+//! mismatch between `keystead serve` and `keystead oidc …`.
+
+use serde::{Deserialize, Serialize};
+
+mod error;
+pub use error::{ErrorBody, ErrorCode, ErrorDetail};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateProject {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateApiKey {
+    pub name: String,
+}
+
+/// The only response that ever carries a secret key: it is shown once.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct CreatedApiKey {
+    pub partner_id: String,
+    pub publishable_key: String,
+    pub secret_key: String,
+}
+
+impl std::fmt::Debug for CreatedApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedApiKey")
+            .field("partner_id", &self.partner_id)
+            .field("publishable_key", &self.publishable_key)
+            .field("secret_key", &"[redacted]")
+            .finish()
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct CreateDeveloper {
+    pub email: String,
+    pub password: String,
+    #[serde(default)]
+    pub project_ids: Vec<String>,
+}
+
+impl std::fmt::Debug for CreateDeveloper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateDeveloper")
+            .field("email", &self.email)
+            .field("password", &"[redacted]")
+            .field("project_ids", &self.project_ids)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Developer {
+    pub id: String,
+    pub email: String,
+    pub project_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Partner {
+    pub partner_id: String,
+    pub project_id: String,
+    pub name: String,
+    pub allowed_return_urls: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PatchPartner {
+    pub allowed_return_urls: Vec<String>,
+}
+
+/// `PUT /v1/partner/custom-oidc`. Optional fields keep their stored value
+/// (or take the SPEC §3 default on first creation) when absent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PutCustomOidc {
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub button_label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CustomOidc {
+    pub enabled: bool,
+    pub issuer: String,
+    pub client_id: String,
+    pub scopes: String,
+    pub token_endpoint_auth_method: String,
+    pub button_label: String,
+    pub client_secret_set: bool,
+    pub client_secret_updated_at: Option<String>,
+    pub redirect_uri: String,
+    pub last_verification: Option<Verification>,
+}
+
+/// `PUT /v1/partner/custom-oidc/client-secret`. Never logged: `Debug` redacts.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PutClientSecret {
+    pub client_secret: String,
+}
+
+impl std::fmt::Debug for PutClientSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PutClientSecret { client_secret: [redacted] }")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl CheckStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Pass => "pass",
+            CheckStatus::Warn => "warn",
+            CheckStatus::Fail => "fail",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Check {
+    pub name: String,
+    pub status: CheckStatus,
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<ErrorCode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Verification {
+    pub ok: bool,
+    pub checked_at: String,
+    pub checks: Vec<Check>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+}

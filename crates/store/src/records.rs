@@ -1,0 +1,479 @@
+//! Row types and the queries that read and write them.
+
+use keystead_crypto::{Sealed, WrappedKey};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::{now_unix, opt_i64, Result, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectRow {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerRow {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub publishable_key: String,
+    pub allowed_return_urls: Vec<String>,
+    pub session_ttl_secs: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeveloperRow {
+    pub id: String,
+    pub email: String,
+    pub project_ids: Vec<String>,
+    pub created_at: i64,
+}
+
+/// The stored Custom OIDC settings of one partner (never the secret itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomOidcRow {
+    pub partner_id: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub scopes: String,
+    pub auth_method: String,
+    pub button_label: String,
+    pub enabled: bool,
+    pub client_secret_updated_at: Option<i64>,
+    /// JSON of the last Verify result.
+    pub last_verification: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub const PURPOSE_OIDC_CLIENT_SECRET: &str = "oidc_client_secret";
+
+fn partner_from(row: &AnyRow) -> Result<PartnerRow> {
+    let urls: String = row.try_get("allowed_return_urls")?;
+    Ok(PartnerRow {
+        id: row.try_get("id")?,
+        project_id: row.try_get("project_id")?,
+        name: row.try_get("name")?,
+        publishable_key: row.try_get("publishable_key")?,
+        allowed_return_urls: decode_list(&urls),
+        session_ttl_secs: row.try_get("session_ttl_secs")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn oidc_from(row: &AnyRow) -> Result<CustomOidcRow> {
+    Ok(CustomOidcRow {
+        partner_id: row.try_get("partner_id")?,
+        issuer: row.try_get("issuer")?,
+        client_id: row.try_get("client_id")?,
+        scopes: row.try_get("scopes")?,
+        auth_method: row.try_get("auth_method")?,
+        button_label: row.try_get("button_label")?,
+        enabled: row.try_get::<i64, _>("enabled")? != 0,
+        client_secret_updated_at: opt_i64(row, "client_secret_updated_at")?,
+        last_verification: row.try_get::<Option<String>, _>("last_verification")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// Lists are stored as JSON arrays of strings in a TEXT column.
+fn encode_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+fn decode_list(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+impl Store {
+    // ---- projects -------------------------------------------------------
+
+    pub async fn insert_project(&self, id: &str, name: &str) -> Result<ProjectRow> {
+        let now = now_unix();
+        sqlx::query("INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(name)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        Ok(ProjectRow {
+            id: id.into(),
+            name: name.into(),
+            created_at: now,
+        })
+    }
+
+    pub async fn project(&self, id: &str) -> Result<ProjectRow> {
+        let row = sqlx::query("SELECT id, name, created_at FROM projects WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(ProjectRow {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+
+    // ---- partners -------------------------------------------------------
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn insert_partner(
+        &self,
+        id: &str,
+        project_id: &str,
+        name: &str,
+        publishable_key: &str,
+        secret_key_hash: &str,
+        session_ttl_secs: i64,
+    ) -> Result<PartnerRow> {
+        let now = now_unix();
+        sqlx::query(
+            "INSERT INTO partners (id, project_id, name, publishable_key, secret_key_hash, \
+             allowed_return_urls, session_ttl_secs, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id)
+        .bind(project_id)
+        .bind(name)
+        .bind(publishable_key)
+        .bind(secret_key_hash)
+        .bind(encode_list(&[]))
+        .bind(session_ttl_secs)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        self.partner(id).await
+    }
+
+    const PARTNER_COLS: &'static str = "id, project_id, name, publishable_key, \
+        allowed_return_urls, session_ttl_secs, created_at";
+
+    pub async fn partner(&self, id: &str) -> Result<PartnerRow> {
+        let sql = format!("SELECT {} FROM partners WHERE id = $1", Self::PARTNER_COLS);
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        partner_from(&row)
+    }
+
+    pub async fn partner_by_secret_hash(&self, hash: &str) -> Result<PartnerRow> {
+        let sql = format!(
+            "SELECT {} FROM partners WHERE secret_key_hash = $1",
+            Self::PARTNER_COLS
+        );
+        let row = sqlx::query(&sql)
+            .bind(hash)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        partner_from(&row)
+    }
+
+    pub async fn partner_by_publishable_key(&self, key: &str) -> Result<PartnerRow> {
+        let sql = format!(
+            "SELECT {} FROM partners WHERE publishable_key = $1",
+            Self::PARTNER_COLS
+        );
+        let row = sqlx::query(&sql)
+            .bind(key)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        partner_from(&row)
+    }
+
+    pub async fn set_allowed_return_urls(&self, partner_id: &str, urls: &[String]) -> Result<()> {
+        let done = sqlx::query("UPDATE partners SET allowed_return_urls = $1 WHERE id = $2")
+            .bind(encode_list(urls))
+            .bind(partner_id)
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    // ---- developers -----------------------------------------------------
+
+    /// Creates the account and its project memberships in one transaction.
+    pub async fn insert_developer(
+        &self,
+        id: &str,
+        email: &str,
+        password_hash: &str,
+        project_ids: &[String],
+    ) -> Result<DeveloperRow> {
+        let now = now_unix();
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO developers (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(email)
+        .bind(password_hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        for p in project_ids {
+            let exists: Option<String> =
+                sqlx::query_scalar("SELECT id FROM projects WHERE id = $1")
+                    .bind(p)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if exists.is_none() {
+                return Err(StoreError::NotFound);
+            }
+            sqlx::query(
+                "INSERT INTO developer_projects (developer_id, project_id) VALUES ($1, $2) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(p)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(DeveloperRow {
+            id: id.into(),
+            email: email.into(),
+            project_ids: project_ids.to_vec(),
+            created_at: now,
+        })
+    }
+
+    /// `(developer id, password hash)` for a sign-in attempt.
+    pub async fn developer_credentials(&self, email: &str) -> Result<(String, String)> {
+        let row = sqlx::query("SELECT id, password_hash FROM developers WHERE email = $1")
+            .bind(email)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok((row.try_get("id")?, row.try_get("password_hash")?))
+    }
+
+    // ---- custom OIDC ----------------------------------------------------
+
+    const OIDC_COLS: &'static str = "partner_id, issuer, client_id, scopes, auth_method, \
+        button_label, enabled, client_secret_updated_at, last_verification, created_at, updated_at";
+
+    pub async fn custom_oidc(&self, partner_id: &str) -> Result<CustomOidcRow> {
+        let sql = format!(
+            "SELECT {} FROM custom_oidc WHERE partner_id = $1",
+            Self::OIDC_COLS
+        );
+        let row = sqlx::query(&sql)
+            .bind(partner_id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        oidc_from(&row)
+    }
+
+    /// Inserts or replaces the settings. A changed issuer, client id or auth
+    /// method makes the last verification stale, so it is dropped.
+    pub async fn upsert_custom_oidc(&self, c: &CustomOidcRow) -> Result<CustomOidcRow> {
+        let now = now_unix();
+        sqlx::query(
+            "INSERT INTO custom_oidc (partner_id, issuer, client_id, scopes, auth_method, \
+             button_label, enabled, client_secret_updated_at, last_verification, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, $8, $8) \
+             ON CONFLICT (partner_id) DO UPDATE SET issuer = excluded.issuer, \
+             client_id = excluded.client_id, scopes = excluded.scopes, \
+             auth_method = excluded.auth_method, button_label = excluded.button_label, \
+             enabled = excluded.enabled, updated_at = excluded.updated_at, \
+             last_verification = CASE WHEN custom_oidc.issuer = excluded.issuer \
+                AND custom_oidc.client_id = excluded.client_id \
+                AND custom_oidc.auth_method = excluded.auth_method \
+                AND custom_oidc.scopes = excluded.scopes \
+                THEN custom_oidc.last_verification ELSE NULL END",
+        )
+        .bind(&c.partner_id)
+        .bind(&c.issuer)
+        .bind(&c.client_id)
+        .bind(&c.scopes)
+        .bind(&c.auth_method)
+        .bind(&c.button_label)
+        .bind(i64::from(c.enabled))
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        self.custom_oidc(&c.partner_id).await
+    }
+
+    pub async fn set_verification(&self, partner_id: &str, json: &str) -> Result<()> {
+        sqlx::query("UPDATE custom_oidc SET last_verification = $1 WHERE partner_id = $2")
+            .bind(json)
+            .bind(partner_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Removes the config and its secret together.
+    pub async fn delete_custom_oidc(&self, partner_id: &str) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM secrets WHERE owner_id = $1 AND purpose = $2")
+            .bind(partner_id)
+            .bind(PURPOSE_OIDC_CLIENT_SECRET)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM custom_oidc WHERE partner_id = $1")
+            .bind(partner_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stores the sealed client secret and its timestamp in one transaction.
+    pub async fn set_client_secret(&self, partner_id: &str, sealed: &Sealed) -> Result<()> {
+        let now = now_unix();
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "UPDATE custom_oidc SET client_secret_updated_at = $1, updated_at = $1 WHERE partner_id = $2",
+        )
+        .bind(now)
+        .bind(partner_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        put_secret(&mut tx, partner_id, PURPOSE_OIDC_CLIENT_SECRET, sealed, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes the secret; `disable` also turns the config off (the method
+    /// needs a secret, so it can no longer be used).
+    pub async fn clear_client_secret(&self, partner_id: &str, disable: bool) -> Result<()> {
+        let now = now_unix();
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "UPDATE custom_oidc SET client_secret_updated_at = NULL, updated_at = $1, \
+             enabled = CASE WHEN $2 = 1 THEN 0 ELSE enabled END WHERE partner_id = $3",
+        )
+        .bind(now)
+        .bind(i64::from(disable))
+        .bind(partner_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("DELETE FROM secrets WHERE owner_id = $1 AND purpose = $2")
+            .bind(partner_id)
+            .bind(PURPOSE_OIDC_CLIENT_SECRET)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ---- sealed secrets -------------------------------------------------
+
+    pub async fn secret(&self, owner_id: &str, purpose: &str) -> Result<Sealed> {
+        let row = sqlx::query(
+            "SELECT key_id, wrapped_key, nonce, ciphertext FROM secrets \
+             WHERE owner_id = $1 AND purpose = $2",
+        )
+        .bind(owner_id)
+        .bind(purpose)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        Ok(Sealed {
+            key: WrappedKey {
+                key_id: row.try_get("key_id")?,
+                bytes: row.try_get("wrapped_key")?,
+            },
+            nonce: row.try_get("nonce")?,
+            ciphertext: row.try_get("ciphertext")?,
+        })
+    }
+
+    /// Replaces the data of one sealed secret row as is. For tests of the
+    /// AAD binding and for `kms rewrap`.
+    pub async fn overwrite_secret(&self, owner_id: &str, purpose: &str, sealed: &Sealed) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        put_secret(&mut tx, owner_id, purpose, sealed, now_unix()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ---- settings -------------------------------------------------------
+
+    pub async fn setting(&self, name: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    /// Sets `name` only if it is unset; returns whether this call set it.
+    /// Two instances starting together agree on one value.
+    pub async fn init_setting(&self, name: &str, value: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+async fn put_secret(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    owner_id: &str,
+    purpose: &str,
+    sealed: &Sealed,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO secrets (owner_id, purpose, key_id, wrapped_key, nonce, ciphertext, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (owner_id, purpose) DO UPDATE SET key_id = excluded.key_id, \
+         wrapped_key = excluded.wrapped_key, nonce = excluded.nonce, \
+         ciphertext = excluded.ciphertext, created_at = excluded.created_at",
+    )
+    .bind(owner_id)
+    .bind(purpose)
+    .bind(&sealed.key.key_id)
+    .bind(&sealed.key.bytes)
+    .bind(&sealed.nonce)
+    .bind(&sealed.ciphertext)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_encoding_roundtrips() {
+        let items = vec![
+            "https://app.example.com/cb".to_string(),
+            "myapp://callback".to_string(),
+            "q\"uote\\back\u{1}".to_string(),
+        ];
+        assert_eq!(decode_list(&encode_list(&items)), items);
+        assert!(decode_list(&encode_list(&[])).is_empty());
+    }
+}

@@ -1,0 +1,253 @@
+//! One storage suite, run against both backends: every test below exists
+//! twice, `sqlite::name` and `postgres::name`. PostgreSQL comes from
+//! `KEYSTEAD_TEST_POSTGRES_URL` (default: the local server's `test`
+//! database); each test gets a fresh database there, dropped afterwards.
+
+use keystead_crypto::{Sealed, WrappedKey};
+
+use super::*;
+
+pub(crate) struct TestDb {
+    pub store: Store,
+    cleanup: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        TestDb {
+            store: Store::connect(&url).await.unwrap(),
+            cleanup: None,
+            _dir: Some(dir),
+        }
+    }
+
+    async fn postgres() -> TestDb {
+        let admin_url = std::env::var("KEYSTEAD_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        sqlx::any::install_default_drivers();
+        let admin = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL is required for the storage suite ({admin_url}): {e}"));
+        let name = keystead_crypto::random_token("ks_test_");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        let (base, _) = admin_url.rsplit_once('/').unwrap();
+        let store = Store::connect(&format!("{base}/{name}")).await.unwrap();
+        TestDb {
+            store,
+            cleanup: Some((admin_url, name)),
+            _dir: None,
+        }
+    }
+
+    async fn finish(self) {
+        self.store.close().await;
+        if let Some((admin_url, name)) = self.cleanup {
+            if let Ok(admin) = AnyPoolOptions::new().max_connections(1).connect(&admin_url).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+                    .execute(&admin)
+                    .await;
+                admin.close().await;
+            }
+        }
+    }
+}
+
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $name() {
+                let db = super::TestDb::sqlite().await;
+                super::$name(&db.store).await;
+                db.finish().await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $name() {
+                let db = super::TestDb::postgres().await;
+                super::$name(&db.store).await;
+                db.finish().await;
+            })*
+        }
+    };
+}
+
+both_backends!(
+    migrations_are_idempotent,
+    partner_is_found_by_each_key,
+    duplicate_publishable_key_is_a_conflict,
+    custom_oidc_upsert_keeps_creation_and_drops_stale_verification,
+    client_secret_set_and_clear,
+    delete_custom_oidc_removes_secret,
+    developer_with_unknown_project_creates_nothing,
+    settings_are_set_once,
+    blobs_roundtrip_exactly,
+);
+
+async fn seed(store: &Store) -> PartnerRow {
+    store.insert_project("prj_1", "Acme").await.unwrap();
+    store
+        .insert_partner("ptn_1", "prj_1", "web", "pk_1", "hash_1", 604800)
+        .await
+        .unwrap()
+}
+
+fn oidc(partner_id: &str, issuer: &str) -> CustomOidcRow {
+    CustomOidcRow {
+        partner_id: partner_id.into(),
+        issuer: issuer.into(),
+        client_id: "client".into(),
+        scopes: "openid email".into(),
+        auth_method: "client_secret_post".into(),
+        button_label: "Sign in with Acme".into(),
+        enabled: false,
+        client_secret_updated_at: None,
+        last_verification: None,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+fn sealed(tag: u8) -> Sealed {
+    Sealed {
+        key: WrappedKey {
+            key_id: "local:1".into(),
+            bytes: vec![tag; 60],
+        },
+        nonce: vec![tag; 12],
+        ciphertext: (0..=255u8).collect(),
+    }
+}
+
+async fn migrations_are_idempotent(store: &Store) {
+    migrate::run(store).await.unwrap();
+    migrate::run(store).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+async fn partner_is_found_by_each_key(store: &Store) {
+    let p = seed(store).await;
+    assert_eq!(store.partner("ptn_1").await.unwrap(), p);
+    assert_eq!(store.partner_by_secret_hash("hash_1").await.unwrap().id, "ptn_1");
+    assert_eq!(store.partner_by_publishable_key("pk_1").await.unwrap().id, "ptn_1");
+    assert!(matches!(store.partner_by_secret_hash("nope").await, Err(StoreError::NotFound)));
+    let urls = vec!["https://app.example.com/cb".to_string(), "myapp://cb".to_string()];
+    store.set_allowed_return_urls("ptn_1", &urls).await.unwrap();
+    assert_eq!(store.partner("ptn_1").await.unwrap().allowed_return_urls, urls);
+    assert!(matches!(
+        store.set_allowed_return_urls("ptn_x", &urls).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn duplicate_publishable_key_is_a_conflict(store: &Store) {
+    seed(store).await;
+    let err = store
+        .insert_partner("ptn_2", "prj_1", "web", "pk_1", "hash_2", 1)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict), "{err:?}");
+    assert!(matches!(store.partner("ptn_2").await, Err(StoreError::NotFound)));
+}
+
+async fn custom_oidc_upsert_keeps_creation_and_drops_stale_verification(store: &Store) {
+    seed(store).await;
+    assert!(matches!(store.custom_oidc("ptn_1").await, Err(StoreError::NotFound)));
+    let first = store.upsert_custom_oidc(&oidc("ptn_1", "https://a.example")).await.unwrap();
+    assert_eq!(first.issuer, "https://a.example");
+    assert!(!first.enabled);
+    store.set_verification("ptn_1", "{\"ok\":true}").await.unwrap();
+    // Same identity, new label: verification stays.
+    let mut same = first.clone();
+    same.button_label = "Other".into();
+    let kept = store.upsert_custom_oidc(&same).await.unwrap();
+    assert_eq!(kept.last_verification.as_deref(), Some("{\"ok\":true}"));
+    assert_eq!(kept.created_at, first.created_at);
+    // New issuer: the old verification no longer says anything.
+    let moved = store.upsert_custom_oidc(&oidc("ptn_1", "https://b.example/")).await.unwrap();
+    assert_eq!(moved.issuer, "https://b.example/");
+    assert_eq!(moved.last_verification, None);
+}
+
+async fn client_secret_set_and_clear(store: &Store) {
+    seed(store).await;
+    assert!(matches!(
+        store.set_client_secret("ptn_1", &sealed(1)).await,
+        Err(StoreError::NotFound)
+    ));
+    let mut c = oidc("ptn_1", "https://a.example");
+    store.upsert_custom_oidc(&c).await.unwrap();
+    store.set_client_secret("ptn_1", &sealed(1)).await.unwrap();
+    store.set_client_secret("ptn_1", &sealed(2)).await.unwrap();
+    assert_eq!(store.secret("ptn_1", PURPOSE_OIDC_CLIENT_SECRET).await.unwrap(), sealed(2));
+    c.enabled = true;
+    store.upsert_custom_oidc(&c).await.unwrap();
+    let row = store.custom_oidc("ptn_1").await.unwrap();
+    assert!(row.client_secret_updated_at.is_some());
+    store.clear_client_secret("ptn_1", true).await.unwrap();
+    let row = store.custom_oidc("ptn_1").await.unwrap();
+    assert!(row.client_secret_updated_at.is_none());
+    assert!(!row.enabled);
+    assert!(matches!(
+        store.secret("ptn_1", PURPOSE_OIDC_CLIENT_SECRET).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn delete_custom_oidc_removes_secret(store: &Store) {
+    seed(store).await;
+    store.upsert_custom_oidc(&oidc("ptn_1", "https://a.example")).await.unwrap();
+    store.set_client_secret("ptn_1", &sealed(3)).await.unwrap();
+    store.delete_custom_oidc("ptn_1").await.unwrap();
+    assert!(matches!(store.custom_oidc("ptn_1").await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.secret("ptn_1", PURPOSE_OIDC_CLIENT_SECRET).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(store.delete_custom_oidc("ptn_1").await, Err(StoreError::NotFound)));
+}
+
+async fn developer_with_unknown_project_creates_nothing(store: &Store) {
+    seed(store).await;
+    let err = store
+        .insert_developer("dev_1", "a@example.com", "h", &["prj_1".into(), "prj_missing".into()])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound));
+    assert!(matches!(
+        store.developer_credentials("a@example.com").await,
+        Err(StoreError::NotFound)
+    ));
+    store
+        .insert_developer("dev_1", "a@example.com", "h", &["prj_1".into()])
+        .await
+        .unwrap();
+    assert_eq!(store.developer_credentials("a@example.com").await.unwrap().0, "dev_1");
+    let dup = store.insert_developer("dev_2", "a@example.com", "h", &[]).await.unwrap_err();
+    assert!(matches!(dup, StoreError::Conflict));
+}
+
+async fn settings_are_set_once(store: &Store) {
+    assert_eq!(store.setting("admin").await.unwrap(), None);
+    assert!(store.init_setting("admin", "one").await.unwrap());
+    assert!(!store.init_setting("admin", "two").await.unwrap());
+    assert_eq!(store.setting("admin").await.unwrap().as_deref(), Some("one"));
+}
+
+async fn blobs_roundtrip_exactly(store: &Store) {
+    let s = sealed(0xff);
+    store.overwrite_secret("w_1", "wallet_key", &s).await.unwrap();
+    assert_eq!(store.secret("w_1", "wallet_key").await.unwrap(), s);
+}

@@ -1,1 +1,172 @@
-fn main() {}
+//! `keystead`: the server (`keystead serve`) and the command-line client
+//! that configures it, in one binary (SPEC §9).
+
+mod cli;
+mod config;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "keystead", version, about = "Wallets and Custom OIDC sign-in, self-hosted.")]
+pub struct Cli {
+    /// keystead server URL (default: the profile's, else http://127.0.0.1:8080).
+    #[arg(long, global = true, env = "KEYSTEAD_SERVER")]
+    pub server: Option<String>,
+    /// Profile in .keysteadrc.
+    #[arg(long, global = true, env = "KEYSTEAD_PROFILE")]
+    pub profile: Option<String>,
+    /// Print the API's JSON response as it is.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server.
+    Serve {
+        /// Config file (default ./keystead.toml if it exists).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Ask for a secret key (no echo), check it and save the profile.
+    Login,
+    /// Custom OIDC settings of this API key.
+    #[command(subcommand)]
+    Oidc(OidcCmd),
+    /// Allowed return URLs.
+    #[command(name = "return-urls", subcommand)]
+    ReturnUrls(ReturnUrlsCmd),
+    /// Operator commands (admin token from KEYSTEAD_ADMIN_TOKEN).
+    #[command(subcommand)]
+    Admin(AdminCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OidcCmd {
+    /// Show the configuration and the last verification.
+    Show,
+    /// Create or update the configuration (PUT).
+    Configure(ConfigureArgs),
+    /// Store the client secret: prompt without echo, or read stdin when it is not a terminal.
+    SetSecret,
+    /// Remove the client secret.
+    ClearSecret,
+    /// Run live checks against the IdP; exit 1 if any check fails.
+    Verify,
+    /// Remove the configuration and its secret.
+    Remove,
+}
+
+#[derive(Args, Debug)]
+pub struct ConfigureArgs {
+    #[arg(long)]
+    pub issuer: String,
+    #[arg(long = "client-id")]
+    pub client_id: String,
+    #[arg(long)]
+    pub label: String,
+    #[arg(long)]
+    pub scopes: Option<String>,
+    #[arg(long = "auth-method")]
+    pub auth_method: Option<String>,
+    #[arg(long, conflicts_with = "disable")]
+    pub enable: bool,
+    #[arg(long)]
+    pub disable: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReturnUrlsCmd {
+    /// Replace the allowed return URLs.
+    Set {
+        #[arg(required = false)]
+        urls: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCmd {
+    #[command(subcommand)]
+    Projects(AdminProjects),
+    #[command(name = "api-keys", subcommand)]
+    ApiKeys(AdminApiKeys),
+    #[command(subcommand)]
+    Developers(AdminDevelopers),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminProjects {
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminApiKeys {
+    Create {
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminDevelopers {
+    /// Password by prompt, or stdin when it is not a terminal.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long = "project")]
+        projects: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match cli.command {
+        Command::Serve { config } => {
+            init_tracing();
+            let cfg = match config::ServerConfig::load(config.as_deref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return ExitCode::from(2);
+                }
+            };
+            match runtime.block_on(serve::run(cfg)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        _ => runtime.block_on(cli::run(cli)),
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("KEYSTEAD_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,1 +1,52 @@
+//! HTTP: thin axum handlers that extract, call [`keystead_domain::Core`] and
+//! map the result. Errors become `{"error": {code, message, hint?}}` in one
+//! place ([`error`]); authentication lives in extractors ([`auth`]).
 
+mod auth;
+mod error;
+mod extract;
+mod routes;
+
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue, Request};
+use axum::Router;
+use keystead_domain::Core;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+pub use routes::openapi;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub core: Core,
+}
+
+pub fn router(core: Core) -> Router {
+    let state = AppState { core };
+    routes::routes()
+        .with_state(state)
+        .layer(RequestBodyLimitLayer::new(64 * 1024))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(
+            // The path only: query strings carry login codes and states.
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+                })
+                .on_response(
+                    |res: &axum::http::Response<_>, latency: Duration, _span: &tracing::Span| {
+                        tracing::info!(status = res.status().as_u16(), latency_ms = latency.as_millis() as u64, "response");
+                    },
+                ),
+        )
+}

@@ -1,0 +1,578 @@
+//! The command-line client. Profiles (server URL, partner id) live in
+//! `.keysteadrc` (current directory, else home); the secret key comes from
+//! `KEYSTEAD_SECRET_KEY` or a separate 0600 credentials file and is never a
+//! command-line argument. Exit codes: 0 ok, 1 refused, 2 usage.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use keystead_crypto::local::write_file_0600;
+use keystead_crypto::{ExposeSecret, SecretString};
+use keystead_proto::{self as proto, CheckStatus, ErrorBody};
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{AdminApiKeys, AdminCmd, AdminDevelopers, AdminProjects, Cli, Command, OidcCmd, ReturnUrlsCmd};
+
+const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
+const DEFAULT_PROFILE: &str = "default";
+
+/// A failure with its exit code; the message is already user-facing.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+fn refused(message: impl Into<String>) -> Failure {
+    Failure {
+        code: 1,
+        message: message.into(),
+    }
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure {
+        code: 2,
+        message: message.into(),
+    }
+}
+
+type CliResult<T = ()> = Result<T, Failure>;
+
+pub async fn run(cli: Cli) -> ExitCode {
+    match dispatch(&cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            if !f.message.is_empty() {
+                eprintln!("error: {}", f.message);
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+// ---- profiles and credentials ----------------------------------------------
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Rc {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    default_profile: Option<String>,
+    #[serde(default)]
+    profiles: BTreeMap<String, Profile>,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct Profile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    server: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    partner_id: Option<String>,
+}
+
+/// Secret keys by profile; never mixed into `.keysteadrc`.
+#[derive(Default, Serialize, Deserialize)]
+struct Credentials {
+    #[serde(default)]
+    profiles: BTreeMap<String, StoredKey>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredKey {
+    secret_key: String,
+}
+
+impl Drop for StoredKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.secret_key);
+    }
+}
+
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .or_else(|| std::env::var_os("USERPROFILE"))
+        .map(PathBuf::from)
+}
+
+/// `.keysteadrc` in the current directory if there is one, else in home.
+fn rc_path() -> PathBuf {
+    let local = PathBuf::from(".keysteadrc");
+    if local.exists() {
+        return local;
+    }
+    home().map(|h| h.join(".keysteadrc")).unwrap_or(local)
+}
+
+/// The OS-appropriate credentials file (`KEYSTEAD_CREDENTIALS_FILE` overrides).
+fn credentials_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("KEYSTEAD_CREDENTIALS_FILE") {
+        return PathBuf::from(p);
+    }
+    if cfg!(windows) {
+        if let Some(appdata) = std::env::var_os("APPDATA") {
+            return PathBuf::from(appdata).join("keystead").join("credentials.toml");
+        }
+    }
+    if cfg!(target_os = "macos") {
+        if let Some(h) = home() {
+            return h.join("Library/Application Support/keystead/credentials.toml");
+        }
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| home().map(|h| h.join(".config")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("keystead").join("credentials.toml")
+}
+
+fn load_rc() -> CliResult<Rc> {
+    let p = rc_path();
+    match std::fs::read_to_string(&p) {
+        Ok(text) => toml::from_str(&text).map_err(|e| usage(format!("{}: {e}", p.display()))),
+        Err(_) => Ok(Rc::default()),
+    }
+}
+
+fn load_credentials() -> CliResult<Credentials> {
+    let p = credentials_path();
+    match std::fs::read_to_string(&p) {
+        Ok(text) => {
+            let text = zeroize::Zeroizing::new(text);
+            // Never echo the file's content in the error.
+            toml::from_str(&text).map_err(|_| usage(format!("{} is not valid TOML", p.display())))
+        }
+        Err(_) => Ok(Credentials::default()),
+    }
+}
+
+struct Context {
+    server: String,
+    profile: String,
+    json: bool,
+    http: reqwest::Client,
+}
+
+impl Context {
+    fn new(cli: &Cli) -> CliResult<Self> {
+        let rc = load_rc()?;
+        let profile = cli
+            .profile
+            .clone()
+            .or(rc.default_profile.clone())
+            .unwrap_or_else(|| DEFAULT_PROFILE.into());
+        let server = cli
+            .server
+            .clone()
+            .or_else(|| rc.profiles.get(&profile).and_then(|p| p.server.clone()))
+            .unwrap_or_else(|| DEFAULT_SERVER.into());
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("keystead-cli/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| refused(e.to_string()))?;
+        Ok(Self {
+            server: server.trim_end_matches('/').to_string(),
+            profile,
+            json: cli.json,
+            http,
+        })
+    }
+
+    fn secret_key(&self) -> CliResult<SecretString> {
+        if let Ok(k) = std::env::var("KEYSTEAD_SECRET_KEY") {
+            if !k.is_empty() {
+                return Ok(SecretString::from(k));
+            }
+        }
+        let creds = load_credentials()?;
+        match creds.profiles.get(&self.profile) {
+            Some(k) => Ok(SecretString::from(k.secret_key.clone())),
+            None => Err(usage(format!(
+                "no secret key for profile {:?}: run `keystead login` or set KEYSTEAD_SECRET_KEY",
+                self.profile
+            ))),
+        }
+    }
+
+    fn admin_token(&self) -> CliResult<SecretString> {
+        match std::env::var("KEYSTEAD_ADMIN_TOKEN") {
+            Ok(t) if !t.trim().is_empty() => Ok(SecretString::from(t.trim().to_string())),
+            _ => Err(usage(
+                "set KEYSTEAD_ADMIN_TOKEN to the admin token (the server wrote it to keystead-data/admin-token)",
+            )),
+        }
+    }
+
+    /// Sends one request; `Ok` carries the status and the raw JSON body.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        auth: &SecretString,
+        body: Option<&Value>,
+    ) -> CliResult<(u16, Value)> {
+        let url = format!("{}{}", self.server, path);
+        let mut req = self
+            .http
+            .request(method, &url)
+            .bearer_auth(auth.expose_secret());
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| refused(format!("cannot reach the keystead server at {}: {}", self.server, root(&e))))?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.map_err(|e| refused(e.to_string()))?;
+        let value: Value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        if status >= 400 {
+            if self.json && !value.is_null() {
+                println!("{}", value);
+                return Err(Failure {
+                    code: 1,
+                    message: String::new(),
+                });
+            }
+            return Err(refused(describe_error(status, &value)));
+        }
+        Ok((status, value))
+    }
+
+    async fn partner(&self, method: Method, path: &str, body: Option<&Value>) -> CliResult<Value> {
+        let key = self.secret_key()?;
+        Ok(self.call(method, path, &key, body).await?.1)
+    }
+
+    async fn admin(&self, method: Method, path: &str, body: Option<&Value>) -> CliResult<Value> {
+        let token = self.admin_token()?;
+        Ok(self.call(method, path, &token, body).await?.1)
+    }
+
+    /// `--json`: the body as it is; otherwise the human rendering.
+    fn print(&self, value: &Value, human: impl FnOnce(&Value) -> String) {
+        if self.json {
+            println!("{}", if value.is_null() { "{}".to_string() } else { value.to_string() });
+        } else {
+            let text = human(value);
+            if !text.is_empty() {
+                println!("{text}");
+            }
+        }
+    }
+}
+
+fn root(e: &reqwest::Error) -> String {
+    let mut last: &dyn std::error::Error = e;
+    while let Some(s) = last.source() {
+        last = s;
+    }
+    last.to_string()
+}
+
+fn describe_error(status: u16, body: &Value) -> String {
+    match serde_json::from_value::<ErrorBody>(body.clone()) {
+        Ok(b) => {
+            let mut s = format!("{} ({})", b.error.message, b.error.code);
+            if let Some(h) = b.error.hint {
+                s.push_str(&format!("\n  hint: {h}"));
+            }
+            s
+        }
+        Err(_) => format!("the server answered HTTP {status}"),
+    }
+}
+
+/// A secret from a no-echo prompt, or from stdin when it is not a terminal
+/// (one trailing newline removed).
+fn read_secret(prompt: &str) -> CliResult<SecretString> {
+    let stdin = std::io::stdin();
+    let raw = if stdin.is_terminal() {
+        rpassword::prompt_password(prompt).map_err(|e| usage(format!("cannot read from the terminal: {e}")))?
+    } else {
+        let mut s = String::new();
+        stdin
+            .lock()
+            .read_to_string(&mut s)
+            .map_err(|e| usage(format!("cannot read standard input: {e}")))?;
+        if s.ends_with('\n') {
+            s.pop();
+            if s.ends_with('\r') {
+                s.pop();
+            }
+        }
+        s
+    };
+    if raw.is_empty() {
+        return Err(usage("nothing was entered"));
+    }
+    Ok(SecretString::from(raw))
+}
+
+// ---- commands ---------------------------------------------------------------
+
+async fn dispatch(cli: &Cli) -> CliResult {
+    let ctx = Context::new(cli)?;
+    match &cli.command {
+        Command::Serve { .. } => Err(usage("internal: serve is not a client command")),
+        Command::Login => login(&ctx).await,
+        Command::Oidc(cmd) => oidc(&ctx, cmd).await,
+        Command::ReturnUrls(ReturnUrlsCmd::Set { urls }) => {
+            let body = serde_json::json!({ "allowed_return_urls": urls });
+            let v = ctx.partner(Method::PATCH, "/v1/partner", Some(&body)).await?;
+            ctx.print(&v, render_partner);
+            Ok(())
+        }
+        Command::Admin(cmd) => admin(&ctx, cmd).await,
+    }
+}
+
+async fn login(ctx: &Context) -> CliResult {
+    let key = read_secret("Secret key (sk_…): ")?;
+    let key = SecretString::from(key.expose_secret().trim().to_string());
+    if !key.expose_secret().starts_with("sk_") {
+        return Err(usage("a secret key starts with sk_"));
+    }
+    let (_, v) = ctx.call(Method::GET, "/v1/partner", &key, None).await?;
+    let partner: proto::Partner =
+        serde_json::from_value(v.clone()).map_err(|_| refused("unexpected answer from the server"))?;
+
+    let mut rc = load_rc()?;
+    rc.profiles.insert(
+        ctx.profile.clone(),
+        Profile {
+            server: Some(ctx.server.clone()),
+            partner_id: Some(partner.partner_id.clone()),
+        },
+    );
+    let rc_file = rc_path();
+    let text = toml::to_string(&rc).map_err(|e| refused(e.to_string()))?;
+    std::fs::write(&rc_file, text).map_err(|e| refused(format!("{}: {e}", rc_file.display())))?;
+
+    let mut creds = load_credentials()?;
+    creds.profiles.insert(
+        ctx.profile.clone(),
+        StoredKey {
+            secret_key: key.expose_secret().to_string(),
+        },
+    );
+    let cred_file = credentials_path();
+    if let Some(dir) = cred_file.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| refused(format!("{}: {e}", dir.display())))?;
+    }
+    let text = zeroize::Zeroizing::new(toml::to_string(&creds).map_err(|e| refused(e.to_string()))?);
+    write_file_0600(&cred_file, text.as_bytes())
+        .map_err(|e| refused(format!("{}: {e}", cred_file.display())))?;
+
+    ctx.print(&v, |_| {
+        format!(
+            "Logged in as partner {} (project {}) on {}.\nProfile {:?} saved to {}; secret key saved to {} (mode 0600).",
+            partner.partner_id,
+            partner.project_id,
+            ctx.server,
+            ctx.profile,
+            rc_file.display(),
+            cred_file.display()
+        )
+    });
+    Ok(())
+}
+
+async fn oidc(ctx: &Context, cmd: &OidcCmd) -> CliResult {
+    const PATH: &str = "/v1/partner/custom-oidc";
+    match cmd {
+        OidcCmd::Show => {
+            let v = ctx.partner(Method::GET, PATH, None).await?;
+            ctx.print(&v, render_oidc);
+        }
+        OidcCmd::Configure(a) => {
+            let mut body = serde_json::json!({
+                "issuer": a.issuer,
+                "client_id": a.client_id,
+                "button_label": a.label,
+            });
+            if let Some(s) = &a.scopes {
+                body["scopes"] = Value::from(s.as_str());
+            }
+            if let Some(m) = &a.auth_method {
+                body["token_endpoint_auth_method"] = Value::from(m.as_str());
+            }
+            if a.enable {
+                body["enabled"] = Value::Bool(true);
+            } else if a.disable {
+                body["enabled"] = Value::Bool(false);
+            }
+            let v = ctx.partner(Method::PUT, PATH, Some(&body)).await?;
+            ctx.print(&v, |v| format!("Saved.\n{}", render_oidc(v)));
+        }
+        OidcCmd::SetSecret => {
+            let secret = read_secret("Client secret: ")?;
+            let body = serde_json::json!({ "client_secret": secret.expose_secret() });
+            let v = ctx
+                .partner(Method::PUT, "/v1/partner/custom-oidc/client-secret", Some(&body))
+                .await?;
+            ctx.print(&v, |_| "Client secret stored. It cannot be shown again.".into());
+        }
+        OidcCmd::ClearSecret => {
+            let v = ctx
+                .partner(Method::DELETE, "/v1/partner/custom-oidc/client-secret", None)
+                .await?;
+            ctx.print(&v, |_| "Client secret removed.".into());
+        }
+        OidcCmd::Verify => {
+            let v = ctx.partner(Method::POST, "/v1/partner/custom-oidc/verify", None).await?;
+            ctx.print(&v, render_verification);
+            if v.get("ok").and_then(Value::as_bool) != Some(true) {
+                return Err(Failure {
+                    code: 1,
+                    message: if ctx.json { String::new() } else { "verification failed".into() },
+                });
+            }
+        }
+        OidcCmd::Remove => {
+            let v = ctx.partner(Method::DELETE, PATH, None).await?;
+            ctx.print(&v, |_| "Custom OIDC configuration and its secret removed.".into());
+        }
+    }
+    Ok(())
+}
+
+async fn admin(ctx: &Context, cmd: &AdminCmd) -> CliResult {
+    match cmd {
+        AdminCmd::Projects(AdminProjects::Create { name }) => {
+            let v = ctx
+                .admin(Method::POST, "/v1/admin/projects", Some(&serde_json::json!({ "name": name })))
+                .await?;
+            ctx.print(&v, |v| table(&[("id", s(v, "id")), ("name", s(v, "name"))]));
+        }
+        AdminCmd::ApiKeys(AdminApiKeys::Create { project, name }) => {
+            let path = format!("/v1/admin/projects/{project}/api-keys");
+            let v = ctx
+                .admin(Method::POST, &path, Some(&serde_json::json!({ "name": name })))
+                .await?;
+            ctx.print(&v, |v| {
+                format!(
+                    "{}\n\nThe secret key is shown only this once. Store it now, e.g. with `keystead login`.",
+                    table(&[
+                        ("partner_id", s(v, "partner_id")),
+                        ("publishable_key", s(v, "publishable_key")),
+                        ("secret_key", s(v, "secret_key")),
+                    ])
+                )
+            });
+        }
+        AdminCmd::Developers(AdminDevelopers::Create { email, projects }) => {
+            let password = read_secret("Password for the new developer: ")?;
+            let body = serde_json::json!({
+                "email": email, "password": password.expose_secret(), "project_ids": projects,
+            });
+            let v = ctx.admin(Method::POST, "/v1/admin/developers", Some(&body)).await?;
+            ctx.print(&v, |v| {
+                let projects: Vec<String> = v["project_ids"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                    .unwrap_or_default();
+                table(&[("id", s(v, "id")), ("email", s(v, "email")), ("projects", projects.join(", "))])
+            });
+        }
+    }
+    Ok(())
+}
+
+// ---- rendering --------------------------------------------------------------
+
+fn s(v: &Value, key: &str) -> String {
+    match v.get(key) {
+        Some(Value::String(x)) => x.clone(),
+        Some(Value::Null) | None => "-".into(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn table(rows: &[(&str, String)]) -> String {
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    rows.iter()
+        .map(|(k, v)| format!("{k:<width$}  {v}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn render_partner(v: &Value) -> String {
+    let urls: Vec<String> = v["allowed_return_urls"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default();
+    let mut out = table(&[
+        ("partner_id", s(v, "partner_id")),
+        ("project_id", s(v, "project_id")),
+        ("name", s(v, "name")),
+    ]);
+    out.push_str("\nallowed return URLs:");
+    if urls.is_empty() {
+        out.push_str(" (none)");
+    }
+    for u in urls {
+        out.push_str(&format!("\n  {u}"));
+    }
+    out
+}
+
+fn render_oidc(v: &Value) -> String {
+    let secret = if v["client_secret_set"].as_bool() == Some(true) {
+        format!("set on {}", s(v, "client_secret_updated_at"))
+    } else {
+        "not set".into()
+    };
+    let mut out = table(&[
+        ("enabled", s(v, "enabled")),
+        ("issuer", s(v, "issuer")),
+        ("client_id", s(v, "client_id")),
+        ("scopes", s(v, "scopes")),
+        ("auth method", s(v, "token_endpoint_auth_method")),
+        ("button label", s(v, "button_label")),
+        ("client secret", secret),
+        ("redirect URI", s(v, "redirect_uri")),
+    ]);
+    match v.get("last_verification") {
+        Some(lv) if lv.is_object() => {
+            out.push_str("\n\nlast verification:\n");
+            out.push_str(&render_verification(lv));
+        }
+        _ => out.push_str("\n\nlast verification: never (run `keystead oidc verify`)"),
+    }
+    out
+}
+
+fn render_verification(v: &Value) -> String {
+    let Ok(ver) = serde_json::from_value::<proto::Verification>(v.clone()) else {
+        return v.to_string();
+    };
+    let width = ver.checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for c in &ver.checks {
+        let status = match c.status {
+            CheckStatus::Pass => "PASS",
+            CheckStatus::Warn => "WARN",
+            CheckStatus::Fail => "FAIL",
+        };
+        out.push_str(&format!("{status}  {:<width$}  {}", c.name, c.detail));
+        if let Some(code) = c.code {
+            out.push_str(&format!(" [{code}]"));
+        }
+        if let Some(h) = &c.hint {
+            out.push_str(&format!("\n      {:<width$}  hint: {h}", ""));
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "{} at {}",
+        if ver.ok { "ok: no check failed" } else { "NOT OK: at least one check failed" },
+        ver.checked_at
+    ));
+    out
+}

@@ -1,0 +1,160 @@
+//! Server configuration (SPEC §10): defaults, then `keystead.toml` (or
+//! `--config FILE`), then `KEYSTEAD_*` variables, the environment winning.
+//! Nested keys use a double underscore; lists may be comma-separated.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Where browsers reach this deployment; the redirect URI is built on it.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    pub data_dir: PathBuf,
+    #[serde(default)]
+    pub database_url: Option<String>,
+    #[serde(default)]
+    pub outbound: OutboundSection,
+    #[serde(default)]
+    pub kms: KmsSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutboundSection {
+    #[serde(default, deserialize_with = "list_or_csv")]
+    pub allow_networks: Vec<String>,
+    #[serde(default)]
+    pub extra_ca_file: String,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u64,
+}
+
+impl Default for OutboundSection {
+    fn default() -> Self {
+        Self {
+            allow_networks: Vec::new(),
+            extra_ca_file: String::new(),
+            connect_timeout_ms: default_connect_timeout(),
+            timeout_ms: default_timeout(),
+        }
+    }
+}
+
+fn default_connect_timeout() -> u64 {
+    5000
+}
+fn default_timeout() -> u64 {
+    10000
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KmsSection {
+    #[serde(default = "default_provider")]
+    pub provider: String,
+    #[serde(default)]
+    pub key_id: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+}
+
+impl Default for KmsSection {
+    fn default() -> Self {
+        Self {
+            provider: default_provider(),
+            key_id: None,
+            region: None,
+            endpoint_url: None,
+        }
+    }
+}
+
+fn default_provider() -> String {
+    "local".into()
+}
+
+/// A TOML array, or one string with comma-separated items (environment).
+fn list_or_csv<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        List(Vec<String>),
+        One(String),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::List(v) => v,
+        Either::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            data_dir: PathBuf::from("./keystead-data"),
+            database_url: None,
+            outbound: OutboundSection::default(),
+            kms: KmsSection::default(),
+        }
+    }
+}
+
+/// Variables that configure the CLI, not the server.
+const CLIENT_VARS: [&str; 5] = ["secret_key", "admin_token", "server", "profile", "credentials_file"];
+
+impl ServerConfig {
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut fig = Figment::from(Serialized::defaults(ServerConfig::default()));
+        match file {
+            Some(p) => {
+                if !p.exists() {
+                    bail!("config file {} does not exist", p.display());
+                }
+                fig = fig.merge(Toml::file(p));
+            }
+            None => {
+                if Path::new("keystead.toml").exists() {
+                    fig = fig.merge(Toml::file("keystead.toml"));
+                }
+            }
+        }
+        fig = fig.merge(Env::prefixed("KEYSTEAD_").split("__").ignore(&CLIENT_VARS));
+        let cfg: ServerConfig = fig.extract().context("invalid configuration")?;
+        Ok(cfg)
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) if !u.is_empty() => u.clone(),
+            _ => format!("sqlite://{}", self.data_dir.join("keystead.db").display()),
+        }
+    }
+
+    pub fn allow_networks(&self) -> anyhow::Result<Vec<IpNet>> {
+        self.outbound
+            .allow_networks
+            .iter()
+            .map(|s| {
+                s.parse::<IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                    .with_context(|| format!("outbound.allow_networks: {s:?} is not a CIDR"))
+            })
+            .collect()
+    }
+}

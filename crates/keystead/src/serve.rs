@@ -1,0 +1,107 @@
+//! `keystead serve`: wire the parts together and run until a signal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use keystead_crypto::local::{write_file_0600, LocalKeyProvider};
+use keystead_crypto::{ExposeSecret, KeyProvider};
+use keystead_domain::{Core, CoreConfig};
+use keystead_net::{Outbound, OutboundConfig};
+use keystead_store::Store;
+
+use crate::config::ServerConfig;
+
+pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&cfg.data_dir, std::fs::Permissions::from_mode(0o700));
+    }
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    let public_url = match &cfg.public_url {
+        Some(u) if !u.is_empty() => u.clone(),
+        _ => format!("http://{addr}"),
+    };
+    let public_url = url::Url::parse(&public_url).context("public_url is not a URL")?;
+
+    let allow = cfg.allow_networks()?;
+    if !allow.is_empty() {
+        tracing::warn!(networks = ?cfg.outbound.allow_networks,
+            "OUTBOUND SSRF EXEMPTION ACTIVE: outbound.allow_networks lets keystead connect to these special-purpose ranges. For development and tests only.");
+    }
+    let extra_ca_pem = if cfg.outbound.extra_ca_file.is_empty() {
+        None
+    } else {
+        tracing::warn!(file = %cfg.outbound.extra_ca_file,
+            "EXTRA TRUSTED ROOT ACTIVE: outbound.extra_ca_file adds a certificate authority. For development and tests only.");
+        Some(std::fs::read(&cfg.outbound.extra_ca_file).with_context(|| {
+            format!("reading outbound.extra_ca_file {}", cfg.outbound.extra_ca_file)
+        })?)
+    };
+    let outbound = Outbound::new(&OutboundConfig {
+        allow_networks: allow,
+        extra_ca_pem,
+        connect_timeout: Duration::from_millis(cfg.outbound.connect_timeout_ms),
+        timeout: Duration::from_millis(cfg.outbound.timeout_ms),
+    })
+    .map_err(anyhow::Error::msg)?;
+
+    let keys: Arc<dyn KeyProvider> = match cfg.kms.provider.as_str() {
+        "local" => Arc::new(LocalKeyProvider::open_or_create(&cfg.data_dir.join("master.key"))?),
+        "aws-kms" => bail!("kms.provider = \"aws-kms\" is not available in this build yet; use \"local\""),
+        other => bail!("kms.provider {other:?} is unknown; use \"local\" or \"aws-kms\""),
+    };
+
+    let store = Store::connect(&cfg.database_url())
+        .await
+        .context("opening the database")?;
+    let core = Core {
+        store,
+        keys,
+        outbound,
+        config: Arc::new(CoreConfig { public_url }),
+    };
+
+    let token_path = cfg.data_dir.join("admin-token");
+    let created = core.ensure_admin_token().await?;
+    if let Some(token) = created.value {
+        write_file_0600(&token_path, format!("{}\n", token.expose_secret()).as_bytes())
+            .with_context(|| format!("writing {}", token_path.display()))?;
+        println!("Admin token written to {} (mode 0600).", token_path.display());
+    } else {
+        println!("Admin token: see {} (created on first start).", token_path.display());
+    }
+
+    println!("keystead listening on http://{addr} (public URL {})", core.config.public_url);
+    println!("Custom OIDC redirect URI: {}", core.redirect_uri());
+    tracing::info!(%addr, "listening");
+
+    let app = keystead_web::router(core.clone());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    core.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,55 @@
+//! Who is calling: the operator (admin token) or a partner (secret key as
+//! `X-API-Key` or `Authorization: Bearer`).
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use keystead_domain::PartnerAuth;
+use keystead_proto::ErrorCode;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let v = parts.headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Unauthorized,
+                "the admin token is required as Authorization: Bearer <token>",
+            )
+        })?;
+        state.core.check_admin_token(token).await?;
+        Ok(Admin)
+    }
+}
+
+pub struct Partner(pub PartnerAuth);
+
+impl FromRequestParts<AppState> for Partner {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let key = parts
+            .headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .or_else(|| bearer(parts));
+        let key = key.ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Unauthorized,
+                "a secret key is required (X-API-Key: sk_… or Authorization: Bearer sk_…)",
+            )
+        })?;
+        Ok(Partner(state.core.authenticate_secret_key(key).await?))
+    }
+}

@@ -1,0 +1,209 @@
+//! Every route of SPEC §5 that exists so far, each with its OpenAPI entry.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use keystead_crypto::SecretString;
+use keystead_proto::{self as proto, ErrorCode};
+use utoipa::OpenApi;
+
+use crate::auth::{Admin, Partner};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, SecretJson};
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/openapi.json", get(openapi_json))
+        .route("/v1/admin/projects", post(create_project))
+        .route("/v1/admin/projects/{id}/api-keys", post(create_api_key))
+        .route("/v1/admin/developers", post(create_developer))
+        .route("/v1/partner", get(get_partner).patch(patch_partner))
+        .route(
+            "/v1/partner/custom-oidc",
+            get(get_custom_oidc)
+                .put(put_custom_oidc)
+                .delete(delete_custom_oidc),
+        )
+        .route(
+            "/v1/partner/custom-oidc/client-secret",
+            put(put_client_secret).delete(delete_client_secret),
+        )
+        .route("/v1/partner/custom-oidc/verify", post(verify_custom_oidc))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "keystead", description = "Wallets and Custom OIDC sign-in, self-hosted."),
+    paths(
+        healthz, readyz, openapi_json,
+        create_project, create_api_key, create_developer,
+        get_partner, patch_partner,
+        get_custom_oidc, put_custom_oidc, delete_custom_oidc,
+        put_client_secret, delete_client_secret, verify_custom_oidc,
+    )
+)]
+struct ApiDoc;
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such route")
+}
+
+async fn method_not_allowed() -> Response {
+    let body = proto::ErrorBody {
+        error: proto::ErrorDetail {
+            code: ErrorCode::InvalidRequest,
+            message: "this route does not accept that HTTP method".into(),
+            hint: None,
+        },
+    };
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process is up")))]
+async fn healthz() -> Json<proto::Health> {
+    Json(proto::Health {
+        status: "ok".into(),
+    })
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, description = "Database and key provider reachable"),
+    (status = 503, description = "Not ready")))]
+async fn readyz(State(s): State<AppState>) -> Response {
+    match s.core.ready().await {
+        Ok(()) => Json(proto::Health {
+            status: "ready".into(),
+        })
+        .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(proto::Health {
+                    status: "unavailable".into(),
+                }),
+            )
+                .into_response()
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "This document (OpenAPI 3.1)")))]
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi())
+}
+
+#[utoipa::path(post, path = "/v1/admin/projects", tag = "admin",
+    request_body(content = serde_json::Value, description = "{name}"),
+    responses((status = 201, description = "{id, name}"), (status = 401, description = "unauthorized")),
+    security(("admin_token" = [])))]
+async fn create_project(
+    _: Admin,
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<proto::CreateProject>,
+) -> ApiResult<(StatusCode, Json<proto::Project>)> {
+    Ok((StatusCode::CREATED, Json(s.core.create_project(&req.name).await?)))
+}
+
+#[utoipa::path(post, path = "/v1/admin/projects/{id}/api-keys", tag = "admin",
+    params(("id" = String, Path, description = "project id")),
+    request_body(content = serde_json::Value, description = "{name}"),
+    responses((status = 201, description = "{partner_id, publishable_key, secret_key}; the secret key is shown only here")))]
+async fn create_api_key(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<proto::CreateApiKey>,
+) -> ApiResult<(StatusCode, Json<proto::CreatedApiKey>)> {
+    Ok((StatusCode::CREATED, Json(s.core.create_api_key(&id, &req.name).await?)))
+}
+
+#[utoipa::path(post, path = "/v1/admin/developers", tag = "admin",
+    request_body(content = serde_json::Value, description = "{email, password, project_ids}"),
+    responses((status = 201, description = "{id, email, project_ids}")))]
+async fn create_developer(
+    _: Admin,
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<proto::CreateDeveloper>,
+) -> ApiResult<(StatusCode, Json<proto::Developer>)> {
+    Ok((StatusCode::CREATED, Json(s.core.create_developer(&req).await?)))
+}
+
+#[utoipa::path(get, path = "/v1/partner", tag = "partner",
+    responses((status = 200, description = "{partner_id, project_id, name, allowed_return_urls}")))]
+async fn get_partner(Partner(p): Partner, State(s): State<AppState>) -> Json<proto::Partner> {
+    Json(s.core.partner_view(&p.partner))
+}
+
+#[utoipa::path(patch, path = "/v1/partner", tag = "partner",
+    request_body(content = serde_json::Value, description = "{allowed_return_urls}"),
+    responses((status = 200, description = "the partner"), (status = 400, description = "return_url_invalid")))]
+async fn patch_partner(
+    Partner(p): Partner,
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<proto::PatchPartner>,
+) -> ApiResult<Json<proto::Partner>> {
+    Ok(Json(s.core.patch_partner(&p, &req).await?))
+}
+
+#[utoipa::path(get, path = "/v1/partner/custom-oidc", tag = "partner",
+    responses((status = 200, description = "the Custom OIDC settings (never the secret)"),
+              (status = 404, description = "custom_oidc_not_configured")))]
+async fn get_custom_oidc(Partner(p): Partner, State(s): State<AppState>) -> ApiResult<Json<proto::CustomOidc>> {
+    Ok(Json(s.core.get_custom_oidc(&p).await?))
+}
+
+#[utoipa::path(put, path = "/v1/partner/custom-oidc", tag = "partner",
+    request_body(content = serde_json::Value, description = "issuer, client_id, button_label required; scopes, token_endpoint_auth_method, enabled optional"),
+    responses((status = 200, description = "the stored settings"), (status = 400, description = "a field is invalid; nothing was changed")))]
+async fn put_custom_oidc(
+    Partner(p): Partner,
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<proto::PutCustomOidc>,
+) -> ApiResult<Json<proto::CustomOidc>> {
+    Ok(Json(s.core.put_custom_oidc(&p, &req).await?))
+}
+
+#[utoipa::path(delete, path = "/v1/partner/custom-oidc", tag = "partner",
+    responses((status = 204, description = "removed with its secret")))]
+async fn delete_custom_oidc(Partner(p): Partner, State(s): State<AppState>) -> ApiResult<StatusCode> {
+    s.core.delete_custom_oidc(&p).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(put, path = "/v1/partner/custom-oidc/client-secret", tag = "partner",
+    request_body(content = serde_json::Value, description = "{client_secret}; write-only"),
+    responses((status = 204, description = "stored, envelope-encrypted")))]
+async fn put_client_secret(
+    Partner(p): Partner,
+    State(s): State<AppState>,
+    SecretJson(req): SecretJson<proto::PutClientSecret>,
+) -> ApiResult<StatusCode> {
+    let secret = SecretString::from(req.client_secret);
+    s.core.set_client_secret(&p, &secret).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(delete, path = "/v1/partner/custom-oidc/client-secret", tag = "partner",
+    responses((status = 204, description = "removed; the config is disabled when its method needs a secret")))]
+async fn delete_client_secret(Partner(p): Partner, State(s): State<AppState>) -> ApiResult<StatusCode> {
+    s.core.clear_client_secret(&p).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/v1/partner/custom-oidc/verify", tag = "partner",
+    responses((status = 200, description = "{ok, checked_at, checks: [{name, status, detail, code?}]}")))]
+async fn verify_custom_oidc(Partner(p): Partner, State(s): State<AppState>) -> ApiResult<Json<proto::Verification>> {
+    Ok(Json(s.core.verify_custom_oidc(&p).await?))
+}

@@ -93,9 +93,16 @@ mod tests {
     async fn sealed_secret_opens_only_for_its_row_and_purpose() {
         let dir = tempfile::tempdir().unwrap();
         let p = LocalKeyProvider::open_or_create(&dir.path().join("k")).unwrap();
-        let a = seal(&p, "ptn_a", "oidc_client_secret", b"alpha").await.unwrap();
-        let b = seal(&p, "ptn_b", "oidc_client_secret", b"bravo").await.unwrap();
-        assert_eq!(&open(&p, "ptn_a", "oidc_client_secret", &a).await.unwrap()[..], b"alpha");
+        let a = seal(&p, "ptn_a", "oidc_client_secret", b"alpha")
+            .await
+            .unwrap();
+        let b = seal(&p, "ptn_b", "oidc_client_secret", b"bravo")
+            .await
+            .unwrap();
+        assert_eq!(
+            &open(&p, "ptn_a", "oidc_client_secret", &a).await.unwrap()[..],
+            b"alpha"
+        );
         assert!(!a.ciphertext.windows(5).any(|w| w == b"alpha"));
         // Swapped rows: each ciphertext now sits under the other record id.
         assert!(open(&p, "ptn_b", "oidc_client_secret", &a).await.is_err());
@@ -103,7 +110,12 @@ mod tests {
         // Same row, other purpose.
         assert!(open(&p, "ptn_a", "wallet_key", &a).await.is_err());
         // Ciphertext with another row's data key.
-        let mixed = Sealed { key: b.key.clone(), ..a.clone() };
-        assert!(open(&p, "ptn_a", "oidc_client_secret", &mixed).await.is_err());
+        let mixed = Sealed {
+            key: b.key.clone(),
+            ..a.clone()
+        };
+        assert!(open(&p, "ptn_a", "oidc_client_secret", &mixed)
+            .await
+            .is_err());
     }
 }

@@ -215,10 +215,10 @@ fn read_keys(path: &Path) -> Result<Vec<Kek>, ProviderError> {
         .map_err(|e| ProviderError::KeyFile(format!("{}: {e}", path.display())))?;
     let mut out = Vec::new();
     for v in &file.versions {
-        let raw = Zeroizing::new(
-            B64.decode(&v.key)
-                .map_err(|_| ProviderError::KeyFile(format!("version {} is not base64", v.version)))?,
-        );
+        let raw =
+            Zeroizing::new(B64.decode(&v.key).map_err(|_| {
+                ProviderError::KeyFile(format!("version {} is not base64", v.version))
+            })?);
         if raw.len() != 32 {
             return Err(ProviderError::KeyFile(format!(
                 "version {} is not 32 bytes",
@@ -245,7 +245,8 @@ fn write_private(path: &Path, file: &KeyFile) -> Result<(), ProviderError> {
         serde_json::to_vec_pretty(file).map_err(|e| ProviderError::KeyFile(e.to_string()))?,
     );
     let tmp = path.with_extension("tmp");
-    write_file_0600(&tmp, &json).map_err(|e| ProviderError::KeyFile(format!("{}: {e}", tmp.display())))?;
+    write_file_0600(&tmp, &json)
+        .map_err(|e| ProviderError::KeyFile(format!("{}: {e}", tmp.display())))?;
     std::fs::rename(&tmp, path)
         .map_err(|e| ProviderError::KeyFile(format!("{}: {e}", path.display())))?;
     Ok(())
@@ -307,6 +308,9 @@ mod tests {
         w.bytes[last] ^= 1;
         assert!(matches!(p.unwrap_sync(&w), Err(ProviderError::Unwrap)));
         w.key_id = "local:9".into();
-        assert!(matches!(p.unwrap_sync(&w), Err(ProviderError::UnknownKey(_))));
+        assert!(matches!(
+            p.unwrap_sync(&w),
+            Err(ProviderError::UnknownKey(_))
+        ));
     }
 }

@@ -108,7 +108,11 @@ impl Core {
         })
     }
 
-    pub async fn create_api_key(&self, project_id: &str, name: &str) -> Result<proto::CreatedApiKey> {
+    pub async fn create_api_key(
+        &self,
+        project_id: &str,
+        name: &str,
+    ) -> Result<proto::CreatedApiKey> {
         let name = display_name(name, "API key name")?;
         match self.store.project(project_id).await {
             Err(StoreError::NotFound) => {
@@ -140,8 +144,14 @@ impl Core {
 
     pub async fn create_developer(&self, req: &proto::CreateDeveloper) -> Result<proto::Developer> {
         let email = req.email.trim().to_ascii_lowercase();
-        if email.len() > 254 || !email.contains('@') || email.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err(Error::new(ErrorCode::InvalidRequest, "email is not a valid address"));
+        if email.len() > 254
+            || !email.contains('@')
+            || email.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(Error::new(
+                ErrorCode::InvalidRequest,
+                "email is not a valid address",
+            ));
         }
         if req.password.chars().count() < 12 {
             return Err(Error::new(
@@ -178,7 +188,11 @@ impl Core {
         if !presented.starts_with("sk_") {
             return Err(unauthorized_partner());
         }
-        match self.store.partner_by_secret_hash(&token_hash(presented)).await {
+        match self
+            .store
+            .partner_by_secret_hash(&token_hash(presented))
+            .await
+        {
             Ok(partner) => Ok(PartnerAuth { partner }),
             Err(StoreError::NotFound) => Err(unauthorized_partner()),
             Err(e) => Err(e.into()),
@@ -194,9 +208,15 @@ impl Core {
         }
     }
 
-    pub async fn patch_partner(&self, auth: &PartnerAuth, req: &proto::PatchPartner) -> Result<proto::Partner> {
+    pub async fn patch_partner(
+        &self,
+        auth: &PartnerAuth,
+        req: &proto::PatchPartner,
+    ) -> Result<proto::Partner> {
         let urls = rules::return_urls(&req.allowed_return_urls)?;
-        self.store.set_allowed_return_urls(&auth.partner.id, &urls).await?;
+        self.store
+            .set_allowed_return_urls(&auth.partner.id, &urls)
+            .await?;
         let p = self.store.partner(&auth.partner.id).await?;
         Ok(self.partner_view(&p))
     }
@@ -318,7 +338,9 @@ impl Core {
             secret.expose_secret().as_bytes(),
         )
         .await?;
-        self.store.set_client_secret(&auth.partner.id, &sealed).await?;
+        self.store
+            .set_client_secret(&auth.partner.id, &sealed)
+            .await?;
         tracing::info!(partner_id = %auth.partner.id, "custom OIDC client secret updated");
         Ok(())
     }
@@ -326,7 +348,10 @@ impl Core {
     pub async fn clear_client_secret(&self, auth: &PartnerAuth) -> Result<()> {
         let row = self.custom_oidc_row(&auth.partner.id).await?;
         self.store
-            .clear_client_secret(&auth.partner.id, rules::method_needs_secret(&row.auth_method))
+            .clear_client_secret(
+                &auth.partner.id,
+                rules::method_needs_secret(&row.auth_method),
+            )
             .await?;
         tracing::info!(partner_id = %auth.partner.id, "custom OIDC client secret removed");
         Ok(())
@@ -334,14 +359,22 @@ impl Core {
 
     /// The decrypted client secret, for the token request only.
     pub async fn client_secret(&self, partner_id: &str) -> Result<Option<SecretString>> {
-        let sealed = match self.store.secret(partner_id, PURPOSE_OIDC_CLIENT_SECRET).await {
+        let sealed = match self
+            .store
+            .secret(partner_id, PURPOSE_OIDC_CLIENT_SECRET)
+            .await
+        {
             Ok(s) => s,
             Err(StoreError::NotFound) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let plain =
-            keystead_crypto::open(self.keys.as_ref(), partner_id, PURPOSE_OIDC_CLIENT_SECRET, &sealed)
-                .await?;
+        let plain = keystead_crypto::open(
+            self.keys.as_ref(),
+            partner_id,
+            PURPOSE_OIDC_CLIENT_SECRET,
+            &sealed,
+        )
+        .await?;
         let text = std::str::from_utf8(&plain)
             .map_err(|_| Error::internal("stored client secret is not UTF-8"))?;
         Ok(Some(SecretString::from(text.to_string())))

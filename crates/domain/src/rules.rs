@@ -49,11 +49,16 @@ pub fn issuer(raw: &str) -> Result<String> {
             ),
         ));
     }
-    if !raw.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("https://")) {
+    if !raw
+        .get(..8)
+        .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
+    {
         return Err(bad("issuer must start with https://"));
     }
     if !url.username().is_empty() || url.password().is_some() || authority(raw).contains('@') {
-        return Err(bad("issuer must not contain user info (user:pass@); remove it"));
+        return Err(bad(
+            "issuer must not contain user info (user:pass@); remove it",
+        ));
     }
     if raw.contains('?') {
         return Err(bad("issuer must not have a query (?…); remove it"));
@@ -207,18 +212,26 @@ const FORBIDDEN_SCHEMES: [&str; 6] = ["javascript", "data", "file", "vbscript", 
 pub fn return_url(raw: &str) -> Result<String> {
     let bad = |msg: String| Error::new(ErrorCode::ReturnUrlInvalid, msg);
     if has_control(raw) || raw.chars().any(char::is_whitespace) {
-        return Err(bad(format!("{raw:?}: return URLs must not contain spaces or control characters")));
+        return Err(bad(format!(
+            "{raw:?}: return URLs must not contain spaces or control characters"
+        )));
     }
     let url = Url::parse(raw).map_err(|e| bad(format!("{raw:?} is not an absolute URL ({e})")))?;
     let scheme = url.scheme();
     if FORBIDDEN_SCHEMES.contains(&scheme) {
-        return Err(bad(format!("{raw:?}: the {scheme}: scheme is never allowed as a return URL")));
+        return Err(bad(format!(
+            "{raw:?}: the {scheme}: scheme is never allowed as a return URL"
+        )));
     }
     if url.fragment().is_some() {
-        return Err(bad(format!("{raw:?}: return URLs must not have a fragment (#…)")));
+        return Err(bad(format!(
+            "{raw:?}: return URLs must not have a fragment (#…)"
+        )));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad(format!("{raw:?}: return URLs must not contain user info")));
+        return Err(bad(format!(
+            "{raw:?}: return URLs must not contain user info"
+        )));
     }
     match scheme {
         "https" => {}
@@ -238,7 +251,9 @@ pub fn return_url(raw: &str) -> Result<String> {
         _ => {
             // Native app: a private-use scheme with a host or path.
             if !scheme.contains('.') && url.cannot_be_a_base() && url.path().is_empty() {
-                return Err(bad(format!("{raw:?}: a native app return URL needs a path, e.g. myapp://callback")));
+                return Err(bad(format!(
+                    "{raw:?}: a native app return URL needs a path, e.g. myapp://callback"
+                )));
             }
         }
     }
@@ -275,21 +290,54 @@ mod tests {
 
     #[test]
     fn issuer_rules() {
-        assert_eq!(issuer("https://idp.example.com").unwrap(), "https://idp.example.com");
-        assert_eq!(issuer("https://idp.example.com/").unwrap(), "https://idp.example.com/");
+        assert_eq!(
+            issuer("https://idp.example.com").unwrap(),
+            "https://idp.example.com"
+        );
+        assert_eq!(
+            issuer("https://idp.example.com/").unwrap(),
+            "https://idp.example.com/"
+        );
         assert!(issuer("https://idp.example.com/tenant-123").is_ok());
         assert!(issuer("https://127.0.0.1:8443/main").is_ok());
-        assert_eq!(code(issuer("http://idp.example.com")), ErrorCode::IssuerNotHttps);
-        assert_eq!(code(issuer("ftp://idp.example.com")), ErrorCode::IssuerNotHttps);
-        assert_eq!(code(issuer("https://idp.example.com?x=1")), ErrorCode::IssuerInvalid);
-        assert_eq!(code(issuer("https://idp.example.com/?")), ErrorCode::IssuerInvalid);
-        assert_eq!(code(issuer("https://idp.example.com#f")), ErrorCode::IssuerInvalid);
-        assert_eq!(code(issuer("https://idp.example.com/#")), ErrorCode::IssuerInvalid);
-        assert_eq!(code(issuer("https://u:p@idp.example.com")), ErrorCode::IssuerInvalid);
-        assert_eq!(code(issuer("https://@idp.example.com")), ErrorCode::IssuerInvalid);
+        assert_eq!(
+            code(issuer("http://idp.example.com")),
+            ErrorCode::IssuerNotHttps
+        );
+        assert_eq!(
+            code(issuer("ftp://idp.example.com")),
+            ErrorCode::IssuerNotHttps
+        );
+        assert_eq!(
+            code(issuer("https://idp.example.com?x=1")),
+            ErrorCode::IssuerInvalid
+        );
+        assert_eq!(
+            code(issuer("https://idp.example.com/?")),
+            ErrorCode::IssuerInvalid
+        );
+        assert_eq!(
+            code(issuer("https://idp.example.com#f")),
+            ErrorCode::IssuerInvalid
+        );
+        assert_eq!(
+            code(issuer("https://idp.example.com/#")),
+            ErrorCode::IssuerInvalid
+        );
+        assert_eq!(
+            code(issuer("https://u:p@idp.example.com")),
+            ErrorCode::IssuerInvalid
+        );
+        assert_eq!(
+            code(issuer("https://@idp.example.com")),
+            ErrorCode::IssuerInvalid
+        );
         assert_eq!(code(issuer("idp.example.com")), ErrorCode::IssuerInvalid);
         assert_eq!(code(issuer("")), ErrorCode::IssuerInvalid);
-        assert_eq!(code(issuer("https://idp.example.com/ x")), ErrorCode::IssuerInvalid);
+        assert_eq!(
+            code(issuer("https://idp.example.com/ x")),
+            ErrorCode::IssuerInvalid
+        );
         assert_eq!(code(issuer("https://")), ErrorCode::IssuerInvalid);
     }
 
@@ -319,13 +367,22 @@ mod tests {
     fn label_and_client_id_rules() {
         assert!(button_label("Sign in with Acme").is_ok());
         assert!(button_label(&"é".repeat(64)).is_ok());
-        assert_eq!(code(button_label(&"a".repeat(65))), ErrorCode::ButtonLabelInvalid);
+        assert_eq!(
+            code(button_label(&"a".repeat(65))),
+            ErrorCode::ButtonLabelInvalid
+        );
         assert_eq!(code(button_label("")), ErrorCode::ButtonLabelInvalid);
         assert_eq!(code(button_label("a\nb")), ErrorCode::ButtonLabelInvalid);
         assert!(client_id(&"c".repeat(255)).is_ok());
-        assert_eq!(code(client_id(&"c".repeat(256))), ErrorCode::ClientIdInvalid);
+        assert_eq!(
+            code(client_id(&"c".repeat(256))),
+            ErrorCode::ClientIdInvalid
+        );
         assert_eq!(code(client_id("a\u{7f}")), ErrorCode::ClientIdInvalid);
-        assert_eq!(code(auth_method("private_key_jwt")), ErrorCode::AuthMethodInvalid);
+        assert_eq!(
+            code(auth_method("private_key_jwt")),
+            ErrorCode::AuthMethodInvalid
+        );
     }
 
     #[test]

@@ -31,7 +31,13 @@ impl Checks {
     fn warn(&mut self, name: &str, detail: impl Into<String>) {
         self.push(name, CheckStatus::Warn, detail);
     }
-    fn fail(&mut self, name: &str, code: ErrorCode, detail: impl Into<String>, hint: Option<String>) {
+    fn fail(
+        &mut self,
+        name: &str,
+        code: ErrorCode,
+        detail: impl Into<String>,
+        hint: Option<String>,
+    ) {
         self.0.push(Check {
             name: name.into(),
             status: CheckStatus::Fail,
@@ -108,7 +114,11 @@ fn str_list<'a>(doc: &'a Value, key: &str) -> Option<Vec<&'a str>> {
 
 /// Algorithms a JWK can verify for us, by its `kty`/`crv`/`alg`/`use`.
 pub fn jwk_algs(key: &Value) -> Vec<&'static str> {
-    if key.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig") {
+    if key
+        .get("use")
+        .and_then(Value::as_str)
+        .is_some_and(|u| u != "sig")
+    {
         return Vec::new();
     }
     let kty = key.get("kty").and_then(Value::as_str).unwrap_or("");
@@ -152,10 +162,22 @@ impl Core {
     async fn check_discovery_and_more(&self, row: &CustomOidcRow, c: &mut Checks) {
         let disc_url = rules::discovery_url(&row.issuer);
         let Ok(url) = Url::parse(&disc_url) else {
-            c.fail("discovery", ErrorCode::DiscoveryFailed, format!("{disc_url} is not a valid URL"), None);
+            c.fail(
+                "discovery",
+                ErrorCode::DiscoveryFailed,
+                format!("{disc_url} is not a valid URL"),
+                None,
+            );
             return;
         };
-        let doc = match fetch_json(&self.outbound, &url, "discovery", ErrorCode::DiscoveryFailed).await {
+        let doc = match fetch_json(
+            &self.outbound,
+            &url,
+            "discovery",
+            ErrorCode::DiscoveryFailed,
+        )
+        .await
+        {
             Ok(doc) => doc,
             Err((code, detail)) => {
                 c.fail("discovery", code, detail, None);
@@ -194,15 +216,30 @@ impl Core {
         let mut jwks_url = None;
         for key in ["authorization_endpoint", "token_endpoint", "jwks_uri"] {
             let Some(raw) = doc.get(key).and_then(Value::as_str) else {
-                c.fail(key, ErrorCode::DiscoveryFailed, format!("the discovery document has no {key}"), None);
+                c.fail(
+                    key,
+                    ErrorCode::DiscoveryFailed,
+                    format!("the discovery document has no {key}"),
+                    None,
+                );
                 continue;
             };
             let Ok(u) = Url::parse(raw) else {
-                c.fail(key, ErrorCode::DiscoveryFailed, format!("{key} {raw:?} is not a valid URL"), None);
+                c.fail(
+                    key,
+                    ErrorCode::DiscoveryFailed,
+                    format!("{key} {raw:?} is not a valid URL"),
+                    None,
+                );
                 continue;
             };
             if u.scheme() != "https" {
-                c.fail(key, ErrorCode::DiscoveryFailed, format!("{key} {raw} does not use https"), None);
+                c.fail(
+                    key,
+                    ErrorCode::DiscoveryFailed,
+                    format!("{key} {raw} does not use https"),
+                    None,
+                );
                 continue;
             }
             match self.outbound.check(&u).await {
@@ -223,7 +260,11 @@ impl Core {
         if let Some(u) = jwks_url {
             match fetch_json(&self.outbound, &u, "jwks", ErrorCode::JwksFailed).await {
                 Ok(jwks) => {
-                    let keys = jwks.get("keys").and_then(Value::as_array).cloned().unwrap_or_default();
+                    let keys = jwks
+                        .get("keys")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
                     let usable: Vec<&str> = keys.iter().flat_map(jwk_algs).collect();
                     if usable.is_empty() {
                         c.fail(
@@ -237,7 +278,10 @@ impl Core {
                             None,
                         );
                     } else {
-                        c.pass("jwks", format!("{} key(s), usable signing keys present", keys.len()));
+                        c.pass(
+                            "jwks",
+                            format!("{} key(s), usable signing keys present", keys.len()),
+                        );
                     }
                 }
                 Err((code, detail)) => c.fail("jwks", code, detail, None),
@@ -257,27 +301,43 @@ impl Core {
 
         // ID token algorithms
         let algs = str_list(&doc, "id_token_signing_alg_values_supported").unwrap_or_default();
-        let good: Vec<&str> = algs.iter().copied().filter(|a| SUPPORTED_ALGS.contains(a)).collect();
+        let good: Vec<&str> = algs
+            .iter()
+            .copied()
+            .filter(|a| SUPPORTED_ALGS.contains(a))
+            .collect();
         if good.is_empty() {
             c.fail(
                 "id_token_signing_alg",
                 ErrorCode::DiscoveryFailed,
                 format!(
                     "the IdP signs ID tokens with {} only; keystead accepts {} (never none or HS*)",
-                    if algs.is_empty() { "nothing listed".to_string() } else { algs.join(", ") },
+                    if algs.is_empty() {
+                        "nothing listed".to_string()
+                    } else {
+                        algs.join(", ")
+                    },
                     SUPPORTED_ALGS.join(", ")
                 ),
-                Some("configure the client at your IdP to sign ID tokens with RS256 or ES256".into()),
+                Some(
+                    "configure the client at your IdP to sign ID tokens with RS256 or ES256".into(),
+                ),
             );
         } else {
-            c.pass("id_token_signing_alg", format!("supported: {}", good.join(", ")));
+            c.pass(
+                "id_token_signing_alg",
+                format!("supported: {}", good.join(", ")),
+            );
         }
 
         // token endpoint auth method; an absent list means client_secret_basic only
         let methods = str_list(&doc, "token_endpoint_auth_methods_supported")
             .unwrap_or_else(|| vec!["client_secret_basic"]);
         if methods.contains(&row.auth_method.as_str()) {
-            c.pass("token_endpoint_auth_method", format!("{} is supported", row.auth_method));
+            c.pass(
+                "token_endpoint_auth_method",
+                format!("{} is supported", row.auth_method),
+            );
         } else {
             let ours: Vec<&str> = methods
                 .iter()
@@ -286,7 +346,9 @@ impl Core {
                 .collect();
             let hint = match ours.first() {
                 Some(m) => format!("switch to {m}: keystead oidc configure … --auth-method {m}"),
-                None => "the IdP supports none of client_secret_post, client_secret_basic, none".into(),
+                None => {
+                    "the IdP supports none of client_secret_post, client_secret_basic, none".into()
+                }
             };
             c.fail(
                 "token_endpoint_auth_method",
@@ -315,14 +377,24 @@ impl Core {
         let scopes: Vec<&str> = row.scopes.split(' ').collect();
         match str_list(&doc, "scopes_supported") {
             Some(l) => {
-                let missing: Vec<&str> = scopes.iter().copied().filter(|s| !l.contains(s)).collect();
+                let missing: Vec<&str> =
+                    scopes.iter().copied().filter(|s| !l.contains(s)).collect();
                 if missing.is_empty() {
-                    c.pass("scopes", format!("all configured scopes are supported: {}", row.scopes));
+                    c.pass(
+                        "scopes",
+                        format!("all configured scopes are supported: {}", row.scopes),
+                    );
                 } else {
-                    c.warn("scopes", format!("the IdP does not list these scopes: {}", missing.join(", ")));
+                    c.warn(
+                        "scopes",
+                        format!("the IdP does not list these scopes: {}", missing.join(", ")),
+                    );
                 }
             }
-            None => c.pass("scopes", "the IdP does not list its scopes; nothing to compare"),
+            None => c.pass(
+                "scopes",
+                "the IdP does not list its scopes; nothing to compare",
+            ),
         }
     }
 }
@@ -331,12 +403,21 @@ fn check_secret(row: &CustomOidcRow, c: &mut Checks) {
     let needs = rules::method_needs_secret(&row.auth_method);
     let set = row.client_secret_updated_at.is_some();
     match (needs, set) {
-        (true, true) => c.pass("client_secret", format!("a client secret is stored for {}", row.auth_method)),
-        (false, false) => c.pass("client_secret", "no client secret is stored, as auth method none requires"),
+        (true, true) => c.pass(
+            "client_secret",
+            format!("a client secret is stored for {}", row.auth_method),
+        ),
+        (false, false) => c.pass(
+            "client_secret",
+            "no client secret is stored, as auth method none requires",
+        ),
         (true, false) => c.fail(
             "client_secret",
             ErrorCode::ClientSecretRequired,
-            format!("{} needs a client secret and none is stored", row.auth_method),
+            format!(
+                "{} needs a client secret and none is stored",
+                row.auth_method
+            ),
             Some("keystead oidc set-secret".into()),
         ),
         (false, true) => c.fail(
@@ -355,11 +436,20 @@ mod tests {
 
     #[test]
     fn jwk_usability() {
-        assert_eq!(jwk_algs(&json!({"kty":"EC","crv":"P-256","x":"a","y":"b"})), vec!["ES256"]);
-        assert_eq!(jwk_algs(&json!({"kty":"RSA","n":"a","e":"AQAB","alg":"PS256"})), vec!["PS256"]);
+        assert_eq!(
+            jwk_algs(&json!({"kty":"EC","crv":"P-256","x":"a","y":"b"})),
+            vec!["ES256"]
+        );
+        assert_eq!(
+            jwk_algs(&json!({"kty":"RSA","n":"a","e":"AQAB","alg":"PS256"})),
+            vec!["PS256"]
+        );
         assert!(jwk_algs(&json!({"kty":"RSA","n":"a","e":"AQAB","use":"enc"})).is_empty());
         assert!(jwk_algs(&json!({"kty":"oct","k":"abc"})).is_empty());
         assert!(jwk_algs(&json!({"kty":"RSA","n":"a","e":"AQAB","alg":"HS256"})).is_empty());
-        assert_eq!(jwk_algs(&json!({"kty":"OKP","crv":"Ed25519","x":"a"})), vec!["EdDSA"]);
+        assert_eq!(
+            jwk_algs(&json!({"kty":"OKP","crv":"Ed25519","x":"a"})),
+            vec!["EdDSA"]
+        );
     }
 }

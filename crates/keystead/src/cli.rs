@@ -15,7 +15,9 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{AdminApiKeys, AdminCmd, AdminDevelopers, AdminProjects, Cli, Command, OidcCmd, ReturnUrlsCmd};
+use crate::{
+    AdminApiKeys, AdminCmd, AdminDevelopers, AdminProjects, Cli, Command, OidcCmd, ReturnUrlsCmd,
+};
 
 const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
 const DEFAULT_PROFILE: &str = "default";
@@ -112,7 +114,9 @@ fn credentials_path() -> PathBuf {
     }
     if cfg!(windows) {
         if let Some(appdata) = std::env::var_os("APPDATA") {
-            return PathBuf::from(appdata).join("keystead").join("credentials.toml");
+            return PathBuf::from(appdata)
+                .join("keystead")
+                .join("credentials.toml");
         }
     }
     if cfg!(target_os = "macos") {
@@ -220,10 +224,13 @@ impl Context {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| refused(format!("cannot reach the keystead server at {}: {}", self.server, root(&e))))?;
+        let resp = req.send().await.map_err(|e| {
+            refused(format!(
+                "cannot reach the keystead server at {}: {}",
+                self.server,
+                root(&e)
+            ))
+        })?;
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.map_err(|e| refused(e.to_string()))?;
         let value: Value = if bytes.is_empty() {
@@ -257,7 +264,14 @@ impl Context {
     /// `--json`: the body as it is; otherwise the human rendering.
     fn print(&self, value: &Value, human: impl FnOnce(&Value) -> String) {
         if self.json {
-            println!("{}", if value.is_null() { "{}".to_string() } else { value.to_string() });
+            println!(
+                "{}",
+                if value.is_null() {
+                    "{}".to_string()
+                } else {
+                    value.to_string()
+                }
+            );
         } else {
             let text = human(value);
             if !text.is_empty() {
@@ -293,7 +307,8 @@ fn describe_error(status: u16, body: &Value) -> String {
 fn read_secret(prompt: &str) -> CliResult<SecretString> {
     let stdin = std::io::stdin();
     let raw = if stdin.is_terminal() {
-        rpassword::prompt_password(prompt).map_err(|e| usage(format!("cannot read from the terminal: {e}")))?
+        rpassword::prompt_password(prompt)
+            .map_err(|e| usage(format!("cannot read from the terminal: {e}")))?
     } else {
         let mut s = String::new();
         stdin
@@ -324,7 +339,9 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Oidc(cmd) => oidc(&ctx, cmd).await,
         Command::ReturnUrls(ReturnUrlsCmd::Set { urls }) => {
             let body = serde_json::json!({ "allowed_return_urls": urls });
-            let v = ctx.partner(Method::PATCH, "/v1/partner", Some(&body)).await?;
+            let v = ctx
+                .partner(Method::PATCH, "/v1/partner", Some(&body))
+                .await?;
             ctx.print(&v, render_partner);
             Ok(())
         }
@@ -339,8 +356,8 @@ async fn login(ctx: &Context) -> CliResult {
         return Err(usage("a secret key starts with sk_"));
     }
     let (_, v) = ctx.call(Method::GET, "/v1/partner", &key, None).await?;
-    let partner: proto::Partner =
-        serde_json::from_value(v.clone()).map_err(|_| refused("unexpected answer from the server"))?;
+    let partner: proto::Partner = serde_json::from_value(v.clone())
+        .map_err(|_| refused("unexpected answer from the server"))?;
 
     let mut rc = load_rc()?;
     rc.profiles.insert(
@@ -365,7 +382,8 @@ async fn login(ctx: &Context) -> CliResult {
     if let Some(dir) = cred_file.parent() {
         std::fs::create_dir_all(dir).map_err(|e| refused(format!("{}: {e}", dir.display())))?;
     }
-    let text = zeroize::Zeroizing::new(toml::to_string(&creds).map_err(|e| refused(e.to_string()))?);
+    let text =
+        zeroize::Zeroizing::new(toml::to_string(&creds).map_err(|e| refused(e.to_string()))?);
     write_file_0600(&cred_file, text.as_bytes())
         .map_err(|e| refused(format!("{}: {e}", cred_file.display())))?;
 
@@ -414,29 +432,47 @@ async fn oidc(ctx: &Context, cmd: &OidcCmd) -> CliResult {
             let secret = read_secret("Client secret: ")?;
             let body = serde_json::json!({ "client_secret": secret.expose_secret() });
             let v = ctx
-                .partner(Method::PUT, "/v1/partner/custom-oidc/client-secret", Some(&body))
+                .partner(
+                    Method::PUT,
+                    "/v1/partner/custom-oidc/client-secret",
+                    Some(&body),
+                )
                 .await?;
-            ctx.print(&v, |_| "Client secret stored. It cannot be shown again.".into());
+            ctx.print(&v, |_| {
+                "Client secret stored. It cannot be shown again.".into()
+            });
         }
         OidcCmd::ClearSecret => {
             let v = ctx
-                .partner(Method::DELETE, "/v1/partner/custom-oidc/client-secret", None)
+                .partner(
+                    Method::DELETE,
+                    "/v1/partner/custom-oidc/client-secret",
+                    None,
+                )
                 .await?;
             ctx.print(&v, |_| "Client secret removed.".into());
         }
         OidcCmd::Verify => {
-            let v = ctx.partner(Method::POST, "/v1/partner/custom-oidc/verify", None).await?;
+            let v = ctx
+                .partner(Method::POST, "/v1/partner/custom-oidc/verify", None)
+                .await?;
             ctx.print(&v, render_verification);
             if v.get("ok").and_then(Value::as_bool) != Some(true) {
                 return Err(Failure {
                     code: 1,
-                    message: if ctx.json { String::new() } else { "verification failed".into() },
+                    message: if ctx.json {
+                        String::new()
+                    } else {
+                        "verification failed".into()
+                    },
                 });
             }
         }
         OidcCmd::Remove => {
             let v = ctx.partner(Method::DELETE, PATH, None).await?;
-            ctx.print(&v, |_| "Custom OIDC configuration and its secret removed.".into());
+            ctx.print(&v, |_| {
+                "Custom OIDC configuration and its secret removed.".into()
+            });
         }
     }
     Ok(())
@@ -446,14 +482,22 @@ async fn admin(ctx: &Context, cmd: &AdminCmd) -> CliResult {
     match cmd {
         AdminCmd::Projects(AdminProjects::Create { name }) => {
             let v = ctx
-                .admin(Method::POST, "/v1/admin/projects", Some(&serde_json::json!({ "name": name })))
+                .admin(
+                    Method::POST,
+                    "/v1/admin/projects",
+                    Some(&serde_json::json!({ "name": name })),
+                )
                 .await?;
             ctx.print(&v, |v| table(&[("id", s(v, "id")), ("name", s(v, "name"))]));
         }
         AdminCmd::ApiKeys(AdminApiKeys::Create { project, name }) => {
             let path = format!("/v1/admin/projects/{project}/api-keys");
             let v = ctx
-                .admin(Method::POST, &path, Some(&serde_json::json!({ "name": name })))
+                .admin(
+                    Method::POST,
+                    &path,
+                    Some(&serde_json::json!({ "name": name })),
+                )
                 .await?;
             ctx.print(&v, |v| {
                 format!(
@@ -471,13 +515,24 @@ async fn admin(ctx: &Context, cmd: &AdminCmd) -> CliResult {
             let body = serde_json::json!({
                 "email": email, "password": password.expose_secret(), "project_ids": projects,
             });
-            let v = ctx.admin(Method::POST, "/v1/admin/developers", Some(&body)).await?;
+            let v = ctx
+                .admin(Method::POST, "/v1/admin/developers", Some(&body))
+                .await?;
             ctx.print(&v, |v| {
                 let projects: Vec<String> = v["project_ids"]
                     .as_array()
-                    .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
                     .unwrap_or_default();
-                table(&[("id", s(v, "id")), ("email", s(v, "email")), ("projects", projects.join(", "))])
+                table(&[
+                    ("id", s(v, "id")),
+                    ("email", s(v, "email")),
+                    ("projects", projects.join(", ")),
+                ])
             });
         }
     }
@@ -505,7 +560,12 @@ fn table(rows: &[(&str, String)]) -> String {
 fn render_partner(v: &Value) -> String {
     let urls: Vec<String> = v["allowed_return_urls"]
         .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     let mut out = table(&[
         ("partner_id", s(v, "partner_id")),
@@ -571,7 +631,11 @@ fn render_verification(v: &Value) -> String {
     }
     out.push_str(&format!(
         "{} at {}",
-        if ver.ok { "ok: no check failed" } else { "NOT OK: at least one check failed" },
+        if ver.ok {
+            "ok: no check failed"
+        } else {
+            "NOT OK: at least one check failed"
+        },
         ver.checked_at
     ));
     out

@@ -116,7 +116,13 @@ impl Default for ServerConfig {
 }
 
 /// Variables that configure the CLI, not the server.
-const CLIENT_VARS: [&str; 5] = ["secret_key", "admin_token", "server", "profile", "credentials_file"];
+const CLIENT_VARS: [&str; 5] = [
+    "secret_key",
+    "admin_token",
+    "server",
+    "profile",
+    "credentials_file",
+];
 
 impl ServerConfig {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {

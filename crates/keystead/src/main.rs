@@ -11,7 +11,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "keystead", version, about = "Wallets and Custom OIDC sign-in, self-hosted.")]
+#[command(
+    name = "keystead",
+    version,
+    about = "Wallets and Custom OIDC sign-in, self-hosted."
+)]
 pub struct Cli {
     /// keystead server URL (default: the profile's, else http://127.0.0.1:8080).
     #[arg(long, global = true, env = "KEYSTEAD_SERVER")]
@@ -33,6 +37,10 @@ pub enum Command {
         /// Config file (default ./keystead.toml if it exists).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Stop when standard input closes (for supervisors and test harnesses
+        /// that must not leave a server behind).
+        #[arg(long, hide = true)]
+        stop_on_stdin_eof: bool,
     },
     /// Ask for a secret key (no echo), check it and save the profile.
     Login,
@@ -131,7 +139,10 @@ pub enum AdminDevelopers {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -139,7 +150,10 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Serve { config } => {
+        Command::Serve {
+            config,
+            stop_on_stdin_eof,
+        } => {
             init_tracing();
             let cfg = match config::ServerConfig::load(config.as_deref()) {
                 Ok(c) => c,
@@ -148,7 +162,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            match runtime.block_on(serve::run(cfg)) {
+            match runtime.block_on(serve::run(cfg, stop_on_stdin_eof)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");

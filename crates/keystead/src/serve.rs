@@ -12,7 +12,7 @@ use keystead_store::Store;
 
 use crate::config::ServerConfig;
 
-pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
+pub async fn run(cfg: ServerConfig, stop_on_stdin_eof: bool) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
     #[cfg(unix)]
@@ -41,7 +41,10 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
         tracing::warn!(file = %cfg.outbound.extra_ca_file,
             "EXTRA TRUSTED ROOT ACTIVE: outbound.extra_ca_file adds a certificate authority. For development and tests only.");
         Some(std::fs::read(&cfg.outbound.extra_ca_file).with_context(|| {
-            format!("reading outbound.extra_ca_file {}", cfg.outbound.extra_ca_file)
+            format!(
+                "reading outbound.extra_ca_file {}",
+                cfg.outbound.extra_ca_file
+            )
         })?)
     };
     let outbound = Outbound::new(&OutboundConfig {
@@ -53,8 +56,12 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     .map_err(anyhow::Error::msg)?;
 
     let keys: Arc<dyn KeyProvider> = match cfg.kms.provider.as_str() {
-        "local" => Arc::new(LocalKeyProvider::open_or_create(&cfg.data_dir.join("master.key"))?),
-        "aws-kms" => bail!("kms.provider = \"aws-kms\" is not available in this build yet; use \"local\""),
+        "local" => Arc::new(LocalKeyProvider::open_or_create(
+            &cfg.data_dir.join("master.key"),
+        )?),
+        "aws-kms" => {
+            bail!("kms.provider = \"aws-kms\" is not available in this build yet; use \"local\"")
+        }
         other => bail!("kms.provider {other:?} is unknown; use \"local\" or \"aws-kms\""),
     };
 
@@ -71,37 +78,60 @@ pub async fn run(cfg: ServerConfig) -> anyhow::Result<()> {
     let token_path = cfg.data_dir.join("admin-token");
     let created = core.ensure_admin_token().await?;
     if let Some(token) = created.value {
-        write_file_0600(&token_path, format!("{}\n", token.expose_secret()).as_bytes())
-            .with_context(|| format!("writing {}", token_path.display()))?;
-        println!("Admin token written to {} (mode 0600).", token_path.display());
+        write_file_0600(
+            &token_path,
+            format!("{}\n", token.expose_secret()).as_bytes(),
+        )
+        .with_context(|| format!("writing {}", token_path.display()))?;
+        println!(
+            "Admin token written to {} (mode 0600).",
+            token_path.display()
+        );
     } else {
-        println!("Admin token: see {} (created on first start).", token_path.display());
+        println!(
+            "Admin token: see {} (created on first start).",
+            token_path.display()
+        );
     }
 
-    println!("keystead listening on http://{addr} (public URL {})", core.config.public_url);
+    println!(
+        "keystead listening on http://{addr} (public URL {})",
+        core.config.public_url
+    );
     println!("Custom OIDC redirect URI: {}", core.redirect_uri());
     tracing::info!(%addr, "listening");
 
     let app = keystead_web::router(core.clone());
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown_signal(stop_on_stdin_eof))
         .await?;
     core.store.close().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
+async fn shutdown_signal(stop_on_stdin_eof: bool) {
+    let stdin_eof = async {
+        if stop_on_stdin_eof {
+            use tokio::io::AsyncReadExt;
+            let mut buf = [0u8; 64];
+            let mut stdin = tokio::io::stdin();
+            while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tokio::select! { _ = ctrl_c => {}, _ = term => {}, _ = stdin_eof => {} }
 }

@@ -76,6 +76,7 @@ pub struct Partner {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PatchPartner {
     pub allowed_return_urls: Vec<String>,
 }
@@ -83,6 +84,7 @@ pub struct PatchPartner {
 /// `PUT /v1/partner/custom-oidc`. Optional fields keep their stored value
 /// (or take the SPEC §3 default on first creation) when absent.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PutCustomOidc {
     pub issuer: Option<String>,
     pub client_id: Option<String>,
@@ -111,6 +113,7 @@ pub struct CustomOidc {
 
 /// `PUT /v1/partner/custom-oidc/client-secret`. Never logged: `Debug` redacts.
 #[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PutClientSecret {
     pub client_secret: String,
 }

@@ -406,7 +406,12 @@ impl Store {
 
     /// Replaces the data of one sealed secret row as is. For tests of the
     /// AAD binding and for `kms rewrap`.
-    pub async fn overwrite_secret(&self, owner_id: &str, purpose: &str, sealed: &Sealed) -> Result<()> {
+    pub async fn overwrite_secret(
+        &self,
+        owner_id: &str,
+        purpose: &str,
+        sealed: &Sealed,
+    ) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         put_secret(&mut tx, owner_id, purpose, sealed, now_unix()).await?;
         tx.commit().await?;
@@ -416,10 +421,12 @@ impl Store {
     // ---- settings -------------------------------------------------------
 
     pub async fn setting(&self, name: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
-            .bind(name)
-            .fetch_optional(self.pool())
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+                .bind(name)
+                .fetch_optional(self.pool())
+                .await?,
+        )
     }
 
     /// Sets `name` only if it is unset; returns whether this call set it.

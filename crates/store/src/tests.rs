@@ -32,7 +32,9 @@ impl TestDb {
             .max_connections(1)
             .connect(&admin_url)
             .await
-            .unwrap_or_else(|e| panic!("PostgreSQL is required for the storage suite ({admin_url}): {e}"));
+            .unwrap_or_else(|e| {
+                panic!("PostgreSQL is required for the storage suite ({admin_url}): {e}")
+            });
         let name = keystead_crypto::random_token("ks_test_");
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&admin)
@@ -51,7 +53,11 @@ impl TestDb {
     async fn finish(self) {
         self.store.close().await;
         if let Some((admin_url, name)) = self.cleanup {
-            if let Ok(admin) = AnyPoolOptions::new().max_connections(1).connect(&admin_url).await {
+            if let Ok(admin) = AnyPoolOptions::new()
+                .max_connections(1)
+                .connect(&admin_url)
+                .await
+            {
                 let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
                     .execute(&admin)
                     .await;
@@ -140,12 +146,27 @@ async fn migrations_are_idempotent(store: &Store) {
 async fn partner_is_found_by_each_key(store: &Store) {
     let p = seed(store).await;
     assert_eq!(store.partner("ptn_1").await.unwrap(), p);
-    assert_eq!(store.partner_by_secret_hash("hash_1").await.unwrap().id, "ptn_1");
-    assert_eq!(store.partner_by_publishable_key("pk_1").await.unwrap().id, "ptn_1");
-    assert!(matches!(store.partner_by_secret_hash("nope").await, Err(StoreError::NotFound)));
-    let urls = vec!["https://app.example.com/cb".to_string(), "myapp://cb".to_string()];
+    assert_eq!(
+        store.partner_by_secret_hash("hash_1").await.unwrap().id,
+        "ptn_1"
+    );
+    assert_eq!(
+        store.partner_by_publishable_key("pk_1").await.unwrap().id,
+        "ptn_1"
+    );
+    assert!(matches!(
+        store.partner_by_secret_hash("nope").await,
+        Err(StoreError::NotFound)
+    ));
+    let urls = vec![
+        "https://app.example.com/cb".to_string(),
+        "myapp://cb".to_string(),
+    ];
     store.set_allowed_return_urls("ptn_1", &urls).await.unwrap();
-    assert_eq!(store.partner("ptn_1").await.unwrap().allowed_return_urls, urls);
+    assert_eq!(
+        store.partner("ptn_1").await.unwrap().allowed_return_urls,
+        urls
+    );
     assert!(matches!(
         store.set_allowed_return_urls("ptn_x", &urls).await,
         Err(StoreError::NotFound)
@@ -159,16 +180,28 @@ async fn duplicate_publishable_key_is_a_conflict(store: &Store) {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict), "{err:?}");
-    assert!(matches!(store.partner("ptn_2").await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.partner("ptn_2").await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 async fn custom_oidc_upsert_keeps_creation_and_drops_stale_verification(store: &Store) {
     seed(store).await;
-    assert!(matches!(store.custom_oidc("ptn_1").await, Err(StoreError::NotFound)));
-    let first = store.upsert_custom_oidc(&oidc("ptn_1", "https://a.example")).await.unwrap();
+    assert!(matches!(
+        store.custom_oidc("ptn_1").await,
+        Err(StoreError::NotFound)
+    ));
+    let first = store
+        .upsert_custom_oidc(&oidc("ptn_1", "https://a.example"))
+        .await
+        .unwrap();
     assert_eq!(first.issuer, "https://a.example");
     assert!(!first.enabled);
-    store.set_verification("ptn_1", "{\"ok\":true}").await.unwrap();
+    store
+        .set_verification("ptn_1", "{\"ok\":true}")
+        .await
+        .unwrap();
     // Same identity, new label: verification stays.
     let mut same = first.clone();
     same.button_label = "Other".into();
@@ -176,7 +209,10 @@ async fn custom_oidc_upsert_keeps_creation_and_drops_stale_verification(store: &
     assert_eq!(kept.last_verification.as_deref(), Some("{\"ok\":true}"));
     assert_eq!(kept.created_at, first.created_at);
     // New issuer: the old verification no longer says anything.
-    let moved = store.upsert_custom_oidc(&oidc("ptn_1", "https://b.example/")).await.unwrap();
+    let moved = store
+        .upsert_custom_oidc(&oidc("ptn_1", "https://b.example/"))
+        .await
+        .unwrap();
     assert_eq!(moved.issuer, "https://b.example/");
     assert_eq!(moved.last_verification, None);
 }
@@ -191,7 +227,13 @@ async fn client_secret_set_and_clear(store: &Store) {
     store.upsert_custom_oidc(&c).await.unwrap();
     store.set_client_secret("ptn_1", &sealed(1)).await.unwrap();
     store.set_client_secret("ptn_1", &sealed(2)).await.unwrap();
-    assert_eq!(store.secret("ptn_1", PURPOSE_OIDC_CLIENT_SECRET).await.unwrap(), sealed(2));
+    assert_eq!(
+        store
+            .secret("ptn_1", PURPOSE_OIDC_CLIENT_SECRET)
+            .await
+            .unwrap(),
+        sealed(2)
+    );
     c.enabled = true;
     store.upsert_custom_oidc(&c).await.unwrap();
     let row = store.custom_oidc("ptn_1").await.unwrap();
@@ -208,21 +250,35 @@ async fn client_secret_set_and_clear(store: &Store) {
 
 async fn delete_custom_oidc_removes_secret(store: &Store) {
     seed(store).await;
-    store.upsert_custom_oidc(&oidc("ptn_1", "https://a.example")).await.unwrap();
+    store
+        .upsert_custom_oidc(&oidc("ptn_1", "https://a.example"))
+        .await
+        .unwrap();
     store.set_client_secret("ptn_1", &sealed(3)).await.unwrap();
     store.delete_custom_oidc("ptn_1").await.unwrap();
-    assert!(matches!(store.custom_oidc("ptn_1").await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.custom_oidc("ptn_1").await,
+        Err(StoreError::NotFound)
+    ));
     assert!(matches!(
         store.secret("ptn_1", PURPOSE_OIDC_CLIENT_SECRET).await,
         Err(StoreError::NotFound)
     ));
-    assert!(matches!(store.delete_custom_oidc("ptn_1").await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.delete_custom_oidc("ptn_1").await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 async fn developer_with_unknown_project_creates_nothing(store: &Store) {
     seed(store).await;
     let err = store
-        .insert_developer("dev_1", "a@example.com", "h", &["prj_1".into(), "prj_missing".into()])
+        .insert_developer(
+            "dev_1",
+            "a@example.com",
+            "h",
+            &["prj_1".into(), "prj_missing".into()],
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound));
@@ -234,8 +290,18 @@ async fn developer_with_unknown_project_creates_nothing(store: &Store) {
         .insert_developer("dev_1", "a@example.com", "h", &["prj_1".into()])
         .await
         .unwrap();
-    assert_eq!(store.developer_credentials("a@example.com").await.unwrap().0, "dev_1");
-    let dup = store.insert_developer("dev_2", "a@example.com", "h", &[]).await.unwrap_err();
+    assert_eq!(
+        store
+            .developer_credentials("a@example.com")
+            .await
+            .unwrap()
+            .0,
+        "dev_1"
+    );
+    let dup = store
+        .insert_developer("dev_2", "a@example.com", "h", &[])
+        .await
+        .unwrap_err();
     assert!(matches!(dup, StoreError::Conflict));
 }
 
@@ -243,11 +309,17 @@ async fn settings_are_set_once(store: &Store) {
     assert_eq!(store.setting("admin").await.unwrap(), None);
     assert!(store.init_setting("admin", "one").await.unwrap());
     assert!(!store.init_setting("admin", "two").await.unwrap());
-    assert_eq!(store.setting("admin").await.unwrap().as_deref(), Some("one"));
+    assert_eq!(
+        store.setting("admin").await.unwrap().as_deref(),
+        Some("one")
+    );
 }
 
 async fn blobs_roundtrip_exactly(store: &Store) {
     let s = sealed(0xff);
-    store.overwrite_secret("w_1", "wallet_key", &s).await.unwrap();
+    store
+        .overwrite_secret("w_1", "wallet_key", &s)
+        .await
+        .unwrap();
     assert_eq!(store.secret("w_1", "wallet_key").await.unwrap(), s);
 }

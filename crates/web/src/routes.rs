@@ -40,13 +40,25 @@ pub fn routes() -> Router<AppState> {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "keystead", description = "Wallets and Custom OIDC sign-in, self-hosted."),
+    info(
+        title = "keystead",
+        description = "Wallets and Custom OIDC sign-in, self-hosted."
+    ),
     paths(
-        healthz, readyz, openapi_json,
-        create_project, create_api_key, create_developer,
-        get_partner, patch_partner,
-        get_custom_oidc, put_custom_oidc, delete_custom_oidc,
-        put_client_secret, delete_client_secret, verify_custom_oidc,
+        healthz,
+        readyz,
+        openapi_json,
+        create_project,
+        create_api_key,
+        create_developer,
+        get_partner,
+        patch_partner,
+        get_custom_oidc,
+        put_custom_oidc,
+        delete_custom_oidc,
+        put_client_secret,
+        delete_client_secret,
+        verify_custom_oidc,
     )
 )]
 struct ApiDoc;
@@ -113,7 +125,10 @@ async fn create_project(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<proto::CreateProject>,
 ) -> ApiResult<(StatusCode, Json<proto::Project>)> {
-    Ok((StatusCode::CREATED, Json(s.core.create_project(&req.name).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(s.core.create_project(&req.name).await?),
+    ))
 }
 
 #[utoipa::path(post, path = "/v1/admin/projects/{id}/api-keys", tag = "admin",
@@ -126,7 +141,10 @@ async fn create_api_key(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<proto::CreateApiKey>,
 ) -> ApiResult<(StatusCode, Json<proto::CreatedApiKey>)> {
-    Ok((StatusCode::CREATED, Json(s.core.create_api_key(&id, &req.name).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(s.core.create_api_key(&id, &req.name).await?),
+    ))
 }
 
 #[utoipa::path(post, path = "/v1/admin/developers", tag = "admin",
@@ -137,7 +155,10 @@ async fn create_developer(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<proto::CreateDeveloper>,
 ) -> ApiResult<(StatusCode, Json<proto::Developer>)> {
-    Ok((StatusCode::CREATED, Json(s.core.create_developer(&req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(s.core.create_developer(&req).await?),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/partner", tag = "partner",
@@ -160,7 +181,10 @@ async fn patch_partner(
 #[utoipa::path(get, path = "/v1/partner/custom-oidc", tag = "partner",
     responses((status = 200, description = "the Custom OIDC settings (never the secret)"),
               (status = 404, description = "custom_oidc_not_configured")))]
-async fn get_custom_oidc(Partner(p): Partner, State(s): State<AppState>) -> ApiResult<Json<proto::CustomOidc>> {
+async fn get_custom_oidc(
+    Partner(p): Partner,
+    State(s): State<AppState>,
+) -> ApiResult<Json<proto::CustomOidc>> {
     Ok(Json(s.core.get_custom_oidc(&p).await?))
 }
 
@@ -177,7 +201,10 @@ async fn put_custom_oidc(
 
 #[utoipa::path(delete, path = "/v1/partner/custom-oidc", tag = "partner",
     responses((status = 204, description = "removed with its secret")))]
-async fn delete_custom_oidc(Partner(p): Partner, State(s): State<AppState>) -> ApiResult<StatusCode> {
+async fn delete_custom_oidc(
+    Partner(p): Partner,
+    State(s): State<AppState>,
+) -> ApiResult<StatusCode> {
     s.core.delete_custom_oidc(&p).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -197,13 +224,19 @@ async fn put_client_secret(
 
 #[utoipa::path(delete, path = "/v1/partner/custom-oidc/client-secret", tag = "partner",
     responses((status = 204, description = "removed; the config is disabled when its method needs a secret")))]
-async fn delete_client_secret(Partner(p): Partner, State(s): State<AppState>) -> ApiResult<StatusCode> {
+async fn delete_client_secret(
+    Partner(p): Partner,
+    State(s): State<AppState>,
+) -> ApiResult<StatusCode> {
     s.core.clear_client_secret(&p).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(post, path = "/v1/partner/custom-oidc/verify", tag = "partner",
     responses((status = 200, description = "{ok, checked_at, checks: [{name, status, detail, code?}]}")))]
-async fn verify_custom_oidc(Partner(p): Partner, State(s): State<AppState>) -> ApiResult<Json<proto::Verification>> {
+async fn verify_custom_oidc(
+    Partner(p): Partner,
+    State(s): State<AppState>,
+) -> ApiResult<Json<proto::Verification>> {
     Ok(Json(s.core.verify_custom_oidc(&p).await?))
 }

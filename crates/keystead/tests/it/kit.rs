@@ -1,0 +1,536 @@
+//! The test kit: a test CA, the test IdP (tests/idp/server.mjs), keystead
+//! servers as child processes, and small HTTP/CLI helpers.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_keystead");
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// Where a run's files live; kept when KEEP_TEST_FILES is set.
+fn scratch() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = tempfile::Builder::new()
+            .prefix("keystead-it-")
+            .tempdir()
+            .unwrap();
+        d.keep()
+    })
+}
+
+pub fn new_dir(prefix: &str) -> PathBuf {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(scratch())
+        .unwrap()
+        .keep()
+}
+
+// ---- test CA ----------------------------------------------------------------
+
+pub struct Tls {
+    pub ca_pem: PathBuf,
+    pub cert_pem: PathBuf,
+    pub key_pem: PathBuf,
+}
+
+/// A CA generated for this run and a leaf for 127.0.0.1 / ::1 / localhost.
+pub fn tls() -> &'static Tls {
+    static TLS: OnceLock<Tls> = OnceLock::new();
+    TLS.get_or_init(|| {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType,
+        };
+        let dir = new_dir("tls-");
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "keystead test CA");
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_key = KeyPair::generate().unwrap();
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let mut leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        leaf.subject_alt_names
+            .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+        leaf.subject_alt_names
+            .push(SanType::IpAddress("::1".parse().unwrap()));
+        leaf.distinguished_name
+            .push(DnType::CommonName, "127.0.0.1");
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf_cert = leaf.signed_by(&leaf_key, &ca_cert, &ca_key).unwrap();
+        let t = Tls {
+            ca_pem: dir.join("ca.pem"),
+            cert_pem: dir.join("server.pem"),
+            key_pem: dir.join("server-key.pem"),
+        };
+        std::fs::write(&t.ca_pem, ca_cert.pem()).unwrap();
+        std::fs::write(&t.cert_pem, format!("{}{}", leaf_cert.pem(), ca_cert.pem())).unwrap();
+        std::fs::write(&t.key_pem, leaf_key.serialize_pem()).unwrap();
+        t
+    })
+}
+
+// ---- child processes ----------------------------------------------------------
+
+/// A child that dies with us: its stdin is a pipe it watches.
+pub struct Proc {
+    child: Child,
+    _stdin: ChildStdin,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn node_modules_ready() -> bool {
+    repo_root()
+        .join("tests/idp/node_modules/oidc-provider")
+        .exists()
+}
+
+/// Spawns `cmd`, waits for a stdout line matching `ready`, returns it.
+fn spawn_until(
+    mut cmd: Command,
+    what: &str,
+    stderr_to: &Path,
+    ready: impl Fn(&str) -> bool + Send + 'static,
+) -> (Proc, String) {
+    let log = std::fs::File::create(stderr_to).unwrap();
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(log);
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if !sent {
+                let _ = tx.send(line.clone());
+            }
+            if ready(&line) {
+                sent = true;
+                let _ = tx.send(format!("READY {line}"));
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.starts_with("READY ") => {
+                return (
+                    Proc {
+                        child,
+                        _stdin: stdin,
+                    },
+                    line["READY ".len()..].to_string(),
+                )
+            }
+            Ok(_) => continue,
+            Err(_) => {
+                let _ = child.kill();
+                let log = std::fs::read_to_string(stderr_to).unwrap_or_default();
+                panic!("{what} did not become ready; its stderr:\n{log}");
+            }
+        }
+    }
+}
+
+// ---- the test IdP -------------------------------------------------------------
+
+pub struct Idp {
+    pub port: u16,
+    _proc: Proc,
+}
+
+impl Idp {
+    /// `https://127.0.0.1:PORT/<name>`
+    pub fn issuer(&self, name: &str) -> String {
+        format!("https://127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+pub const CLIENT_ID: &str = "keystead-test";
+pub const CLIENT_SECRET: &str = "idp-client-secret-for-tests";
+
+/// One oidc-provider process for the whole run, with a provider per need.
+pub fn idp() -> &'static Idp {
+    static IDP: OnceLock<Idp> = OnceLock::new();
+    IDP.get_or_init(|| {
+        assert!(
+            node_modules_ready(),
+            "tests/idp/node_modules is missing: run ./scripts/test.sh (it runs `npm ci` in tests/idp)"
+        );
+        let t = tls();
+        let dir = new_dir("idp-");
+        let client = |method: &str| {
+            let mut c = json!({
+                "client_id": format!("{CLIENT_ID}-{method}"),
+                "token_endpoint_auth_method": method,
+                "redirect_uris": ["http://127.0.0.1:1/auth/custom_oidc/callback"],
+            });
+            if method != "none" {
+                c["client_secret"] = json!(CLIENT_SECRET);
+            }
+            c
+        };
+        let cfg = json!({
+            "cert": t.cert_pem, "key": t.key_pem,
+            "providers": [
+                { "name": "main",
+                  "authMethods": ["client_secret_basic", "client_secret_post", "none"],
+                  "clients": [client("client_secret_post"), client("client_secret_basic"), client("none")] },
+                { "name": "basic-only",
+                  "authMethods": ["client_secret_basic"],
+                  "clients": [client("client_secret_basic")] },
+            ]
+        });
+        let cfg_path = dir.join("idp.json");
+        std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+        let mut cmd = Command::new("node");
+        cmd.arg(repo_root().join("tests/idp/server.mjs")).arg(&cfg_path);
+        let (proc, line) = spawn_until(cmd, "the test IdP", &dir.join("stderr.log"), |l| l.starts_with("{\"port\""));
+        let port = serde_json::from_str::<Value>(&line).unwrap()["port"].as_u64().unwrap() as u16;
+        Idp { port, _proc: proc }
+    })
+}
+
+// ---- keystead servers ---------------------------------------------------------
+
+pub struct ServerOpts {
+    pub allow_loopback: bool,
+    pub database_url: Option<String>,
+    pub log_level: &'static str,
+}
+
+impl Default for ServerOpts {
+    fn default() -> Self {
+        Self {
+            allow_loopback: true,
+            database_url: None,
+            log_level: "info",
+        }
+    }
+}
+
+pub struct Server {
+    pub url: String,
+    pub data_dir: PathBuf,
+    pub log: PathBuf,
+    pub admin_token: String,
+    pub stdout_line: String,
+    _proc: Proc,
+}
+
+impl Server {
+    pub fn start(opts: ServerOpts) -> Server {
+        let dir = new_dir("server-");
+        let data_dir = dir.join("data");
+        let log = dir.join("server.log");
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .arg("--stop-on-stdin-eof")
+            .current_dir(&dir)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("KEYSTEAD_LISTEN", "127.0.0.1:0")
+            .env("KEYSTEAD_DATA_DIR", &data_dir)
+            .env("KEYSTEAD_LOG", opts.log_level)
+            .env("KEYSTEAD_OUTBOUND__EXTRA_CA_FILE", &tls().ca_pem);
+        if opts.allow_loopback {
+            cmd.env("KEYSTEAD_OUTBOUND__ALLOW_NETWORKS", "127.0.0.0/8,::1/128");
+        }
+        if let Some(db) = &opts.database_url {
+            cmd.env("KEYSTEAD_DATABASE_URL", db);
+        }
+        let (proc, line) = spawn_until(cmd, "keystead serve", &log, |l| {
+            l.starts_with("keystead listening on ")
+        });
+        let url = line
+            .trim_start_matches("keystead listening on ")
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string();
+        let admin_token = std::fs::read_to_string(data_dir.join("admin-token"))
+            .unwrap()
+            .trim()
+            .to_string();
+        Server {
+            url,
+            data_dir,
+            log,
+            admin_token,
+            stdout_line: line,
+            _proc: proc,
+        }
+    }
+
+    /// The shared server (loopback allowed, SQLite) for tests that do not
+    /// need their own.
+    pub fn shared() -> &'static Server {
+        static S: OnceLock<Server> = OnceLock::new();
+        S.get_or_init(|| Server::start(ServerOpts::default()))
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Resp {
+        http(
+            method,
+            &format!("{}{path}", self.url),
+            Some(&self.admin_token),
+            body,
+        )
+    }
+
+    /// A new project and API key: `(partner_id, secret_key, publishable_key)`.
+    pub fn new_partner(&self) -> Partner {
+        let p = self.admin("POST", "/v1/admin/projects", Some(json!({"name": "Acme"})));
+        assert_eq!(p.status, 201, "{}", p.text);
+        let id = p.json["id"].as_str().unwrap().to_string();
+        let k = self.admin(
+            "POST",
+            &format!("/v1/admin/projects/{id}/api-keys"),
+            Some(json!({"name": "web"})),
+        );
+        assert_eq!(k.status, 201, "{}", k.text);
+        Partner {
+            server: self.url.clone(),
+            project_id: id,
+            partner_id: k.json["partner_id"].as_str().unwrap().into(),
+            secret_key: k.json["secret_key"].as_str().unwrap().into(),
+            publishable_key: k.json["publishable_key"].as_str().unwrap().into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Partner {
+    pub server: String,
+    pub project_id: String,
+    pub partner_id: String,
+    pub secret_key: String,
+    pub publishable_key: String,
+}
+
+impl Partner {
+    pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> Resp {
+        http(
+            method,
+            &format!("{}{path}", self.server),
+            Some(&self.secret_key),
+            body,
+        )
+    }
+
+    /// Runs the CLI as this partner (secret key from the environment).
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> CliOut {
+        cli(
+            &self.server,
+            &[("KEYSTEAD_SECRET_KEY", self.secret_key.as_str())],
+            args,
+            stdin,
+        )
+    }
+}
+
+// ---- HTTP ---------------------------------------------------------------------
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Resp {
+    pub fn code(&self) -> &str {
+        self.json["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+}
+
+/// Every response body the tests saw, for the leak scans.
+pub fn seen_bodies() -> &'static Mutex<Vec<String>> {
+    static SEEN: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    SEEN.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+pub fn http(method: &str, url: &str, bearer: Option<&str>, body: Option<Value>) -> Resp {
+    http_raw(
+        method,
+        url,
+        bearer.map(|b| ("authorization", format!("Bearer {b}"))),
+        body.map(|b| b.to_string()),
+    )
+}
+
+pub fn http_raw(
+    method: &str,
+    url: &str,
+    header: Option<(&str, String)>,
+    body: Option<String>,
+) -> Resp {
+    runtime().block_on(async {
+        let client = reqwest::Client::new();
+        let mut req = client.request(method.parse().unwrap(), url);
+        if let Some((k, v)) = header {
+            req = req.header(k, v);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        seen_bodies().lock().unwrap().push(text.clone());
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp { status, text, json }
+    })
+}
+
+// ---- CLI ----------------------------------------------------------------------
+
+#[derive(Debug)]
+pub struct CliOut {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliOut {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+/// Runs `keystead` with a fresh HOME and working directory.
+pub fn cli(server: &str, env: &[(&str, &str)], args: &[&str], stdin: Option<&str>) -> CliOut {
+    let home = new_dir("home-");
+    cli_in(&home, server, env, args, stdin)
+}
+
+pub fn cli_in(
+    home: &Path,
+    server: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+    stdin: Option<&str>,
+) -> CliOut {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--server", server])
+        .args(args)
+        .current_dir(home)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    {
+        let mut i = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            i.write_all(s.as_bytes()).unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let r = CliOut {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    seen_bodies()
+        .lock()
+        .unwrap()
+        .push(format!("{}\n{}", r.stdout, r.stderr));
+    r
+}
+
+// ---- PostgreSQL -----------------------------------------------------------------
+
+/// A fresh database on the local PostgreSQL for this run.
+pub fn postgres_db() -> String {
+    let admin = std::env::var("KEYSTEAD_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let name = format!("ks_it_{}", std::process::id()) + &format!("_{}", rand_suffix());
+    let out = Command::new("psql")
+        .args([
+            admin.as_str(),
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            &format!("CREATE DATABASE {name}"),
+        ])
+        .output()
+        .expect("psql is needed to create test databases");
+    assert!(
+        out.status.success(),
+        "PostgreSQL is required: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(Instant::now().elapsed().as_nanos() as u64);
+    h.finish() % 1_000_000_000
+}
+
+/// Scans every file under `dir` for `needle`.
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                if bytes.windows(needle.len()).any(|w| w == needle) {
+                    hits.push(p);
+                }
+            }
+        }
+    }
+    hits
+}

@@ -1,0 +1,12 @@
+//! All integration tests in one binary (linking many test binaries is slow
+//! on two cores). The kit boots real processes: the `keystead` binary, the
+//! `oidc-provider` test IdP over HTTPS with a CA made here, and PostgreSQL
+//! databases of their own. Shared fixtures are built once per run; run this
+//! binary with `cargo test --test it` (threads share the fixtures).
+
+mod kit;
+
+mod admin_api;
+mod cli_flow;
+mod oidc_config_api;
+mod secrets;

@@ -1,0 +1,171 @@
+//! The client secret is write-only: after it is set its bytes appear in no
+//! response, no CLI output, no log line and nowhere in the data directory;
+//! and a ciphertext moved to another row no longer decrypts.
+
+use std::sync::Arc;
+
+use keystead_crypto::local::LocalKeyProvider;
+use keystead_crypto::{ExposeSecret, SecretString};
+use keystead_domain::{Core, CoreConfig, PartnerAuth};
+use keystead_net::{Outbound, OutboundConfig};
+use keystead_store::{Store, PURPOSE_OIDC_CLIENT_SECRET};
+use serde_json::json;
+
+use crate::kit::{files_containing, idp, new_dir, seen_bodies, Server, ServerOpts};
+
+#[test]
+fn client_secret_never_leaks() {
+    let server = Server::start(ServerOpts {
+        log_level: "trace",
+        ..Default::default()
+    });
+    let p = server.new_partner();
+    let secret = format!("leak-canary-{}", keystead_crypto::random_token(""));
+    let issuer = idp().issuer("main");
+
+    let out = p.cli(
+        &[
+            "oidc",
+            "configure",
+            "--issuer",
+            &issuer,
+            "--client-id",
+            "keystead-test-client_secret_post",
+            "--label",
+            "Acme",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = p.cli(&["oidc", "set-secret"], Some(&format!("{secret}\n")));
+    assert_eq!(out.code, 0, "{out:?}");
+    // everything a partner can look at afterwards
+    let _ = p.cli(&["oidc", "show"], None);
+    let _ = p.cli(&["--json", "oidc", "show"], None);
+    let _ = p.cli(&["--json", "oidc", "verify"], None);
+    let _ = p.call("GET", "/v1/partner/custom-oidc", None);
+    let _ = p.call("POST", "/v1/partner/custom-oidc/verify", None);
+    let _ = p.call(
+        "PUT",
+        "/v1/partner/custom-oidc",
+        Some(json!({"issuer": issuer, "client_id": "c", "button_label": "A", "enabled": true})),
+    );
+    let _ = p.call("PUT", "/v1/partner/custom-oidc", Some(json!({"issuer": issuer, "client_id": "c", "button_label": "A", "token_endpoint_auth_method": "none"})));
+    let _ = p.call("GET", "/openapi.json", None);
+
+    let bodies = seen_bodies().lock().unwrap().clone();
+    assert!(bodies.len() > 5);
+    for b in &bodies {
+        assert!(
+            !b.contains(&secret),
+            "a response or CLI output shows the secret: {b}"
+        );
+    }
+    let log = server.log_text();
+    assert!(
+        log.contains("client secret updated"),
+        "the log is being written (trace level)"
+    );
+    assert!(!log.contains(&secret), "the server log contains the secret");
+    let hits = files_containing(&server.data_dir, secret.as_bytes());
+    assert!(hits.is_empty(), "the secret is readable in {hits:?}");
+    // it is stored, just not readable: the config says so
+    assert_eq!(
+        p.call("GET", "/v1/partner/custom-oidc", None).json["client_secret_set"],
+        true
+    );
+}
+
+async fn core_in(dir: &std::path::Path) -> Core {
+    let store = Store::connect(&format!("sqlite://{}", dir.join("k.db").display()))
+        .await
+        .unwrap();
+    Core {
+        store,
+        keys: Arc::new(LocalKeyProvider::open_or_create(&dir.join("master.key")).unwrap()),
+        outbound: Outbound::new(&OutboundConfig::default()).unwrap(),
+        config: Arc::new(CoreConfig {
+            public_url: "http://127.0.0.1:8080".parse().unwrap(),
+        }),
+    }
+}
+
+async fn partner_with_secret(core: &Core, project: &str, secret: &str) -> PartnerAuth {
+    let key = core.create_api_key(project, "web").await.unwrap();
+    let auth = core.authenticate_secret_key(&key.secret_key).await.unwrap();
+    let put = keystead_proto::PutCustomOidc {
+        issuer: Some("https://idp.example.com".into()),
+        client_id: Some("c".into()),
+        button_label: Some("Acme".into()),
+        ..Default::default()
+    };
+    core.put_custom_oidc(&auth, &put).await.unwrap();
+    core.set_client_secret(&auth, &SecretString::from(secret.to_string()))
+        .await
+        .unwrap();
+    auth
+}
+
+#[tokio::test]
+async fn swapped_ciphertexts_fail_to_decrypt() {
+    let dir = new_dir("swap-");
+    let core = core_in(&dir).await;
+    let project = core.create_project("Acme").await.unwrap();
+    let a = partner_with_secret(&core, &project.id, "secret-of-a").await;
+    let b = partner_with_secret(&core, &project.id, "secret-of-b").await;
+    let a_id = &a.partner.id;
+    let b_id = &b.partner.id;
+    assert_eq!(
+        core.client_secret(a_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        "secret-of-a"
+    );
+
+    let sa = core
+        .store
+        .secret(a_id, PURPOSE_OIDC_CLIENT_SECRET)
+        .await
+        .unwrap();
+    let sb = core
+        .store
+        .secret(b_id, PURPOSE_OIDC_CLIENT_SECRET)
+        .await
+        .unwrap();
+    core.store
+        .overwrite_secret(a_id, PURPOSE_OIDC_CLIENT_SECRET, &sb)
+        .await
+        .unwrap();
+    core.store
+        .overwrite_secret(b_id, PURPOSE_OIDC_CLIENT_SECRET, &sa)
+        .await
+        .unwrap();
+    assert!(
+        core.client_secret(a_id).await.is_err(),
+        "b's ciphertext opened under a's row"
+    );
+    assert!(
+        core.client_secret(b_id).await.is_err(),
+        "a's ciphertext opened under b's row"
+    );
+
+    // swapping back restores both: nothing else was damaged
+    core.store
+        .overwrite_secret(a_id, PURPOSE_OIDC_CLIENT_SECRET, &sa)
+        .await
+        .unwrap();
+    core.store
+        .overwrite_secret(b_id, PURPOSE_OIDC_CLIENT_SECRET, &sb)
+        .await
+        .unwrap();
+    assert_eq!(
+        core.client_secret(b_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        "secret-of-b"
+    );
+}

@@ -13,7 +13,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::provider::{BoxFuture, KeyProvider, ProviderError, WrappedKey};
+use crate::provider::{BoxFuture, DataKey, KeyProvider, ProviderError, WrappedKey};
 use crate::random_bytes;
 
 const WRAP_AAD: &[u8] = b"keystead:local:dek:v1";
@@ -175,9 +175,7 @@ impl LocalKeyProvider {
 }
 
 impl KeyProvider for LocalKeyProvider {
-    fn generate_data_key(
-        &self,
-    ) -> BoxFuture<'_, Result<(Zeroizing<[u8; 32]>, WrappedKey), ProviderError>> {
+    fn generate_data_key(&self) -> BoxFuture<'_, Result<DataKey, ProviderError>> {
         Box::pin(async move {
             let dek = Zeroizing::new(random_bytes::<32>());
             let wrapped = self.wrap(&dek)?;

@@ -35,13 +35,14 @@ pub enum ProviderError {
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// A fresh data key in clear (zeroized on drop) and its wrapped form.
+pub type DataKey = (Zeroizing<[u8; 32]>, WrappedKey);
+
 /// Wraps and unwraps 256-bit data keys. Implementations: `local` (a key file)
 /// and, later, `aws-kms`. Async because a KMS is a network call.
 pub trait KeyProvider: Send + Sync + 'static {
     /// Creates a fresh data key and returns it with its wrapped form.
-    fn generate_data_key(
-        &self,
-    ) -> BoxFuture<'_, Result<(Zeroizing<[u8; 32]>, WrappedKey), ProviderError>>;
+    fn generate_data_key(&self) -> BoxFuture<'_, Result<DataKey, ProviderError>>;
 
     fn unwrap_key<'a>(
         &'a self,

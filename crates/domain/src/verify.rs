@@ -244,7 +244,7 @@ impl Core {
             }
             match self.outbound.check(&u).await {
                 Ok(()) => {
-                    c.pass(key, format!("{raw}"));
+                    c.pass(key, raw.to_string());
                     if key == "jwks_uri" {
                         jwks_url = Some(u);
                     }
@@ -290,7 +290,7 @@ impl Core {
 
         // response types
         match str_list(&doc, "response_types_supported") {
-            Some(l) if l.iter().any(|t| *t == "code") => c.pass("response_types", "the authorization code flow is supported"),
+            Some(l) if l.contains(&"code") => c.pass("response_types", "the authorization code flow is supported"),
             _ => c.fail(
                 "response_types",
                 ErrorCode::DiscoveryFailed,

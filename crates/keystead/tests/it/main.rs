@@ -4,6 +4,8 @@
 //! databases of their own. Shared fixtures are built once per run; run this
 //! binary with `cargo test --test it` (threads share the fixtures).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod kit;
 
 mod admin_api;

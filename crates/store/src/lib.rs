@@ -8,8 +8,10 @@
 //! only ever calls these methods, never SQL.
 
 mod migrate;
+mod login;
 mod records;
 
+pub use login::*;
 pub use records::*;
 
 use std::time::Duration;

@@ -4,9 +4,10 @@
 
 use crate::{Backend, Result, Store, StoreError};
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE projects (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -63,7 +64,87 @@ CREATE TABLE settings (
     value TEXT NOT NULL
 );
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+CREATE TABLE provider_cache (
+    url TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    fetched_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE TABLE login_states (
+    state_hash TEXT PRIMARY KEY,
+    partner_id TEXT NOT NULL REFERENCES partners(id),
+    browser_hash TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    return_to TEXT NOT NULL,
+    app_state TEXT,
+    app_code_challenge TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    pkce_verifier TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT
+);
+CREATE INDEX login_states_expiry ON login_states(expires_at);
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    partner_id TEXT NOT NULL REFERENCES partners(id),
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE identities (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    partner_id TEXT NOT NULL REFERENCES partners(id),
+    issuer TEXT NOT NULL,
+    sub TEXT NOT NULL,
+    email TEXT,
+    created_at BIGINT NOT NULL,
+    last_login_at BIGINT NOT NULL,
+    UNIQUE (partner_id, issuer, sub)
+);
+CREATE INDEX identities_user ON identities(user_id);
+CREATE TABLE wallets (
+    id TEXT PRIMARY KEY,
+    partner_id TEXT NOT NULL REFERENCES partners(id),
+    user_id TEXT REFERENCES users(id),
+    type TEXT NOT NULL,
+    address TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    user_identifier TEXT,
+    user_identifier_type TEXT,
+    status TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX wallets_user ON wallets(user_id);
+CREATE TABLE login_codes (
+    code_hash TEXT PRIMARY KEY,
+    partner_id TEXT NOT NULL REFERENCES partners(id),
+    user_id TEXT NOT NULL REFERENCES users(id),
+    code_challenge TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT
+);
+CREATE INDEX login_codes_expiry ON login_codes(expires_at);
+CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    partner_id TEXT NOT NULL REFERENCES partners(id),
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY,
+    public_jwk TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+"#,
+    ),
+];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {
     let pool = store.pool();

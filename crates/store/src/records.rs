@@ -351,7 +351,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        put_secret(&mut tx, partner_id, PURPOSE_OIDC_CLIENT_SECRET, sealed, now).await?;
+        put_secret_tx(&mut tx, partner_id, PURPOSE_OIDC_CLIENT_SECRET, sealed, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -413,7 +413,7 @@ impl Store {
         sealed: &Sealed,
     ) -> Result<()> {
         let mut tx = self.pool().begin().await?;
-        put_secret(&mut tx, owner_id, purpose, sealed, now_unix()).await?;
+        put_secret_tx(&mut tx, owner_id, purpose, sealed, now_unix()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -443,7 +443,7 @@ impl Store {
     }
 }
 
-async fn put_secret(
+pub(crate) async fn put_secret_tx(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     owner_id: &str,
     purpose: &str,

@@ -96,6 +96,10 @@ both_backends!(
     developer_with_unknown_project_creates_nothing,
     settings_are_set_once,
     blobs_roundtrip_exactly,
+    login_state_is_single_use_and_bound_to_the_browser,
+    concurrent_first_logins_create_one_user,
+    login_code_is_single_use,
+    sessions_expire_and_revoke,
 );
 
 async fn seed(store: &Store) -> PartnerRow {
@@ -140,7 +144,7 @@ async fn migrations_are_idempotent(store: &Store) {
         .fetch_one(store.pool())
         .await
         .unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(n, 2);
 }
 
 async fn partner_is_found_by_each_key(store: &Store) {
@@ -322,4 +326,128 @@ async fn blobs_roundtrip_exactly(store: &Store) {
         .await
         .unwrap();
     assert_eq!(store.secret("w_1", "wallet_key").await.unwrap(), s);
+}
+
+fn state(hash: &str, now: i64) -> LoginStateRow {
+    LoginStateRow {
+        state_hash: hash.into(),
+        partner_id: "ptn_1".into(),
+        browser_hash: "browser".into(),
+        issuer: "https://a.example".into(),
+        return_to: "https://app.example/cb".into(),
+        app_state: Some("xyz".into()),
+        app_code_challenge: "challenge".into(),
+        nonce: "nonce".into(),
+        pkce_verifier: "verifier".into(),
+        created_at: now,
+        expires_at: now + 600,
+    }
+}
+
+async fn login_state_is_single_use_and_bound_to_the_browser(store: &Store) {
+    seed(store).await;
+    let now = now_unix();
+    store.insert_login_state(&state("s1", now)).await.unwrap();
+    assert_eq!(store.take_login_state("s1", "other-browser", now).await.unwrap(), None);
+    let got = store.take_login_state("s1", "browser", now).await.unwrap().unwrap();
+    assert_eq!(got, state("s1", now));
+    assert_eq!(store.take_login_state("s1", "browser", now).await.unwrap(), None, "replay");
+    store.insert_login_state(&state("s2", now - 700)).await.unwrap();
+    assert_eq!(store.take_login_state("s2", "browser", now).await.unwrap(), None, "expired");
+    assert_eq!(store.purge_expired(now + 3600).await.unwrap(), 2);
+}
+
+fn wallet(id: &str, user: &str) -> WalletRow {
+    WalletRow {
+        id: id.into(),
+        partner_id: "ptn_1".into(),
+        user_id: Some(user.into()),
+        kind: "EVM".into(),
+        address: format!("0x{id}"),
+        public_key: "0x02".into(),
+        user_identifier: None,
+        user_identifier_type: None,
+        status: "READY".into(),
+        created_at: 1,
+    }
+}
+
+async fn concurrent_first_logins_create_one_user(store: &Store) {
+    seed(store).await;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let w = wallet(&format!("w{i}"), &format!("u{i}"));
+            let key = sealed(i as u8);
+            let n = NewUser {
+                user_id: &format!("u{i}"),
+                identity_id: &format!("i{i}"),
+                partner_id: "ptn_1",
+                issuer: "https://a.example",
+                sub: "alice",
+                email: Some("alice@example.com"),
+                wallet: &w,
+                wallet_key: &key,
+                now: 1,
+            };
+            store.create_user(&n).await.unwrap()
+        }));
+    }
+    let mut created = 0;
+    for t in tasks {
+        if t.await.unwrap() == FirstLogin::Created {
+            created += 1;
+        }
+    }
+    assert_eq!(created, 1);
+    assert_eq!(store.count("users").await.unwrap(), 1);
+    assert_eq!(store.count("identities").await.unwrap(), 1);
+    assert_eq!(store.count("wallets").await.unwrap(), 1);
+    let (user, identity) = store.find_identity("ptn_1", "https://a.example", "alice").await.unwrap().unwrap();
+    let wallets = store.wallets_of_user(&user).await.unwrap();
+    assert_eq!(wallets.len(), 1);
+    assert!(store.secret(&wallets[0].id, PURPOSE_WALLET_KEY).await.is_ok());
+    store.touch_identity(&identity, None, 5).await.unwrap();
+    let ids = store.identities_of_user(&user).await.unwrap();
+    assert_eq!(ids[0].email.as_deref(), Some("alice@example.com"), "not cleared");
+}
+
+async fn login_code_is_single_use(store: &Store) {
+    seed(store).await;
+    let w = wallet("w1", "u1");
+    let key = sealed(1);
+    store
+        .create_user(&NewUser {
+            user_id: "u1", identity_id: "i1", partner_id: "ptn_1", issuer: "https://a.example",
+            sub: "bob", email: None, wallet: &w, wallet_key: &key, now: 1,
+        })
+        .await
+        .unwrap();
+    let now = now_unix();
+    let row = LoginCodeRow { partner_id: "ptn_1".into(), user_id: "u1".into(), code_challenge: "c".into() };
+    store.insert_login_code("code1", &row, now, 60).await.unwrap();
+    assert_eq!(store.take_login_code("code1", now).await.unwrap(), Some(row.clone()));
+    assert_eq!(store.take_login_code("code1", now).await.unwrap(), None);
+    store.insert_login_code("code2", &row, now - 120, 60).await.unwrap();
+    assert_eq!(store.take_login_code("code2", now).await.unwrap(), None, "expired");
+}
+
+async fn sessions_expire_and_revoke(store: &Store) {
+    seed(store).await;
+    let w = wallet("w1", "u1");
+    let key = sealed(1);
+    store
+        .create_user(&NewUser {
+            user_id: "u1", identity_id: "i1", partner_id: "ptn_1", issuer: "https://a.example",
+            sub: "bob", email: None, wallet: &w, wallet_key: &key, now: 1,
+        })
+        .await
+        .unwrap();
+    let s = SessionRow { user_id: "u1".into(), partner_id: "ptn_1".into(), expires_at: 1000 };
+    store.insert_session("t1", &s, 10).await.unwrap();
+    assert_eq!(store.session("t1", 999).await.unwrap(), Some(s));
+    assert_eq!(store.session("t1", 1000).await.unwrap(), None);
+    store.revoke_session("t1", 20).await.unwrap();
+    assert_eq!(store.session("t1", 500).await.unwrap(), None);
 }

@@ -1,0 +1,462 @@
+//! End-user sign-in state: provider metadata cache, login states, users,
+//! identities, wallets, login codes, sessions and the session-JWT keys.
+//! Single-use records are consumed with one conditional UPDATE … RETURNING,
+//! so two instances (or two requests) can never both use the same state or
+//! code.
+
+use keystead_crypto::Sealed;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::records::put_secret_tx;
+use crate::{Result, Store, StoreError};
+
+pub const PURPOSE_WALLET_KEY: &str = "wallet_key";
+pub const PURPOSE_SESSION_JWT_KEY: &str = "session_jwt_key";
+
+#[derive(Debug, Clone)]
+pub struct CachedDoc {
+    pub body: String,
+    pub fetched_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginStateRow {
+    pub state_hash: String,
+    pub partner_id: String,
+    pub browser_hash: String,
+    pub issuer: String,
+    pub return_to: String,
+    pub app_state: Option<String>,
+    pub app_code_challenge: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalletRow {
+    pub id: String,
+    pub partner_id: String,
+    pub user_id: Option<String>,
+    pub kind: String,
+    pub address: String,
+    pub public_key: String,
+    pub user_identifier: Option<String>,
+    pub user_identifier_type: Option<String>,
+    pub status: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityRow {
+    pub id: String,
+    pub user_id: String,
+    pub issuer: String,
+    pub sub: String,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginCodeRow {
+    pub partner_id: String,
+    pub user_id: String,
+    pub code_challenge: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub user_id: String,
+    pub partner_id: String,
+    pub expires_at: i64,
+}
+
+/// What a first login inserts, prepared (keys generated and sealed) before
+/// the transaction so the transaction itself is only writes.
+#[derive(Debug)]
+pub struct NewUser<'a> {
+    pub user_id: &'a str,
+    pub identity_id: &'a str,
+    pub partner_id: &'a str,
+    pub issuer: &'a str,
+    pub sub: &'a str,
+    pub email: Option<&'a str>,
+    pub wallet: &'a WalletRow,
+    pub wallet_key: &'a Sealed,
+    pub now: i64,
+}
+
+/// Whether this call created the user or found one made concurrently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FirstLogin {
+    Created,
+    AlreadyExists,
+}
+
+fn wallet_from(row: &AnyRow) -> Result<WalletRow> {
+    Ok(WalletRow {
+        id: row.try_get("id")?,
+        partner_id: row.try_get("partner_id")?,
+        user_id: row.try_get("user_id")?,
+        kind: row.try_get("type")?,
+        address: row.try_get("address")?,
+        public_key: row.try_get("public_key")?,
+        user_identifier: row.try_get("user_identifier")?,
+        user_identifier_type: row.try_get("user_identifier_type")?,
+        status: row.try_get("status")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+const WALLET_COLS: &str = "id, partner_id, user_id, type, address, public_key, user_identifier, \
+    user_identifier_type, status, created_at";
+
+impl Store {
+    // ---- provider metadata cache ------------------------------------------
+
+    pub async fn cached_doc(&self, url: &str) -> Result<Option<CachedDoc>> {
+        let row = sqlx::query("SELECT body, fetched_at, expires_at FROM provider_cache WHERE url = $1")
+            .bind(url)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| {
+            Ok(CachedDoc {
+                body: r.try_get("body")?,
+                fetched_at: r.try_get("fetched_at")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn put_cached_doc(&self, url: &str, doc: &CachedDoc) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO provider_cache (url, body, fetched_at, expires_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (url) DO UPDATE SET body = excluded.body, fetched_at = excluded.fetched_at, \
+             expires_at = excluded.expires_at",
+        )
+        .bind(url)
+        .bind(&doc.body)
+        .bind(doc.fetched_at)
+        .bind(doc.expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Claims the right to refetch `url` now if its last fetch is older than
+    /// `min_age` seconds; across instances only one caller wins.
+    pub async fn claim_refetch(&self, url: &str, now: i64, min_age: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE provider_cache SET fetched_at = $1 WHERE url = $2 AND fetched_at <= $3",
+        )
+        .bind(now)
+        .bind(url)
+        .bind(now - min_age)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    // ---- login states -----------------------------------------------------
+
+    pub async fn insert_login_state(&self, s: &LoginStateRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO login_states (state_hash, partner_id, browser_hash, issuer, return_to, \
+             app_state, app_code_challenge, nonce, pkce_verifier, created_at, expires_at, used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL)",
+        )
+        .bind(&s.state_hash)
+        .bind(&s.partner_id)
+        .bind(&s.browser_hash)
+        .bind(&s.issuer)
+        .bind(&s.return_to)
+        .bind(&s.app_state)
+        .bind(&s.app_code_challenge)
+        .bind(&s.nonce)
+        .bind(&s.pkce_verifier)
+        .bind(s.created_at)
+        .bind(s.expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Consumes a login state: only if it exists, is bound to this browser,
+    /// is unused and unexpired. `None` for every other case.
+    pub async fn take_login_state(
+        &self,
+        state_hash: &str,
+        browser_hash: &str,
+        now: i64,
+    ) -> Result<Option<LoginStateRow>> {
+        let row = sqlx::query(
+            "UPDATE login_states SET used_at = $1 WHERE state_hash = $2 AND browser_hash = $3 \
+             AND used_at IS NULL AND expires_at > $1 \
+             RETURNING state_hash, partner_id, browser_hash, issuer, return_to, app_state, \
+             app_code_challenge, nonce, pkce_verifier, created_at, expires_at",
+        )
+        .bind(now)
+        .bind(state_hash)
+        .bind(browser_hash)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(LoginStateRow {
+                state_hash: r.try_get("state_hash")?,
+                partner_id: r.try_get("partner_id")?,
+                browser_hash: r.try_get("browser_hash")?,
+                issuer: r.try_get("issuer")?,
+                return_to: r.try_get("return_to")?,
+                app_state: r.try_get("app_state")?,
+                app_code_challenge: r.try_get("app_code_challenge")?,
+                nonce: r.try_get("nonce")?,
+                pkce_verifier: r.try_get("pkce_verifier")?,
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    // ---- users, identities, wallets ----------------------------------------
+
+    /// `(user id, identity id)` of an existing identity.
+    pub async fn find_identity(&self, partner_id: &str, issuer: &str, sub: &str) -> Result<Option<(String, String)>> {
+        let row = sqlx::query(
+            "SELECT user_id, id FROM identities WHERE partner_id = $1 AND issuer = $2 AND sub = $3",
+        )
+        .bind(partner_id)
+        .bind(issuer)
+        .bind(sub)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| Ok((r.try_get("user_id")?, r.try_get("id")?))).transpose()
+    }
+
+    /// Records a returning login; the email is replaced only when given
+    /// (a verified one), never cleared by a login without it.
+    pub async fn touch_identity(&self, identity_id: &str, email: Option<&str>, now: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE identities SET last_login_at = $1, email = COALESCE($2, email) WHERE id = $3",
+        )
+        .bind(now)
+        .bind(email)
+        .bind(identity_id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// A first login in one transaction: user, identity, wallet and its
+    /// sealed key. If the identity appeared meanwhile (a concurrent first
+    /// login), nothing is written and `AlreadyExists` is returned.
+    pub async fn create_user(&self, n: &NewUser<'_>) -> Result<FirstLogin> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("INSERT INTO users (id, partner_id, created_at) VALUES ($1, $2, $3)")
+            .bind(n.user_id)
+            .bind(n.partner_id)
+            .bind(n.now)
+            .execute(&mut *tx)
+            .await?;
+        let inserted: Option<String> = sqlx::query_scalar(
+            "INSERT INTO identities (id, user_id, partner_id, issuer, sub, email, created_at, last_login_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+             ON CONFLICT (partner_id, issuer, sub) DO NOTHING RETURNING id",
+        )
+        .bind(n.identity_id)
+        .bind(n.user_id)
+        .bind(n.partner_id)
+        .bind(n.issuer)
+        .bind(n.sub)
+        .bind(n.email)
+        .bind(n.now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if inserted.is_none() {
+            tx.rollback().await?;
+            return Ok(FirstLogin::AlreadyExists);
+        }
+        insert_wallet_tx(&mut tx, n.wallet).await?;
+        put_secret_tx(&mut tx, &n.wallet.id, PURPOSE_WALLET_KEY, n.wallet_key, n.now).await?;
+        tx.commit().await?;
+        Ok(FirstLogin::Created)
+    }
+
+    pub async fn wallets_of_user(&self, user_id: &str) -> Result<Vec<WalletRow>> {
+        let sql = format!("SELECT {WALLET_COLS} FROM wallets WHERE user_id = $1 ORDER BY created_at, id");
+        let rows = sqlx::query(&sql).bind(user_id).fetch_all(self.pool()).await?;
+        rows.iter().map(wallet_from).collect()
+    }
+
+    pub async fn identities_of_user(&self, user_id: &str) -> Result<Vec<IdentityRow>> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, issuer, sub, email FROM identities WHERE user_id = $1 ORDER BY created_at, id",
+        )
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(IdentityRow {
+                    id: r.try_get("id")?,
+                    user_id: r.try_get("user_id")?,
+                    issuer: r.try_get("issuer")?,
+                    sub: r.try_get("sub")?,
+                    email: r.try_get("email")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Counts for tests and the benchmark.
+    pub async fn count(&self, table: &str) -> Result<i64> {
+        if !["users", "identities", "wallets", "sessions", "secrets"].contains(&table) {
+            return Err(StoreError::NotFound);
+        }
+        Ok(sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(self.pool())
+            .await?)
+    }
+
+    // ---- login codes and sessions -------------------------------------------
+
+    pub async fn insert_login_code(&self, code_hash: &str, c: &LoginCodeRow, now: i64, ttl: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO login_codes (code_hash, partner_id, user_id, code_challenge, created_at, expires_at, used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+        )
+        .bind(code_hash)
+        .bind(&c.partner_id)
+        .bind(&c.user_id)
+        .bind(&c.code_challenge)
+        .bind(now)
+        .bind(now + ttl)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Consumes a login code (any attempt uses it up, right or wrong).
+    pub async fn take_login_code(&self, code_hash: &str, now: i64) -> Result<Option<LoginCodeRow>> {
+        let row = sqlx::query(
+            "UPDATE login_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $1 \
+             RETURNING partner_id, user_id, code_challenge",
+        )
+        .bind(now)
+        .bind(code_hash)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(LoginCodeRow {
+                partner_id: r.try_get("partner_id")?,
+                user_id: r.try_get("user_id")?,
+                code_challenge: r.try_get("code_challenge")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn insert_session(&self, token_hash: &str, s: &SessionRow, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, partner_id, created_at, expires_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, NULL)",
+        )
+        .bind(token_hash)
+        .bind(&s.user_id)
+        .bind(&s.partner_id)
+        .bind(now)
+        .bind(s.expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn session(&self, token_hash: &str, now: i64) -> Result<Option<SessionRow>> {
+        let row = sqlx::query(
+            "SELECT user_id, partner_id, expires_at FROM sessions \
+             WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(SessionRow {
+                user_id: r.try_get("user_id")?,
+                partner_id: r.try_get("partner_id")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn revoke_session(&self, token_hash: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(token_hash)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes login states and codes that can no longer be used.
+    pub async fn purge_expired(&self, now: i64) -> Result<u64> {
+        let a = sqlx::query("DELETE FROM login_states WHERE expires_at < $1")
+            .bind(now - 60)
+            .execute(self.pool())
+            .await?;
+        let b = sqlx::query("DELETE FROM login_codes WHERE expires_at < $1")
+            .bind(now - 60)
+            .execute(self.pool())
+            .await?;
+        Ok(a.rows_affected() + b.rows_affected())
+    }
+
+    // ---- session JWT signing keys -------------------------------------------
+
+    pub async fn insert_signing_key(&self, kid: &str, public_jwk: &str, sealed: &Sealed, now: i64) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("INSERT INTO signing_keys (kid, public_jwk, created_at) VALUES ($1, $2, $3)")
+            .bind(kid)
+            .bind(public_jwk)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        put_secret_tx(&mut tx, kid, PURPOSE_SESSION_JWT_KEY, sealed, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn signing_keys(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT kid, public_jwk FROM signing_keys ORDER BY created_at, kid")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("kid")?, r.try_get("public_jwk")?)))
+            .collect()
+    }
+}
+
+pub(crate) async fn insert_wallet_tx(tx: &mut sqlx::Transaction<'_, sqlx::Any>, w: &WalletRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO wallets (id, partner_id, user_id, type, address, public_key, user_identifier, \
+         user_identifier_type, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&w.id)
+    .bind(&w.partner_id)
+    .bind(&w.user_id)
+    .bind(&w.kind)
+    .bind(&w.address)
+    .bind(&w.public_key)
+    .bind(&w.user_identifier)
+    .bind(&w.user_identifier_type)
+    .bind(&w.status)
+    .bind(w.created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+

@@ -29,6 +29,7 @@ pub struct Core {
     pub keys: Arc<dyn KeyProvider>,
     pub outbound: Outbound,
     pub config: Arc<CoreConfig>,
+    pub(crate) signer: Arc<tokio::sync::OnceCell<crate::session_jwt::SessionSigner>>,
 }
 
 impl std::fmt::Debug for Core {
@@ -54,6 +55,16 @@ pub struct Created<T> {
 }
 
 impl Core {
+    pub fn new(store: Store, keys: Arc<dyn KeyProvider>, outbound: Outbound, config: CoreConfig) -> Self {
+        Core {
+            store,
+            keys,
+            outbound,
+            config: Arc::new(config),
+            signer: Arc::new(tokio::sync::OnceCell::new()),
+        }
+    }
+
     /// The redirect URI partners register at their IdP.
     pub fn redirect_uri(&self) -> String {
         let base = self.config.public_url.as_str();

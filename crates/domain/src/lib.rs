@@ -8,6 +8,10 @@ mod error;
 pub mod rules;
 pub mod time_fmt;
 pub mod verify;
+pub mod jose;
+pub mod login;
+pub mod provider;
+pub mod session_jwt;
 
 pub use crate::core::{Core, CoreConfig, Created, PartnerAuth};
 pub use error::{Error, Result};

@@ -10,6 +10,7 @@ use url::Url;
 
 use crate::core::{Core, PartnerAuth};
 use crate::error::Result;
+use crate::jose::jwk_algs;
 use crate::rules::{self, SUPPORTED_ALGS};
 use crate::time_fmt::rfc3339;
 
@@ -50,7 +51,7 @@ impl Checks {
 
 /// Maps a fetch failure to `(code, sentence)`; never includes resolved
 /// addresses, only the host the partner wrote.
-fn fetch_failure(what: &str, err: &FetchError, default_code: ErrorCode) -> (ErrorCode, String) {
+pub(crate) fn fetch_failure(what: &str, err: &FetchError, default_code: ErrorCode) -> (ErrorCode, String) {
     match err {
         FetchError::NotAllowed { host, .. } => (
             ErrorCode::AddressNotAllowed,
@@ -78,7 +79,7 @@ fn fetch_failure(what: &str, err: &FetchError, default_code: ErrorCode) -> (Erro
     }
 }
 
-async fn fetch_json(
+pub(crate) async fn fetch_json(
     outbound: &Outbound,
     url: &Url,
     what: &str,
@@ -110,32 +111,6 @@ fn str_list<'a>(doc: &'a Value, key: &str) -> Option<Vec<&'a str>> {
     doc.get(key)?
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())
-}
-
-/// Algorithms a JWK can verify for us, by its `kty`/`crv`/`alg`/`use`.
-pub fn jwk_algs(key: &Value) -> Vec<&'static str> {
-    if key
-        .get("use")
-        .and_then(Value::as_str)
-        .is_some_and(|u| u != "sig")
-    {
-        return Vec::new();
-    }
-    let kty = key.get("kty").and_then(Value::as_str).unwrap_or("");
-    let crv = key.get("crv").and_then(Value::as_str).unwrap_or("");
-    let family: &[&'static str] = match (kty, crv) {
-        ("RSA", _) if key.get("n").is_some() && key.get("e").is_some() => {
-            &["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"]
-        }
-        ("EC", "P-256") => &["ES256"],
-        ("EC", "P-384") => &["ES384"],
-        ("OKP", "Ed25519") => &["EdDSA"],
-        _ => &[],
-    };
-    match key.get("alg").and_then(Value::as_str) {
-        Some(alg) => family.iter().copied().filter(|a| *a == alg).collect(),
-        None => family.to_vec(),
-    }
 }
 
 impl Core {
@@ -429,27 +404,3 @@ fn check_secret(row: &CustomOidcRow, c: &mut Checks) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn jwk_usability() {
-        assert_eq!(
-            jwk_algs(&json!({"kty":"EC","crv":"P-256","x":"a","y":"b"})),
-            vec!["ES256"]
-        );
-        assert_eq!(
-            jwk_algs(&json!({"kty":"RSA","n":"a","e":"AQAB","alg":"PS256"})),
-            vec!["PS256"]
-        );
-        assert!(jwk_algs(&json!({"kty":"RSA","n":"a","e":"AQAB","use":"enc"})).is_empty());
-        assert!(jwk_algs(&json!({"kty":"oct","k":"abc"})).is_empty());
-        assert!(jwk_algs(&json!({"kty":"RSA","n":"a","e":"AQAB","alg":"HS256"})).is_empty());
-        assert_eq!(
-            jwk_algs(&json!({"kty":"OKP","crv":"Ed25519","x":"a"})),
-            vec!["EdDSA"]
-        );
-    }
-}

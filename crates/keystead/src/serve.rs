@@ -68,12 +68,7 @@ pub async fn run(cfg: ServerConfig, stop_on_stdin_eof: bool) -> anyhow::Result<(
     let store = Store::connect(&cfg.database_url())
         .await
         .context("opening the database")?;
-    let core = Core {
-        store,
-        keys,
-        outbound,
-        config: Arc::new(CoreConfig { public_url }),
-    };
+    let core = Core::new(store, keys, outbound, CoreConfig { public_url });
 
     let token_path = cfg.data_dir.join("admin-token");
     let created = core.ensure_admin_token().await?;

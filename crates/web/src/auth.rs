@@ -63,3 +63,17 @@ impl FromRequestParts<AppState> for Partner {
         Ok(Partner(state.core.authenticate_secret_key(key).await?))
     }
 }
+
+/// An end user's session (`Authorization: Bearer kst_…`).
+pub struct User(pub keystead_domain::login::UserSession);
+
+impl FromRequestParts<AppState> for User {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(|| {
+            ApiError::new(ErrorCode::Unauthorized, "a session token is required (Authorization: Bearer …)")
+        })?;
+        Ok(User(state.core.authenticate_session(token).await?))
+    }
+}

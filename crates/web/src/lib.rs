@@ -5,6 +5,7 @@
 mod auth;
 mod error;
 mod extract;
+mod login;
 mod routes;
 
 use std::time::Duration;

@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
             put(put_client_secret).delete(delete_client_secret),
         )
         .route("/v1/partner/custom-oidc/verify", post(verify_custom_oidc))
+        .merge(crate::login::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }

@@ -80,14 +80,14 @@ async fn core_in(dir: &std::path::Path) -> Core {
     let store = Store::connect(&format!("sqlite://{}", dir.join("k.db").display()))
         .await
         .unwrap();
-    Core {
+    Core::new(
         store,
-        keys: Arc::new(LocalKeyProvider::open_or_create(&dir.join("master.key")).unwrap()),
-        outbound: Outbound::new(&OutboundConfig::default()).unwrap(),
-        config: Arc::new(CoreConfig {
+        Arc::new(LocalKeyProvider::open_or_create(&dir.join("master.key")).unwrap()),
+        Outbound::new(&OutboundConfig::default()).unwrap(),
+        CoreConfig {
             public_url: "http://127.0.0.1:8080".parse().unwrap(),
-        }),
-    }
+        },
+    )
 }
 
 async fn partner_with_secret(core: &Core, project: &str, secret: &str) -> PartnerAuth {

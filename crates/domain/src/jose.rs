@@ -1,0 +1,243 @@
+//! ID token validation (SPEC §4) on top of `jsonwebtoken` (aws-lc-rs
+//! backend). The library checks the signature, `exp`, `iss` and `aud`; the
+//! rules it does not know — the alg allow-list, key fit by `kty`/`crv`/
+//! `use`/`alg`, `kid` selection, `iat` not in the future, `azp` with several
+//! audiences, `nonce`, a non-empty `sub` — are checked here.
+
+use std::collections::HashSet;
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::Value;
+
+/// Accepted ID token algorithms; HS* and `none` never are.
+pub const ALLOWED: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+pub const LEEWAY_SECS: i64 = 60;
+
+/// Algorithms a JWK can verify, by its `kty`/`crv`/`alg`/`use`.
+pub fn jwk_algs(key: &Value) -> Vec<&'static str> {
+    if key.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig") {
+        return Vec::new();
+    }
+    let kty = key.get("kty").and_then(Value::as_str).unwrap_or("");
+    let crv = key.get("crv").and_then(Value::as_str).unwrap_or("");
+    let family: &[&'static str] = match (kty, crv) {
+        ("RSA", _) if key.get("n").is_some() && key.get("e").is_some() => {
+            &["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"]
+        }
+        ("EC", "P-256") if key.get("x").is_some() && key.get("y").is_some() => &["ES256"],
+        ("EC", "P-384") if key.get("x").is_some() && key.get("y").is_some() => &["ES384"],
+        ("OKP", "Ed25519") if key.get("x").is_some() => &["EdDSA"],
+        _ => &[],
+    };
+    match key.get("alg").and_then(Value::as_str) {
+        Some(alg) => family.iter().copied().filter(|a| *a == alg).collect(),
+        None => family.to_vec(),
+    }
+}
+
+fn alg_name(a: Algorithm) -> &'static str {
+    match a {
+        Algorithm::RS256 => "RS256",
+        Algorithm::RS384 => "RS384",
+        Algorithm::RS512 => "RS512",
+        Algorithm::PS256 => "PS256",
+        Algorithm::PS384 => "PS384",
+        Algorithm::PS512 => "PS512",
+        Algorithm::ES256 => "ES256",
+        Algorithm::ES384 => "ES384",
+        Algorithm::EdDSA => "EdDSA",
+        Algorithm::HS256 => "HS256",
+        Algorithm::HS384 => "HS384",
+        Algorithm::HS512 => "HS512",
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenError {
+    /// The header names a `kid` the JWKS does not have: refetch and retry.
+    UnknownKid(String),
+    /// Anything else; the sentence is safe to show (no token content).
+    Invalid(String),
+}
+
+fn invalid(msg: impl Into<String>) -> TokenError {
+    TokenError::Invalid(msg.into())
+}
+
+/// What keystead keeps from a valid ID token.
+#[derive(Debug, Clone)]
+pub struct IdClaims {
+    pub sub: String,
+    pub claims: Value,
+}
+
+impl IdClaims {
+    /// The email, only when the IdP says it is verified.
+    pub fn verified_email(&self) -> Option<String> {
+        verified_email(&self.claims)
+    }
+}
+
+pub fn verified_email(claims: &Value) -> Option<String> {
+    let email = claims.get("email")?.as_str()?;
+    let verified = match claims.get("email_verified") {
+        Some(Value::Bool(b)) => *b,
+        // Some IdPs (e.g. older Cognito) send the string form.
+        Some(Value::String(s)) => s == "true",
+        _ => false,
+    };
+    (verified && !email.is_empty()).then(|| email.to_string())
+}
+
+fn decoding_key(jwk: &Value, alg: Algorithm) -> Result<DecodingKey, TokenError> {
+    let s = |k: &str| jwk.get(k).and_then(Value::as_str).unwrap_or("");
+    let r = match alg {
+        Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_components(s("x"), s("y")),
+        Algorithm::EdDSA => DecodingKey::from_ed_components(s("x")),
+        _ => DecodingKey::from_rsa_components(s("n"), s("e")),
+    };
+    r.map_err(|_| invalid("the IdP's signing key in its JWKS is malformed"))
+}
+
+/// Validates `token` against `jwks` for this issuer, client and nonce.
+pub fn validate_id_token(
+    token: &str,
+    jwks: &Value,
+    issuer: &str,
+    client_id: &str,
+    nonce: &str,
+    now: i64,
+) -> Result<IdClaims, TokenError> {
+    // The header decoder only knows real algorithms: "none" fails here.
+    let header = jsonwebtoken::decode_header(token)
+        .map_err(|_| invalid("the ID token is malformed or uses an unsupported algorithm (alg none is never accepted)"))?;
+    let alg = header.alg;
+    if !ALLOWED.contains(&alg) {
+        return Err(invalid(format!(
+            "the ID token is signed with {}, which keystead never accepts; use an asymmetric algorithm such as RS256 or ES256",
+            alg_name(alg)
+        )));
+    }
+    let name = alg_name(alg);
+    let keys = jwks.get("keys").and_then(Value::as_array).cloned().unwrap_or_default();
+    let fitting: Vec<&Value> = keys.iter().filter(|k| jwk_algs(k).contains(&name)).collect();
+    let key = match &header.kid {
+        Some(kid) => {
+            let with_kid: Vec<&&Value> = fitting
+                .iter()
+                .filter(|k| k.get("kid").and_then(Value::as_str) == Some(kid.as_str()))
+                .collect();
+            match with_kid.as_slice() {
+                [one] => **one,
+                [] => return Err(TokenError::UnknownKid(kid.clone())),
+                _ => return Err(invalid("the IdP's JWKS has several keys with the same kid")),
+            }
+        }
+        None => match fitting.as_slice() {
+            [one] => *one,
+            [] => return Err(invalid(format!("the IdP's JWKS has no key usable for {name}"))),
+            _ => {
+                return Err(invalid(
+                    "the ID token has no kid and the IdP's JWKS has several keys for its algorithm",
+                ))
+            }
+        },
+    };
+    let dk = decoding_key(key, alg)?;
+    let mut v = Validation::new(alg);
+    v.leeway = LEEWAY_SECS as u64;
+    v.set_issuer(&[issuer]);
+    v.set_audience(&[client_id]);
+    v.required_spec_claims = ["exp", "iss", "aud", "sub"].iter().map(|s| s.to_string()).collect::<HashSet<_>>();
+    v.validate_nbf = true;
+    let data = jsonwebtoken::decode::<Value>(token, &dk, &v).map_err(|e| {
+        use jsonwebtoken::errors::ErrorKind as K;
+        invalid(match e.kind() {
+            K::InvalidSignature => "the ID token's signature does not verify with the IdP's key".to_string(),
+            K::ExpiredSignature => "the ID token has expired (check the clocks of the IdP and keystead)".into(),
+            K::ImmatureSignature => "the ID token is not valid yet (nbf in the future)".into(),
+            K::InvalidIssuer => format!("the ID token's iss is not the configured issuer {issuer}"),
+            K::InvalidAudience => format!("the ID token's aud does not contain the client id {client_id}"),
+            K::MissingRequiredClaim(c) => format!("the ID token has no {c} claim"),
+            K::InvalidClaimFormat(c) => format!("the ID token's {c} claim has the wrong type"),
+            K::InvalidAlgorithm => "the ID token's algorithm does not fit the IdP's key".into(),
+            _ => "the ID token could not be validated".into(),
+        })
+    })?;
+    let claims = data.claims;
+    match claims.get("iat").and_then(Value::as_i64) {
+        None => return Err(invalid("the ID token has no iat claim")),
+        Some(iat) if iat > now + LEEWAY_SECS => {
+            return Err(invalid("the ID token was issued in the future (iat); check the IdP's clock"))
+        }
+        Some(_) => {}
+    }
+    let sub = match claims.get("sub").and_then(Value::as_str) {
+        Some(s) if !s.is_empty() && s.len() <= 255 => s.to_string(),
+        _ => return Err(invalid("the ID token's sub is missing or not a valid identifier")),
+    };
+    let multi_aud = claims.get("aud").and_then(Value::as_array).is_some_and(|a| a.len() > 1);
+    match claims.get("azp").and_then(Value::as_str) {
+        Some(azp) if azp != client_id => {
+            return Err(invalid("the ID token's azp is not this client"))
+        }
+        None if multi_aud => {
+            return Err(invalid("the ID token has several audiences but no azp naming this client"))
+        }
+        _ => {}
+    }
+    match claims.get("nonce").and_then(Value::as_str) {
+        Some(n) if keystead_crypto::hashing::constant_time_eq(n.as_bytes(), nonce.as_bytes()) => {}
+        Some(_) => return Err(invalid("the ID token's nonce does not match this login")),
+        None => return Err(invalid("the ID token has no nonce")),
+    }
+    Ok(IdClaims { sub, claims })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn jwk_usability() {
+        assert_eq!(jwk_algs(&json!({"kty":"EC","crv":"P-256","x":"a","y":"b"})), vec!["ES256"]);
+        assert_eq!(jwk_algs(&json!({"kty":"RSA","n":"a","e":"AQAB","alg":"PS256"})), vec!["PS256"]);
+        assert!(jwk_algs(&json!({"kty":"RSA","n":"a","e":"AQAB","use":"enc"})).is_empty());
+        assert!(jwk_algs(&json!({"kty":"oct","k":"abc"})).is_empty());
+        assert!(jwk_algs(&json!({"kty":"RSA","n":"a","e":"AQAB","alg":"HS256"})).is_empty());
+        assert_eq!(jwk_algs(&json!({"kty":"OKP","crv":"Ed25519","x":"a"})), vec!["EdDSA"]);
+    }
+
+    #[test]
+    fn unsigned_and_symmetric_tokens_are_refused_before_any_key_lookup() {
+        // {"alg":"none"} . {"sub":"x"} .
+        let none = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.";
+        assert!(matches!(validate_id_token(none, &json!({"keys": []}), "i", "c", "n", 0), Err(TokenError::Invalid(_))));
+        // {"alg":"HS256"} . {"sub":"x"} . sig
+        let hs = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln";
+        match validate_id_token(hs, &json!({"keys": []}), "i", "c", "n", 0) {
+            Err(TokenError::Invalid(m)) => assert!(m.contains("HS256"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn email_only_when_verified() {
+        assert_eq!(verified_email(&json!({"email":"a@x","email_verified":true})).as_deref(), Some("a@x"));
+        assert_eq!(verified_email(&json!({"email":"a@x","email_verified":"true"})).as_deref(), Some("a@x"));
+        assert_eq!(verified_email(&json!({"email":"a@x","email_verified":false})), None);
+        assert_eq!(verified_email(&json!({"email":"a@x"})), None);
+    }
+}

@@ -1,0 +1,670 @@
+//! End-user sign-in through Custom OIDC (SPEC §2, §4): the relying party
+//! (start → IdP → callback), login codes, sessions and `/v1/me`.
+//!
+//! Every failure after the state has been validated goes back to the app's
+//! `return_to` with `error`/`error_description`; before that (no trusted
+//! return URL yet) the web layer shows an error page. Messages name what to
+//! fix and never contain tokens, codes or secrets.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine;
+use keystead_crypto::hashing::token_hash;
+use keystead_crypto::{random_token_bits, ExposeSecret};
+use keystead_proto::ErrorCode;
+use keystead_store::{
+    now_unix, FirstLogin, LoginCodeRow, LoginStateRow, NewUser, PartnerRow, SessionRow, StoreError, WalletRow,
+    PURPOSE_WALLET_KEY,
+};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::core::Core;
+use crate::error::{Error, Result};
+use crate::jose::{self, IdClaims, TokenError};
+use crate::provider::ProviderMeta;
+use crate::time_fmt::rfc3339;
+
+pub const STATE_TTL_SECS: i64 = 600;
+pub const LOGIN_CODE_TTL_SECS: i64 = 60;
+pub const MAX_SESSION_SECS: i64 = 30 * 24 * 3600;
+/// The cookie that binds a login to the browser that started it.
+pub const BROWSER_COOKIE: &str = "ks_browser";
+
+#[derive(Debug, Clone, Default)]
+pub struct StartParams {
+    pub api_key: String,
+    pub return_to: String,
+    pub code_challenge: String,
+    pub code_challenge_method: String,
+    pub state: Option<String>,
+    pub login_hint: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Started {
+    pub location: String,
+    /// The browser binding to (re)set as a cookie.
+    pub browser_id: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CallbackParams {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub iss: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+/// A failed callback: where to send the browser, if anywhere is trusted.
+#[derive(Debug)]
+pub struct LoginFailure {
+    pub error: Error,
+    pub back_to: Option<String>,
+}
+
+fn is_pkce_value(s: &str) -> bool {
+    (43..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+pub fn s256(verifier: &str) -> String {
+    B64URL.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// Exact match of scheme, host, port and path with one allowed URL; the
+/// query may differ, a fragment is never allowed.
+pub fn return_to_allowed(return_to: &str, allowed: &[String]) -> bool {
+    let Ok(r) = Url::parse(return_to) else { return false };
+    if r.fragment().is_some() || !r.username().is_empty() || r.password().is_some() {
+        return false;
+    }
+    allowed.iter().filter_map(|a| Url::parse(a).ok()).any(|a| {
+        a.scheme() == r.scheme()
+            && a.host_str() == r.host_str()
+            && a.port_or_known_default() == r.port_or_known_default()
+            && a.path() == r.path()
+    })
+}
+
+fn with_params(base: &str, params: &[(&str, &str)]) -> String {
+    match Url::parse(base) {
+        Ok(mut u) => {
+            {
+                let mut q = u.query_pairs_mut();
+                for (k, v) in params {
+                    q.append_pair(k, v);
+                }
+            }
+            u.to_string()
+        }
+        Err(_) => base.to_string(),
+    }
+}
+
+/// IdP-supplied text shown back to the app: printable, short.
+fn clean(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(200).collect()
+}
+
+fn wallet_json(w: &WalletRow) -> Value {
+    let mut v = json!({
+        "id": w.id, "type": w.kind, "status": w.status, "address": w.address,
+        "publicKey": w.public_key, "createdAt": rfc3339(w.created_at),
+    });
+    if let Some(i) = &w.user_identifier {
+        v["userIdentifier"] = json!(i);
+    }
+    if let Some(t) = &w.user_identifier_type {
+        v["userIdentifierType"] = json!(t);
+    }
+    v
+}
+
+#[derive(Debug, Clone)]
+pub struct UserSession {
+    pub token_hash: String,
+    pub session: SessionRow,
+}
+
+impl Core {
+    async fn partner_by_pk(&self, api_key: &str) -> Result<PartnerRow> {
+        match self.store.partner_by_publishable_key(api_key).await {
+            Ok(p) => Ok(p),
+            Err(StoreError::NotFound) => Err(Error::new(
+                ErrorCode::Unauthorized,
+                "api_key is not a valid publishable key (pk_…)",
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `GET /v1/sdk/config`
+    pub async fn sdk_config(&self, api_key: &str) -> Result<Value> {
+        let partner = self.partner_by_pk(api_key).await?;
+        let mut auth = json!({ "methods": [] });
+        if let Ok(c) = self.store.custom_oidc(&partner.id).await {
+            if c.enabled {
+                auth = json!({
+                    "methods": ["CUSTOM_OIDC"],
+                    "oidcConfig": { "enabled": true, "buttonLabel": c.button_label },
+                });
+            }
+        }
+        Ok(json!({ "authConfig": auth }))
+    }
+
+    /// `GET /auth/custom_oidc/start`: validate, remember, send to the IdP.
+    pub async fn start_login(&self, p: &StartParams, browser_id: Option<&str>) -> Result<Started> {
+        let partner = self.partner_by_pk(&p.api_key).await?;
+        if !return_to_allowed(&p.return_to, &partner.allowed_return_urls) {
+            return Err(Error::with_hint(
+                ErrorCode::ReturnToNotAllowed,
+                "return_to is not one of this app's allowed return URLs",
+                "add it with `keystead return-urls set …` (scheme, host, port and path must match exactly)",
+            ));
+        }
+        if p.code_challenge_method != "S256" || !is_pkce_value(&p.code_challenge) {
+            return Err(Error::new(
+                ErrorCode::PkceInvalid,
+                "code_challenge must be a base64url SHA-256 of the app's code_verifier, with code_challenge_method=S256",
+            ));
+        }
+        if p.state.as_ref().is_some_and(|s| s.len() > 512) || p.login_hint.as_ref().is_some_and(|s| s.len() > 256) {
+            return Err(Error::new(ErrorCode::InvalidRequest, "state or login_hint is too long"));
+        }
+        let config = match self.store.custom_oidc(&partner.id).await {
+            Ok(c) if c.enabled => c,
+            Ok(_) => return Err(Error::new(ErrorCode::CustomOidcDisabled, "Custom OIDC sign-in is disabled for this app")),
+            Err(StoreError::NotFound) => {
+                return Err(Error::new(ErrorCode::CustomOidcDisabled, "Custom OIDC sign-in is not configured for this app"))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let meta = self.provider_meta(&config.issuer).await?;
+
+        let state = random_token_bits("", 32);
+        let nonce = random_token_bits("", 32);
+        let verifier = random_token_bits("", 32);
+        let browser_id = match browser_id {
+            Some(b) if b.len() >= 32 && b.len() <= 64 && b.bytes().all(|c| c.is_ascii_alphanumeric()) => b.to_string(),
+            _ => random_token_bits("", 32),
+        };
+        let now = now_unix();
+        self.store
+            .insert_login_state(&LoginStateRow {
+                state_hash: token_hash(&state),
+                partner_id: partner.id.clone(),
+                browser_hash: token_hash(&browser_id),
+                issuer: config.issuer.clone(),
+                return_to: p.return_to.clone(),
+                app_state: p.state.clone(),
+                app_code_challenge: p.code_challenge.clone(),
+                nonce: nonce.clone(),
+                pkce_verifier: verifier.clone(),
+                created_at: now,
+                expires_at: now + STATE_TTL_SECS,
+            })
+            .await?;
+
+        let mut url = meta.authorization_endpoint.clone();
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code")
+                .append_pair("client_id", &config.client_id)
+                .append_pair("redirect_uri", &self.redirect_uri())
+                .append_pair("scope", &config.scopes)
+                .append_pair("state", &state)
+                .append_pair("nonce", &nonce)
+                .append_pair("code_challenge", &s256(&verifier))
+                .append_pair("code_challenge_method", "S256");
+            if let Some(h) = &p.login_hint {
+                q.append_pair("login_hint", h);
+            }
+        }
+        Ok(Started {
+            location: url.to_string(),
+            browser_id,
+        })
+    }
+
+    /// `GET /auth/custom_oidc/callback` → the app's `return_to` with a login code.
+    pub async fn finish_login(&self, p: &CallbackParams, browser_id: Option<&str>) -> Result<String, LoginFailure> {
+        let no_return = |error: Error| LoginFailure { error, back_to: None };
+        let state_invalid = || {
+            no_return(Error::new(
+                ErrorCode::StateInvalid,
+                "This sign-in link is invalid, expired or already used, or it was started in another browser. Start the sign-in again from the app.",
+            ))
+        };
+        let (Some(state), Some(browser)) = (p.state.as_deref(), browser_id) else {
+            return Err(state_invalid());
+        };
+        let now = now_unix();
+        let login = self
+            .store
+            .take_login_state(&token_hash(state), &token_hash(browser), now)
+            .await
+            .map_err(|e| no_return(e.into()))?
+            .ok_or_else(state_invalid)?;
+
+        let back = |error: Error| {
+            let d = error.detail();
+            let mut params = vec![("error", d.code.as_str()), ("error_description", d.message.as_str())];
+            if let Some(s) = &login.app_state {
+                params.push(("state", s.as_str()));
+            }
+            let back_to = Some(with_params(&login.return_to, &params));
+            LoginFailure { error, back_to }
+        };
+        match self.complete(&login, p, now).await {
+            Ok(user_id) => {
+                let code = random_token_bits("klc_", 32);
+                let row = LoginCodeRow {
+                    partner_id: login.partner_id.clone(),
+                    user_id,
+                    code_challenge: login.app_code_challenge.clone(),
+                };
+                self.store
+                    .insert_login_code(&token_hash(&code), &row, now, LOGIN_CODE_TTL_SECS)
+                    .await
+                    .map_err(|e| back(e.into()))?;
+                let mut params = vec![("login_code", code.as_str())];
+                if let Some(s) = &login.app_state {
+                    params.push(("state", s.as_str()));
+                }
+                Ok(with_params(&login.return_to, &params))
+            }
+            Err(e) => {
+                if let Error::Api { code, message, .. } = &e {
+                    tracing::info!(partner_id = %login.partner_id, code = %code, reason = %message, "sign-in failed");
+                }
+                Err(back(e))
+            }
+        }
+    }
+
+    /// Everything between a valid state and a user id.
+    async fn complete(&self, login: &LoginStateRow, p: &CallbackParams, now: i64) -> Result<String> {
+        if let Some(err) = &p.error {
+            return Err(self.idp_error(err, p.error_description.as_deref()));
+        }
+        let config = match self.store.custom_oidc(&login.partner_id).await {
+            Ok(c) if c.enabled && c.issuer == login.issuer => c,
+            Ok(_) | Err(StoreError::NotFound) => {
+                return Err(Error::new(
+                    ErrorCode::CustomOidcDisabled,
+                    "Custom OIDC sign-in was disabled or changed during this sign-in; start again",
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let meta = self.provider_meta(&config.issuer).await?;
+        match &p.iss {
+            Some(iss) if iss != &config.issuer => {
+                return Err(Error::new(
+                    ErrorCode::IdpError,
+                    "the authorization response came from another issuer (RFC 9207 iss mismatch); the sign-in was stopped",
+                ))
+            }
+            None if meta.iss_param_supported => {
+                return Err(Error::new(
+                    ErrorCode::IdpError,
+                    "the IdP promises an iss parameter (RFC 9207) but the authorization response has none",
+                ))
+            }
+            _ => {}
+        }
+        let code = p
+            .code
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| Error::new(ErrorCode::IdpError, "the IdP sent neither a code nor an error"))?;
+
+        let tokens = self.exchange_code(&config.client_id, &config.auth_method, &login.partner_id, &meta, code, &login.pkce_verifier).await?;
+        let id_token = tokens
+            .get("id_token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::new(ErrorCode::IdTokenInvalid, "the token response has no id_token (is the openid scope granted?)"))?;
+        let claims = self.check_id_token(&meta, id_token, &config.issuer, &config.client_id, &login.nonce, now).await?;
+
+        let mut email = claims.verified_email();
+        let wants_email = config.scopes.split(' ').any(|s| s == "email");
+        if wants_email && claims.claims.get("email").is_none() {
+            if let (Some(ui), Some(at)) = (&meta.userinfo_endpoint, tokens.get("access_token").and_then(Value::as_str)) {
+                let info = self.userinfo(ui, at).await?;
+                if info.get("sub").and_then(Value::as_str) != Some(claims.sub.as_str()) {
+                    return Err(Error::new(
+                        ErrorCode::IdTokenInvalid,
+                        "the IdP's userinfo answer is for another subject than the ID token",
+                    ));
+                }
+                email = jose::verified_email(&info);
+            }
+        }
+        self.user_for_identity(&login.partner_id, &config.issuer, &claims.sub, email.as_deref(), now)
+            .await
+    }
+
+    fn idp_error(&self, error: &str, description: Option<&str>) -> Error {
+        let error = clean(error);
+        let desc = description.map(clean).unwrap_or_default();
+        let redirect_problem = matches!(error.as_str(), "redirect_uri_mismatch" | "invalid_redirect_uri")
+            || desc.to_ascii_lowercase().contains("redirect_uri")
+            || desc.to_ascii_lowercase().contains("redirect uri");
+        if redirect_problem {
+            return Error::with_hint(
+                ErrorCode::IdpError,
+                format!(
+                    "the IdP rejected keystead's redirect URI; register exactly {} as a redirect URI of the client at your IdP",
+                    self.redirect_uri()
+                ),
+                format!("IdP said: {error}: {desc}"),
+            );
+        }
+        if error == "access_denied" {
+            return Error::new(ErrorCode::IdpError, format!("the sign-in was denied or cancelled at the IdP (access_denied) {desc}").trim().to_string());
+        }
+        Error::new(
+            ErrorCode::IdpError,
+            if desc.is_empty() { format!("the IdP returned an error: {error}") } else { format!("the IdP returned an error: {error}: {desc}") },
+        )
+    }
+
+    async fn exchange_code(
+        &self,
+        client_id: &str,
+        method: &str,
+        partner_id: &str,
+        meta: &ProviderMeta,
+        code: &str,
+        verifier: &str,
+    ) -> Result<Value> {
+        let redirect_uri = self.redirect_uri();
+        let secret = if crate::rules::method_needs_secret(method) {
+            Some(self.client_secret(partner_id).await?.ok_or_else(|| {
+                Error::new(ErrorCode::TokenExchangeFailed, format!("{method} needs a client secret and none is stored"))
+            })?)
+        } else {
+            None
+        };
+        let mut form: Vec<(&str, &str)> = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", &redirect_uri),
+            ("code_verifier", verifier),
+        ];
+        // RFC 6749 §2.3.1: id and secret are form-encoded before Basic.
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let basic_user;
+        let basic_pass;
+        let mut basic = None;
+        match (method, &secret) {
+            ("client_secret_basic", Some(s)) => {
+                basic_user = enc(client_id);
+                basic_pass = zeroize::Zeroizing::new(enc(s.expose_secret()));
+                basic = Some((basic_user.as_str(), basic_pass.as_str()));
+            }
+            ("client_secret_post", Some(s)) => {
+                form.push(("client_id", client_id));
+                form.push(("client_secret", s.expose_secret()));
+            }
+            _ => form.push(("client_id", client_id)),
+        }
+        let resp = self
+            .outbound
+            .post_form(&meta.token_endpoint, &form, basic, None)
+            .await
+            .map_err(|e| {
+                let (code, msg) = crate::verify::fetch_failure("token endpoint", &e, ErrorCode::TokenExchangeFailed);
+                Error::new(code, msg)
+            })?;
+        let body: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+        if resp.status == 200 && body.is_object() {
+            return Ok(body);
+        }
+        let err = body.get("error").and_then(Value::as_str).map(clean).unwrap_or_default();
+        let desc = body.get("error_description").and_then(Value::as_str).map(clean).unwrap_or_default();
+        Err(match err.as_str() {
+            "invalid_client" | "unauthorized_client" => Error::with_hint(
+                ErrorCode::TokenExchangeFailed,
+                format!(
+                    "the IdP refused keystead's client credentials ({err}); check the token endpoint auth method (now {method}) and the client secret"
+                ),
+                "compare `keystead oidc show` with the client at your IdP, and set the secret again with `keystead oidc set-secret`",
+            ),
+            "invalid_grant" => Error::new(
+                ErrorCode::TokenExchangeFailed,
+                format!("the IdP refused the authorization code (invalid_grant{}); start the sign-in again", if desc.is_empty() { String::new() } else { format!(": {desc}") }),
+            ),
+            "" => Error::new(ErrorCode::TokenExchangeFailed, format!("the IdP's token endpoint answered HTTP {}", resp.status)),
+            other => Error::new(ErrorCode::TokenExchangeFailed, format!("the IdP's token endpoint refused: {other} {desc}").trim().to_string()),
+        })
+    }
+
+    async fn check_id_token(
+        &self,
+        meta: &ProviderMeta,
+        token: &str,
+        issuer: &str,
+        client_id: &str,
+        nonce: &str,
+        now: i64,
+    ) -> Result<IdClaims> {
+        let jwks = self.provider_jwks(&meta.jwks_uri, false).await?;
+        let first = jose::validate_id_token(token, &jwks, issuer, client_id, nonce, now);
+        let result = match first {
+            Err(TokenError::UnknownKid(_)) => {
+                // Key rotation at the IdP: one (rate-limited) refetch.
+                let jwks = self.provider_jwks(&meta.jwks_uri, true).await?;
+                jose::validate_id_token(token, &jwks, issuer, client_id, nonce, now)
+            }
+            other => other,
+        };
+        result.map_err(|e| match e {
+            TokenError::UnknownKid(kid) => Error::new(
+                ErrorCode::IdTokenInvalid,
+                format!("the ID token is signed with key {:?}, which is not in the IdP's JWKS as a usable signing key", clean(&kid)),
+            ),
+            TokenError::Invalid(m) => Error::new(ErrorCode::IdTokenInvalid, m),
+        })
+    }
+
+    async fn userinfo(&self, url: &Url, access_token: &str) -> Result<Value> {
+        let resp = self.outbound.get_bearer(url, access_token).await.map_err(|e| {
+            let (code, msg) = crate::verify::fetch_failure("userinfo", &e, ErrorCode::IdpError);
+            Error::new(code, msg)
+        })?;
+        if resp.status != 200 {
+            return Err(Error::new(ErrorCode::IdpError, format!("the IdP's userinfo endpoint answered HTTP {}", resp.status)));
+        }
+        serde_json::from_slice::<Value>(&resp.body)
+            .ok()
+            .filter(Value::is_object)
+            .ok_or_else(|| Error::new(ErrorCode::IdpError, "the IdP's userinfo answer is not a JSON object"))
+    }
+
+    /// Loads the user of (partner, issuer, sub) or creates it with its first
+    /// EVM wallet; concurrent first logins agree on one user.
+    pub async fn user_for_identity(
+        &self,
+        partner_id: &str,
+        issuer: &str,
+        sub: &str,
+        email: Option<&str>,
+        now: i64,
+    ) -> Result<String> {
+        if let Some((user_id, identity_id)) = self.store.find_identity(partner_id, issuer, sub).await? {
+            self.store.touch_identity(&identity_id, email, now).await?;
+            return Ok(user_id);
+        }
+        let user_id = keystead_crypto::random_token("usr_");
+        let wallet_id = keystead_crypto::random_token("wal_");
+        let fresh = keystead_wallet::generate_evm();
+        let sealed = keystead_crypto::seal(self.keys.as_ref(), &wallet_id, PURPOSE_WALLET_KEY, fresh.private_key.bytes()).await?;
+        drop(fresh.private_key);
+        let wallet = WalletRow {
+            id: wallet_id,
+            partner_id: partner_id.to_string(),
+            user_id: Some(user_id.clone()),
+            kind: fresh.kind.as_str().to_string(),
+            address: fresh.address,
+            public_key: fresh.public_key,
+            user_identifier: None,
+            user_identifier_type: None,
+            status: "READY".into(),
+            created_at: now,
+        };
+        let outcome = self
+            .store
+            .create_user(&NewUser {
+                user_id: &user_id,
+                identity_id: &keystead_crypto::random_token("idn_"),
+                partner_id,
+                issuer,
+                sub,
+                email,
+                wallet: &wallet,
+                wallet_key: &sealed,
+                now,
+            })
+            .await?;
+        match outcome {
+            FirstLogin::Created => {
+                tracing::info!(%partner_id, %user_id, "new user with EVM wallet");
+                Ok(user_id)
+            }
+            FirstLogin::AlreadyExists => {
+                let (user_id, identity_id) = self
+                    .store
+                    .find_identity(partner_id, issuer, sub)
+                    .await?
+                    .ok_or_else(|| Error::internal("identity vanished after a conflict"))?;
+                self.store.touch_identity(&identity_id, email, now).await?;
+                Ok(user_id)
+            }
+        }
+    }
+
+    // ---- sessions -----------------------------------------------------------
+
+    /// `POST /v1/sessions`: a login code and the app's PKCE verifier for a
+    /// session token.
+    pub async fn create_session(&self, api_key: &str, login_code: &str, code_verifier: &str) -> Result<Value> {
+        let partner = self.partner_by_pk(api_key).await?;
+        let now = now_unix();
+        let invalid = || Error::new(ErrorCode::LoginCodeInvalid, "login_code is invalid, expired (60 s) or already used; sign in again");
+        let code = self
+            .store
+            .take_login_code(&token_hash(login_code), now)
+            .await?
+            .ok_or_else(invalid)?;
+        if code.partner_id != partner.id {
+            return Err(invalid());
+        }
+        if !is_pkce_value(code_verifier)
+            || !keystead_crypto::hashing::constant_time_eq(s256(code_verifier).as_bytes(), code.code_challenge.as_bytes())
+        {
+            return Err(Error::new(
+                ErrorCode::PkceInvalid,
+                "code_verifier does not match the code_challenge this sign-in started with; the login code is now used up",
+            ));
+        }
+        let token = random_token_bits("kst_", 32);
+        let ttl = partner.session_ttl_secs.clamp(60, MAX_SESSION_SECS);
+        let session = SessionRow {
+            user_id: code.user_id.clone(),
+            partner_id: partner.id.clone(),
+            expires_at: now + ttl,
+        };
+        self.store.insert_session(&token_hash(&token), &session, now).await?;
+        let me = self.me_json(&code.user_id).await?;
+        Ok(json!({
+            "session_token": token,
+            "expires_at": rfc3339(session.expires_at),
+            "user": me["user"],
+            "wallets": me["wallets"],
+        }))
+    }
+
+    pub async fn authenticate_session(&self, token: &str) -> Result<UserSession> {
+        let unauthorized = || Error::new(ErrorCode::Unauthorized, "a valid session token is required (Authorization: Bearer …)");
+        if !token.starts_with("kst_") {
+            return Err(unauthorized());
+        }
+        let hash = token_hash(token);
+        let session = self.store.session(&hash, now_unix()).await?.ok_or_else(unauthorized)?;
+        Ok(UserSession { token_hash: hash, session })
+    }
+
+    pub async fn me_json(&self, user_id: &str) -> Result<Value> {
+        let identities: Vec<Value> = self
+            .store
+            .identities_of_user(user_id)
+            .await?
+            .iter()
+            .map(|i| json!({"issuer": i.issuer, "sub": i.sub, "email": i.email}))
+            .collect();
+        let wallets: Vec<Value> = self.store.wallets_of_user(user_id).await?.iter().map(wallet_json).collect();
+        Ok(json!({ "user": { "id": user_id, "identities": identities }, "wallets": wallets }))
+    }
+
+    pub async fn logout(&self, s: &UserSession) -> Result<()> {
+        self.store.revoke_session(&s.token_hash, now_unix()).await?;
+        Ok(())
+    }
+
+    /// `POST /v1/sessions/jwt`
+    pub async fn session_jwt(&self, s: &UserSession) -> Result<Value> {
+        let signer = self.session_signer().await?;
+        let wallets: Vec<Value> = self
+            .store
+            .wallets_of_user(&s.session.user_id)
+            .await?
+            .iter()
+            .map(|w| json!({"id": w.id, "type": w.kind, "address": w.address, "publicKey": w.public_key}))
+            .collect();
+        let claims = json!({
+            "iss": self.issuer_url(),
+            "aud": s.session.partner_id,
+            "sub": s.session.user_id,
+            "iat": now_unix(),
+            "exp": s.session.expires_at,
+            "data": { "wallets": wallets },
+        });
+        Ok(json!({ "token": signer.sign(&claims)?, "keyId": signer.kid }))
+    }
+
+    /// `public_url` as written, without a trailing slash.
+    pub fn issuer_url(&self) -> String {
+        self.config.public_url.as_str().trim_end_matches('/').to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_to_matches_scheme_host_port_path_only() {
+        let allowed = vec!["https://app.example.com/cb".to_string(), "myapp://callback".to_string()];
+        assert!(return_to_allowed("https://app.example.com/cb", &allowed));
+        assert!(return_to_allowed("https://app.example.com/cb?x=1", &allowed));
+        assert!(return_to_allowed("https://app.example.com:443/cb", &allowed));
+        assert!(return_to_allowed("myapp://callback", &allowed));
+        for bad in [
+            "https://evil.example", "//evil.example", "javascript:alert(1)", "https://app.example.com/cb/",
+            "https://app.example.com:8443/cb", "http://app.example.com/cb", "https://app.example.com/cb#x",
+            "https://user@app.example.com/cb", "https://app.example.com.evil.example/cb", "myapp://other",
+        ] {
+            assert!(!return_to_allowed(bad, &allowed), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pkce_s256_matches_rfc7636_example() {
+        assert_eq!(s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGM-79OQcA");
+    }
+}

@@ -1,0 +1,116 @@
+//! The partner IdP's metadata (discovery, JWKS) as used at login: fetched
+//! through the SSRF-safe client and cached in the database, so every
+//! instance shares it and a restart does not refetch. An unknown `kid`
+//! forces one JWKS refetch, at most every [`JWKS_MIN_REFETCH_SECS`] seconds per URL
+//! across all instances, so key rotation works without a restart and a
+//! token with random kids cannot make us hammer the IdP.
+
+use keystead_proto::ErrorCode;
+use keystead_store::{now_unix, CachedDoc};
+use serde_json::Value;
+use url::Url;
+
+use crate::core::Core;
+use crate::error::{Error, Result};
+use crate::rules;
+use crate::verify::fetch_json;
+
+pub const DISCOVERY_TTL_SECS: i64 = 15 * 60;
+pub const JWKS_TTL_SECS: i64 = 15 * 60;
+pub const JWKS_MIN_REFETCH_SECS: i64 = 2;
+
+#[derive(Debug, Clone)]
+pub struct ProviderMeta {
+    pub authorization_endpoint: Url,
+    pub token_endpoint: Url,
+    pub jwks_uri: Url,
+    pub userinfo_endpoint: Option<Url>,
+    /// RFC 9207: the IdP promises `iss` on every authorization response.
+    pub iss_param_supported: bool,
+}
+
+fn endpoint(doc: &Value, key: &str, required: bool) -> Result<Option<Url>> {
+    let Some(raw) = doc.get(key).and_then(Value::as_str) else {
+        return if required {
+            Err(Error::new(ErrorCode::DiscoveryFailed, format!("the IdP's discovery document has no {key}")))
+        } else {
+            Ok(None)
+        };
+    };
+    match Url::parse(raw) {
+        Ok(u) if u.scheme() == "https" => Ok(Some(u)),
+        _ => Err(Error::new(
+            ErrorCode::DiscoveryFailed,
+            format!("the IdP's {key} is not an https URL"),
+        )),
+    }
+}
+
+impl Core {
+    async fn cached_json(&self, url: &Url, ttl: i64, what: &str, code: ErrorCode, refresh: bool) -> Result<Value> {
+        let now = now_unix();
+        let cached = self.store.cached_doc(url.as_str()).await?;
+        if let Some(c) = &cached {
+            let use_cache = if refresh {
+                !self.store.claim_refetch(url.as_str(), now, JWKS_MIN_REFETCH_SECS).await?
+            } else {
+                c.expires_at > now
+            };
+            if use_cache {
+                if let Ok(v) = serde_json::from_str(&c.body) {
+                    return Ok(v);
+                }
+            }
+        }
+        let value = fetch_json(&self.outbound, url, what, code)
+            .await
+            .map_err(|(code, msg)| Error::new(code, msg))?;
+        let body = serde_json::to_string(&value).map_err(Error::internal)?;
+        self.store
+            .put_cached_doc(
+                url.as_str(),
+                &CachedDoc {
+                    body,
+                    fetched_at: now,
+                    expires_at: now + ttl,
+                },
+            )
+            .await?;
+        Ok(value)
+    }
+
+    /// Discovery for `issuer`, checked: its `issuer` must match exactly and
+    /// the endpoints must be https.
+    pub async fn provider_meta(&self, issuer: &str) -> Result<ProviderMeta> {
+        let url = Url::parse(&rules::discovery_url(issuer))
+            .map_err(|_| Error::new(ErrorCode::DiscoveryFailed, "the issuer does not form a valid discovery URL"))?;
+        let doc = self
+            .cached_json(&url, DISCOVERY_TTL_SECS, "discovery", ErrorCode::DiscoveryFailed, false)
+            .await?;
+        let claimed = doc.get("issuer").and_then(Value::as_str).unwrap_or("");
+        if claimed != issuer {
+            return Err(Error::with_hint(
+                ErrorCode::DiscoveryFailed,
+                format!("the IdP's discovery document names issuer {claimed:?}, not the configured {issuer:?}"),
+                "run `keystead oidc verify` for details",
+            ));
+        }
+        Ok(ProviderMeta {
+            authorization_endpoint: endpoint(&doc, "authorization_endpoint", true)?
+                .ok_or_else(|| Error::internal("unreachable"))?,
+            token_endpoint: endpoint(&doc, "token_endpoint", true)?.ok_or_else(|| Error::internal("unreachable"))?,
+            jwks_uri: endpoint(&doc, "jwks_uri", true)?.ok_or_else(|| Error::internal("unreachable"))?,
+            userinfo_endpoint: endpoint(&doc, "userinfo_endpoint", false)?,
+            iss_param_supported: doc
+                .get("authorization_response_iss_parameter_supported")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        })
+    }
+
+    /// The JWKS; `refresh` asks for a refetch (rate-limited).
+    pub async fn provider_jwks(&self, jwks_uri: &Url, refresh: bool) -> Result<Value> {
+        self.cached_json(jwks_uri, JWKS_TTL_SECS, "jwks", ErrorCode::JwksFailed, refresh)
+            .await
+    }
+}

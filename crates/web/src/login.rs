@@ -1,0 +1,237 @@
+//! Public and end-user routes: SDK config, the Custom OIDC start/callback
+//! pair, sessions, `/v1/me`, session JWTs and their JWKS. Browser-facing
+//! failures without a trusted return URL render an HTML page (with the
+//! error code in the page and in `X-Keystead-Error`).
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use keystead_domain::login::{CallbackParams, StartParams, BROWSER_COOKIE, STATE_TTL_SECS};
+use keystead_domain::Error;
+use serde::Deserialize;
+use serde_json::Value;
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::auth::User;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST, axum::http::Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+    let api = Router::new()
+        .route("/v1/sdk/config", get(sdk_config))
+        .route("/v1/sessions", post(create_session))
+        .route("/v1/sessions/jwt", post(session_jwt))
+        .route("/v1/sessions/current", delete(logout))
+        .route("/v1/me", get(me))
+        .route("/.well-known/jwks.json", get(jwks))
+        .layer(cors);
+    Router::new()
+        .route("/auth/custom_oidc/start", get(start))
+        .route("/auth/custom_oidc/callback", get(callback))
+        .merge(api)
+}
+
+#[derive(Deserialize)]
+pub struct ApiKeyQuery {
+    api_key: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/sdk/config", tag = "public",
+    params(("api_key" = String, Query, description = "publishable key pk_…")),
+    responses((status = 200, description = "{authConfig: {methods, oidcConfig?}}"), (status = 401, description = "unknown key")))]
+pub async fn sdk_config(State(s): State<AppState>, Query(q): Query<ApiKeyQuery>) -> ApiResult<Response> {
+    let v = s.core.sdk_config(q.api_key.as_deref().unwrap_or("")).await?;
+    let mut resp = Json(v).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=5"));
+    Ok(resp)
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// The page shown when there is no trusted place to send the browser.
+fn error_page(e: &Error) -> Response {
+    if let Error::Internal(m) = e {
+        tracing::error!(error = %m, "internal error during sign-in");
+    }
+    let d = e.detail();
+    let status = StatusCode::from_u16(d.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let hint = d.hint.as_deref().map(|h| format!("<p class=hint>{}</p>", escape(h))).unwrap_or_default();
+    let body = format!(
+        "<!doctype html><html lang=en><head><meta charset=utf-8><title>Sign-in failed</title>\
+         <meta name=viewport content=\"width=device-width,initial-scale=1\">\
+         <style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}}\
+         code{{background:#f3f3f3;padding:.1rem .3rem}}.hint{{color:#555}}</style></head>\
+         <body><h1>Sign-in failed</h1><p>{}</p>{hint}<p>Error code: <code>{}</code></p></body></html>",
+        escape(&d.message),
+        d.code.as_str()
+    );
+    let mut resp = (status, Html(body)).into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(d.code.as_str()) {
+        h.insert("x-keystead-error", v);
+    }
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"),
+    );
+    resp
+}
+
+fn redirect(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            let mut r = StatusCode::FOUND.into_response();
+            r.headers_mut().insert(header::LOCATION, v);
+            r.headers_mut()
+                .insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+            r
+        }
+        Err(_) => error_page(&Error::internal("redirect location is not a valid header")),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct StartQuery {
+    api_key: Option<String>,
+    return_to: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+    state: Option<String>,
+    login_hint: Option<String>,
+}
+
+#[utoipa::path(get, path = "/auth/custom_oidc/start", tag = "public",
+    params(("api_key" = String, Query), ("return_to" = String, Query), ("code_challenge" = String, Query),
+           ("code_challenge_method" = String, Query, description = "S256"), ("state" = Option<String>, Query),
+           ("login_hint" = Option<String>, Query)),
+    responses((status = 302, description = "to the IdP's authorization endpoint"), (status = 400, description = "error page")))]
+pub async fn start(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<StartQuery>) -> Response {
+    let params = StartParams {
+        api_key: q.api_key.unwrap_or_default(),
+        return_to: q.return_to.unwrap_or_default(),
+        code_challenge: q.code_challenge.unwrap_or_default(),
+        code_challenge_method: q.code_challenge_method.unwrap_or_default(),
+        state: q.state,
+        login_hint: q.login_hint,
+    };
+    let existing = cookie(&headers, BROWSER_COOKIE);
+    match s.core.start_login(&params, existing.as_deref()).await {
+        Ok(started) => {
+            let secure = if s.core.config.public_url.scheme() == "https" { "; Secure" } else { "" };
+            let set = format!(
+                "{BROWSER_COOKIE}={}; Path=/auth/custom_oidc; Max-Age={STATE_TTL_SECS}; HttpOnly; SameSite=Lax{secure}",
+                started.browser_id
+            );
+            let mut r = redirect(&started.location);
+            if let Ok(v) = HeaderValue::from_str(&set) {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Err(e) => error_page(&e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+#[utoipa::path(get, path = "/auth/custom_oidc/callback", tag = "public",
+    responses((status = 302, description = "to return_to with login_code and state, or error and error_description"),
+              (status = 400, description = "error page (state invalid)")))]
+pub async fn callback(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<CallbackQuery>) -> Response {
+    let params = CallbackParams {
+        code: q.code,
+        state: q.state,
+        iss: q.iss,
+        error: q.error,
+        error_description: q.error_description,
+    };
+    let browser = cookie(&headers, BROWSER_COOKIE);
+    match s.core.finish_login(&params, browser.as_deref()).await {
+        Ok(location) => redirect(&location),
+        Err(f) => match f.back_to {
+            Some(back) => {
+                if let Error::Internal(m) = &f.error {
+                    tracing::error!(error = %m, "internal error during sign-in");
+                }
+                redirect(&back)
+            }
+            None => error_page(&f.error),
+        },
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SessionRequest {
+    #[serde(default)]
+    api_key: String,
+    #[serde(default)]
+    login_code: String,
+    #[serde(default)]
+    code_verifier: String,
+}
+
+#[utoipa::path(post, path = "/v1/sessions", tag = "user",
+    request_body(content = serde_json::Value, description = "{api_key, login_code, code_verifier}"),
+    responses((status = 200, description = "{session_token, expires_at, user, wallets}"),
+              (status = 400, description = "login_code_invalid or pkce_invalid")))]
+pub async fn create_session(State(s): State<AppState>, ApiJson(req): ApiJson<SessionRequest>) -> ApiResult<Json<Value>> {
+    Ok(Json(s.core.create_session(&req.api_key, &req.login_code, &req.code_verifier).await?))
+}
+
+#[utoipa::path(get, path = "/v1/me", tag = "user",
+    responses((status = 200, description = "{user: {id, identities}, wallets}"), (status = 401, description = "no session")))]
+pub async fn me(User(u): User, State(s): State<AppState>) -> ApiResult<Json<Value>> {
+    Ok(Json(s.core.me_json(&u.session.user_id).await?))
+}
+
+#[utoipa::path(post, path = "/v1/sessions/jwt", tag = "user",
+    responses((status = 200, description = "{token, keyId}: ES256, verify with /.well-known/jwks.json")))]
+pub async fn session_jwt(User(u): User, State(s): State<AppState>) -> ApiResult<Json<Value>> {
+    Ok(Json(s.core.session_jwt(&u).await?))
+}
+
+#[utoipa::path(delete, path = "/v1/sessions/current", tag = "user", responses((status = 204, description = "logged out")))]
+pub async fn logout(User(u): User, State(s): State<AppState>) -> ApiResult<StatusCode> {
+    s.core.logout(&u).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "public", responses((status = 200, description = "session JWT keys")))]
+pub async fn jwks(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let mut resp = Json(s.core.session_jwks().await?).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    Ok(resp)
+}

@@ -55,7 +55,12 @@ pub struct Created<T> {
 }
 
 impl Core {
-    pub fn new(store: Store, keys: Arc<dyn KeyProvider>, outbound: Outbound, config: CoreConfig) -> Self {
+    pub fn new(
+        store: Store,
+        keys: Arc<dyn KeyProvider>,
+        outbound: Outbound,
+        config: CoreConfig,
+    ) -> Self {
         Core {
             store,
             keys,

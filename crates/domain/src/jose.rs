@@ -26,7 +26,11 @@ pub const LEEWAY_SECS: i64 = 60;
 
 /// Algorithms a JWK can verify, by its `kty`/`crv`/`alg`/`use`.
 pub fn jwk_algs(key: &Value) -> Vec<&'static str> {
-    if key.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig") {
+    if key
+        .get("use")
+        .and_then(Value::as_str)
+        .is_some_and(|u| u != "sig")
+    {
         return Vec::new();
     }
     let kty = key.get("kty").and_then(Value::as_str).unwrap_or("");
@@ -130,45 +134,64 @@ pub fn validate_id_token(
         )));
     }
     let name = alg_name(alg);
-    let keys = jwks.get("keys").and_then(Value::as_array).cloned().unwrap_or_default();
-    let fitting: Vec<&Value> = keys.iter().filter(|k| jwk_algs(k).contains(&name)).collect();
-    let key = match &header.kid {
-        Some(kid) => {
-            let with_kid: Vec<&&Value> = fitting
-                .iter()
-                .filter(|k| k.get("kid").and_then(Value::as_str) == Some(kid.as_str()))
-                .collect();
-            match with_kid.as_slice() {
-                [one] => **one,
-                [] => return Err(TokenError::UnknownKid(kid.clone())),
-                _ => return Err(invalid("the IdP's JWKS has several keys with the same kid")),
+    let keys = jwks
+        .get("keys")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let fitting: Vec<&Value> = keys
+        .iter()
+        .filter(|k| jwk_algs(k).contains(&name))
+        .collect();
+    let key =
+        match &header.kid {
+            Some(kid) => {
+                let with_kid: Vec<&&Value> = fitting
+                    .iter()
+                    .filter(|k| k.get("kid").and_then(Value::as_str) == Some(kid.as_str()))
+                    .collect();
+                match with_kid.as_slice() {
+                    [one] => **one,
+                    [] => return Err(TokenError::UnknownKid(kid.clone())),
+                    _ => return Err(invalid("the IdP's JWKS has several keys with the same kid")),
+                }
             }
-        }
-        None => match fitting.as_slice() {
-            [one] => *one,
-            [] => return Err(invalid(format!("the IdP's JWKS has no key usable for {name}"))),
-            _ => {
-                return Err(invalid(
+            None => match fitting.as_slice() {
+                [one] => *one,
+                [] => {
+                    return Err(invalid(format!(
+                        "the IdP's JWKS has no key usable for {name}"
+                    )))
+                }
+                _ => return Err(invalid(
                     "the ID token has no kid and the IdP's JWKS has several keys for its algorithm",
-                ))
-            }
-        },
-    };
+                )),
+            },
+        };
     let dk = decoding_key(key, alg)?;
     let mut v = Validation::new(alg);
     v.leeway = LEEWAY_SECS as u64;
     v.set_issuer(&[issuer]);
     v.set_audience(&[client_id]);
-    v.required_spec_claims = ["exp", "iss", "aud", "sub"].iter().map(|s| s.to_string()).collect::<HashSet<_>>();
+    v.required_spec_claims = ["exp", "iss", "aud", "sub"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<HashSet<_>>();
     v.validate_nbf = true;
     let data = jsonwebtoken::decode::<Value>(token, &dk, &v).map_err(|e| {
         use jsonwebtoken::errors::ErrorKind as K;
         invalid(match e.kind() {
-            K::InvalidSignature => "the ID token's signature does not verify with the IdP's key".to_string(),
-            K::ExpiredSignature => "the ID token has expired (check the clocks of the IdP and keystead)".into(),
+            K::InvalidSignature => {
+                "the ID token's signature does not verify with the IdP's key".to_string()
+            }
+            K::ExpiredSignature => {
+                "the ID token has expired (check the clocks of the IdP and keystead)".into()
+            }
             K::ImmatureSignature => "the ID token is not valid yet (nbf in the future)".into(),
             K::InvalidIssuer => format!("the ID token's iss is not the configured issuer {issuer}"),
-            K::InvalidAudience => format!("the ID token's aud does not contain the client id {client_id}"),
+            K::InvalidAudience => {
+                format!("the ID token's aud does not contain the client id {client_id}")
+            }
             K::MissingRequiredClaim(c) => format!("the ID token has no {c} claim"),
             K::InvalidClaimFormat(c) => format!("the ID token's {c} claim has the wrong type"),
             K::InvalidAlgorithm => "the ID token's algorithm does not fit the IdP's key".into(),
@@ -179,21 +202,32 @@ pub fn validate_id_token(
     match claims.get("iat").and_then(Value::as_i64) {
         None => return Err(invalid("the ID token has no iat claim")),
         Some(iat) if iat > now + LEEWAY_SECS => {
-            return Err(invalid("the ID token was issued in the future (iat); check the IdP's clock"))
+            return Err(invalid(
+                "the ID token was issued in the future (iat); check the IdP's clock",
+            ))
         }
         Some(_) => {}
     }
     let sub = match claims.get("sub").and_then(Value::as_str) {
         Some(s) if !s.is_empty() && s.len() <= 255 => s.to_string(),
-        _ => return Err(invalid("the ID token's sub is missing or not a valid identifier")),
+        _ => {
+            return Err(invalid(
+                "the ID token's sub is missing or not a valid identifier",
+            ))
+        }
     };
-    let multi_aud = claims.get("aud").and_then(Value::as_array).is_some_and(|a| a.len() > 1);
+    let multi_aud = claims
+        .get("aud")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.len() > 1);
     match claims.get("azp").and_then(Value::as_str) {
         Some(azp) if azp != client_id => {
             return Err(invalid("the ID token's azp is not this client"))
         }
         None if multi_aud => {
-            return Err(invalid("the ID token has several audiences but no azp naming this client"))
+            return Err(invalid(
+                "the ID token has several audiences but no azp naming this client",
+            ))
         }
         _ => {}
     }
@@ -212,19 +246,31 @@ mod tests {
 
     #[test]
     fn jwk_usability() {
-        assert_eq!(jwk_algs(&json!({"kty":"EC","crv":"P-256","x":"a","y":"b"})), vec!["ES256"]);
-        assert_eq!(jwk_algs(&json!({"kty":"RSA","n":"a","e":"AQAB","alg":"PS256"})), vec!["PS256"]);
+        assert_eq!(
+            jwk_algs(&json!({"kty":"EC","crv":"P-256","x":"a","y":"b"})),
+            vec!["ES256"]
+        );
+        assert_eq!(
+            jwk_algs(&json!({"kty":"RSA","n":"a","e":"AQAB","alg":"PS256"})),
+            vec!["PS256"]
+        );
         assert!(jwk_algs(&json!({"kty":"RSA","n":"a","e":"AQAB","use":"enc"})).is_empty());
         assert!(jwk_algs(&json!({"kty":"oct","k":"abc"})).is_empty());
         assert!(jwk_algs(&json!({"kty":"RSA","n":"a","e":"AQAB","alg":"HS256"})).is_empty());
-        assert_eq!(jwk_algs(&json!({"kty":"OKP","crv":"Ed25519","x":"a"})), vec!["EdDSA"]);
+        assert_eq!(
+            jwk_algs(&json!({"kty":"OKP","crv":"Ed25519","x":"a"})),
+            vec!["EdDSA"]
+        );
     }
 
     #[test]
     fn unsigned_and_symmetric_tokens_are_refused_before_any_key_lookup() {
         // {"alg":"none"} . {"sub":"x"} .
         let none = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.";
-        assert!(matches!(validate_id_token(none, &json!({"keys": []}), "i", "c", "n", 0), Err(TokenError::Invalid(_))));
+        assert!(matches!(
+            validate_id_token(none, &json!({"keys": []}), "i", "c", "n", 0),
+            Err(TokenError::Invalid(_))
+        ));
         // {"alg":"HS256"} . {"sub":"x"} . sig
         let hs = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln";
         match validate_id_token(hs, &json!({"keys": []}), "i", "c", "n", 0) {
@@ -235,9 +281,18 @@ mod tests {
 
     #[test]
     fn email_only_when_verified() {
-        assert_eq!(verified_email(&json!({"email":"a@x","email_verified":true})).as_deref(), Some("a@x"));
-        assert_eq!(verified_email(&json!({"email":"a@x","email_verified":"true"})).as_deref(), Some("a@x"));
-        assert_eq!(verified_email(&json!({"email":"a@x","email_verified":false})), None);
+        assert_eq!(
+            verified_email(&json!({"email":"a@x","email_verified":true})).as_deref(),
+            Some("a@x")
+        );
+        assert_eq!(
+            verified_email(&json!({"email":"a@x","email_verified":"true"})).as_deref(),
+            Some("a@x")
+        );
+        assert_eq!(
+            verified_email(&json!({"email":"a@x","email_verified":false})),
+            None
+        );
         assert_eq!(verified_email(&json!({"email":"a@x"})), None);
     }
 }

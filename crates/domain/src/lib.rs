@@ -5,13 +5,13 @@
 
 mod core;
 mod error;
-pub mod rules;
-pub mod time_fmt;
-pub mod verify;
 pub mod jose;
 pub mod login;
 pub mod provider;
+pub mod rules;
 pub mod session_jwt;
+pub mod time_fmt;
+pub mod verify;
 
 pub use crate::core::{Core, CoreConfig, Created, PartnerAuth};
 pub use error::{Error, Result};

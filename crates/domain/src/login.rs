@@ -12,8 +12,8 @@ use keystead_crypto::hashing::token_hash;
 use keystead_crypto::{random_token_bits, ExposeSecret};
 use keystead_proto::ErrorCode;
 use keystead_store::{
-    now_unix, FirstLogin, LoginCodeRow, LoginStateRow, NewUser, PartnerRow, SessionRow, StoreError, WalletRow,
-    PURPOSE_WALLET_KEY,
+    now_unix, FirstLogin, LoginCodeRow, LoginStateRow, NewUser, PartnerRow, SessionRow, StoreError,
+    WalletRow, PURPOSE_WALLET_KEY,
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -77,7 +77,9 @@ pub fn s256(verifier: &str) -> String {
 /// Exact match of scheme, host, port and path with one allowed URL; the
 /// query may differ, a fragment is never allowed.
 pub fn return_to_allowed(return_to: &str, allowed: &[String]) -> bool {
-    let Ok(r) = Url::parse(return_to) else { return false };
+    let Ok(r) = Url::parse(return_to) else {
+        return false;
+    };
     if r.fragment().is_some() || !r.username().is_empty() || r.password().is_some() {
         return false;
     }
@@ -172,14 +174,27 @@ impl Core {
                 "code_challenge must be a base64url SHA-256 of the app's code_verifier, with code_challenge_method=S256",
             ));
         }
-        if p.state.as_ref().is_some_and(|s| s.len() > 512) || p.login_hint.as_ref().is_some_and(|s| s.len() > 256) {
-            return Err(Error::new(ErrorCode::InvalidRequest, "state or login_hint is too long"));
+        if p.state.as_ref().is_some_and(|s| s.len() > 512)
+            || p.login_hint.as_ref().is_some_and(|s| s.len() > 256)
+        {
+            return Err(Error::new(
+                ErrorCode::InvalidRequest,
+                "state or login_hint is too long",
+            ));
         }
         let config = match self.store.custom_oidc(&partner.id).await {
             Ok(c) if c.enabled => c,
-            Ok(_) => return Err(Error::new(ErrorCode::CustomOidcDisabled, "Custom OIDC sign-in is disabled for this app")),
+            Ok(_) => {
+                return Err(Error::new(
+                    ErrorCode::CustomOidcDisabled,
+                    "Custom OIDC sign-in is disabled for this app",
+                ))
+            }
             Err(StoreError::NotFound) => {
-                return Err(Error::new(ErrorCode::CustomOidcDisabled, "Custom OIDC sign-in is not configured for this app"))
+                return Err(Error::new(
+                    ErrorCode::CustomOidcDisabled,
+                    "Custom OIDC sign-in is not configured for this app",
+                ))
             }
             Err(e) => return Err(e.into()),
         };
@@ -189,7 +204,13 @@ impl Core {
         let nonce = random_token_bits("", 32);
         let verifier = random_token_bits("", 32);
         let browser_id = match browser_id {
-            Some(b) if b.len() >= 32 && b.len() <= 64 && b.bytes().all(|c| c.is_ascii_alphanumeric()) => b.to_string(),
+            Some(b)
+                if b.len() >= 32
+                    && b.len() <= 64
+                    && b.bytes().all(|c| c.is_ascii_alphanumeric()) =>
+            {
+                b.to_string()
+            }
             _ => random_token_bits("", 32),
         };
         let now = now_unix();
@@ -231,8 +252,15 @@ impl Core {
     }
 
     /// `GET /auth/custom_oidc/callback` → the app's `return_to` with a login code.
-    pub async fn finish_login(&self, p: &CallbackParams, browser_id: Option<&str>) -> Result<String, LoginFailure> {
-        let no_return = |error: Error| LoginFailure { error, back_to: None };
+    pub async fn finish_login(
+        &self,
+        p: &CallbackParams,
+        browser_id: Option<&str>,
+    ) -> Result<String, LoginFailure> {
+        let no_return = |error: Error| LoginFailure {
+            error,
+            back_to: None,
+        };
         let state_invalid = || {
             no_return(Error::new(
                 ErrorCode::StateInvalid,
@@ -252,7 +280,10 @@ impl Core {
 
         let back = |error: Error| {
             let d = error.detail();
-            let mut params = vec![("error", d.code.as_str()), ("error_description", d.message.as_str())];
+            let mut params = vec![
+                ("error", d.code.as_str()),
+                ("error_description", d.message.as_str()),
+            ];
             if let Some(s) = &login.app_state {
                 params.push(("state", s.as_str()));
             }
@@ -287,20 +318,24 @@ impl Core {
     }
 
     /// Everything between a valid state and a user id.
-    async fn complete(&self, login: &LoginStateRow, p: &CallbackParams, now: i64) -> Result<String> {
+    async fn complete(
+        &self,
+        login: &LoginStateRow,
+        p: &CallbackParams,
+        now: i64,
+    ) -> Result<String> {
         if let Some(err) = &p.error {
             return Err(self.idp_error(err, p.error_description.as_deref()));
         }
-        let config = match self.store.custom_oidc(&login.partner_id).await {
-            Ok(c) if c.enabled && c.issuer == login.issuer => c,
-            Ok(_) | Err(StoreError::NotFound) => {
-                return Err(Error::new(
+        let config =
+            match self.store.custom_oidc(&login.partner_id).await {
+                Ok(c) if c.enabled && c.issuer == login.issuer => c,
+                Ok(_) | Err(StoreError::NotFound) => return Err(Error::new(
                     ErrorCode::CustomOidcDisabled,
                     "Custom OIDC sign-in was disabled or changed during this sign-in; start again",
-                ))
-            }
-            Err(e) => return Err(e.into()),
-        };
+                )),
+                Err(e) => return Err(e.into()),
+            };
         let meta = self.provider_meta(&config.issuer).await?;
         match &p.iss {
             Some(iss) if iss != &config.issuer => {
@@ -317,23 +352,50 @@ impl Core {
             }
             _ => {}
         }
-        let code = p
-            .code
-            .as_deref()
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| Error::new(ErrorCode::IdpError, "the IdP sent neither a code nor an error"))?;
+        let code = p.code.as_deref().filter(|c| !c.is_empty()).ok_or_else(|| {
+            Error::new(
+                ErrorCode::IdpError,
+                "the IdP sent neither a code nor an error",
+            )
+        })?;
 
-        let tokens = self.exchange_code(&config.client_id, &config.auth_method, &login.partner_id, &meta, code, &login.pkce_verifier).await?;
+        let tokens = self
+            .exchange_code(
+                &config.client_id,
+                &config.auth_method,
+                &login.partner_id,
+                &meta,
+                code,
+                &login.pkce_verifier,
+            )
+            .await?;
         let id_token = tokens
             .get("id_token")
             .and_then(Value::as_str)
-            .ok_or_else(|| Error::new(ErrorCode::IdTokenInvalid, "the token response has no id_token (is the openid scope granted?)"))?;
-        let claims = self.check_id_token(&meta, id_token, &config.issuer, &config.client_id, &login.nonce, now).await?;
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::IdTokenInvalid,
+                    "the token response has no id_token (is the openid scope granted?)",
+                )
+            })?;
+        let claims = self
+            .check_id_token(
+                &meta,
+                id_token,
+                &config.issuer,
+                &config.client_id,
+                &login.nonce,
+                now,
+            )
+            .await?;
 
         let mut email = claims.verified_email();
         let wants_email = config.scopes.split(' ').any(|s| s == "email");
         if wants_email && claims.claims.get("email").is_none() {
-            if let (Some(ui), Some(at)) = (&meta.userinfo_endpoint, tokens.get("access_token").and_then(Value::as_str)) {
+            if let (Some(ui), Some(at)) = (
+                &meta.userinfo_endpoint,
+                tokens.get("access_token").and_then(Value::as_str),
+            ) {
                 let info = self.userinfo(ui, at).await?;
                 if info.get("sub").and_then(Value::as_str) != Some(claims.sub.as_str()) {
                     return Err(Error::new(
@@ -344,15 +406,23 @@ impl Core {
                 email = jose::verified_email(&info);
             }
         }
-        self.user_for_identity(&login.partner_id, &config.issuer, &claims.sub, email.as_deref(), now)
-            .await
+        self.user_for_identity(
+            &login.partner_id,
+            &config.issuer,
+            &claims.sub,
+            email.as_deref(),
+            now,
+        )
+        .await
     }
 
     fn idp_error(&self, error: &str, description: Option<&str>) -> Error {
         let error = clean(error);
         let desc = description.map(clean).unwrap_or_default();
-        let redirect_problem = matches!(error.as_str(), "redirect_uri_mismatch" | "invalid_redirect_uri")
-            || desc.to_ascii_lowercase().contains("redirect_uri")
+        let redirect_problem = matches!(
+            error.as_str(),
+            "redirect_uri_mismatch" | "invalid_redirect_uri"
+        ) || desc.to_ascii_lowercase().contains("redirect_uri")
             || desc.to_ascii_lowercase().contains("redirect uri");
         if redirect_problem {
             return Error::with_hint(
@@ -365,11 +435,20 @@ impl Core {
             );
         }
         if error == "access_denied" {
-            return Error::new(ErrorCode::IdpError, format!("the sign-in was denied or cancelled at the IdP (access_denied) {desc}").trim().to_string());
+            return Error::new(
+                ErrorCode::IdpError,
+                format!("the sign-in was denied or cancelled at the IdP (access_denied) {desc}")
+                    .trim()
+                    .to_string(),
+            );
         }
         Error::new(
             ErrorCode::IdpError,
-            if desc.is_empty() { format!("the IdP returned an error: {error}") } else { format!("the IdP returned an error: {error}: {desc}") },
+            if desc.is_empty() {
+                format!("the IdP returned an error: {error}")
+            } else {
+                format!("the IdP returned an error: {error}: {desc}")
+            },
         )
     }
 
@@ -385,7 +464,10 @@ impl Core {
         let redirect_uri = self.redirect_uri();
         let secret = if crate::rules::method_needs_secret(method) {
             Some(self.client_secret(partner_id).await?.ok_or_else(|| {
-                Error::new(ErrorCode::TokenExchangeFailed, format!("{method} needs a client secret and none is stored"))
+                Error::new(
+                    ErrorCode::TokenExchangeFailed,
+                    format!("{method} needs a client secret and none is stored"),
+                )
             })?)
         } else {
             None
@@ -418,15 +500,27 @@ impl Core {
             .post_form(&meta.token_endpoint, &form, basic, None)
             .await
             .map_err(|e| {
-                let (code, msg) = crate::verify::fetch_failure("token endpoint", &e, ErrorCode::TokenExchangeFailed);
+                let (code, msg) = crate::verify::fetch_failure(
+                    "token endpoint",
+                    &e,
+                    ErrorCode::TokenExchangeFailed,
+                );
                 Error::new(code, msg)
             })?;
         let body: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
         if resp.status == 200 && body.is_object() {
             return Ok(body);
         }
-        let err = body.get("error").and_then(Value::as_str).map(clean).unwrap_or_default();
-        let desc = body.get("error_description").and_then(Value::as_str).map(clean).unwrap_or_default();
+        let err = body
+            .get("error")
+            .and_then(Value::as_str)
+            .map(clean)
+            .unwrap_or_default();
+        let desc = body
+            .get("error_description")
+            .and_then(Value::as_str)
+            .map(clean)
+            .unwrap_or_default();
         Err(match err.as_str() {
             "invalid_client" | "unauthorized_client" => Error::with_hint(
                 ErrorCode::TokenExchangeFailed,
@@ -473,17 +567,29 @@ impl Core {
     }
 
     async fn userinfo(&self, url: &Url, access_token: &str) -> Result<Value> {
-        let resp = self.outbound.get_bearer(url, access_token).await.map_err(|e| {
-            let (code, msg) = crate::verify::fetch_failure("userinfo", &e, ErrorCode::IdpError);
-            Error::new(code, msg)
-        })?;
+        let resp = self
+            .outbound
+            .get_bearer(url, access_token)
+            .await
+            .map_err(|e| {
+                let (code, msg) = crate::verify::fetch_failure("userinfo", &e, ErrorCode::IdpError);
+                Error::new(code, msg)
+            })?;
         if resp.status != 200 {
-            return Err(Error::new(ErrorCode::IdpError, format!("the IdP's userinfo endpoint answered HTTP {}", resp.status)));
+            return Err(Error::new(
+                ErrorCode::IdpError,
+                format!("the IdP's userinfo endpoint answered HTTP {}", resp.status),
+            ));
         }
         serde_json::from_slice::<Value>(&resp.body)
             .ok()
             .filter(Value::is_object)
-            .ok_or_else(|| Error::new(ErrorCode::IdpError, "the IdP's userinfo answer is not a JSON object"))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::IdpError,
+                    "the IdP's userinfo answer is not a JSON object",
+                )
+            })
     }
 
     /// Loads the user of (partner, issuer, sub) or creates it with its first
@@ -496,14 +602,22 @@ impl Core {
         email: Option<&str>,
         now: i64,
     ) -> Result<String> {
-        if let Some((user_id, identity_id)) = self.store.find_identity(partner_id, issuer, sub).await? {
+        if let Some((user_id, identity_id)) =
+            self.store.find_identity(partner_id, issuer, sub).await?
+        {
             self.store.touch_identity(&identity_id, email, now).await?;
             return Ok(user_id);
         }
         let user_id = keystead_crypto::random_token("usr_");
         let wallet_id = keystead_crypto::random_token("wal_");
         let fresh = keystead_wallet::generate_evm();
-        let sealed = keystead_crypto::seal(self.keys.as_ref(), &wallet_id, PURPOSE_WALLET_KEY, fresh.private_key.bytes()).await?;
+        let sealed = keystead_crypto::seal(
+            self.keys.as_ref(),
+            &wallet_id,
+            PURPOSE_WALLET_KEY,
+            fresh.private_key.bytes(),
+        )
+        .await?;
         drop(fresh.private_key);
         let wallet = WalletRow {
             id: wallet_id,
@@ -552,10 +666,20 @@ impl Core {
 
     /// `POST /v1/sessions`: a login code and the app's PKCE verifier for a
     /// session token.
-    pub async fn create_session(&self, api_key: &str, login_code: &str, code_verifier: &str) -> Result<Value> {
+    pub async fn create_session(
+        &self,
+        api_key: &str,
+        login_code: &str,
+        code_verifier: &str,
+    ) -> Result<Value> {
         let partner = self.partner_by_pk(api_key).await?;
         let now = now_unix();
-        let invalid = || Error::new(ErrorCode::LoginCodeInvalid, "login_code is invalid, expired (60 s) or already used; sign in again");
+        let invalid = || {
+            Error::new(
+                ErrorCode::LoginCodeInvalid,
+                "login_code is invalid, expired (60 s) or already used; sign in again",
+            )
+        };
         let code = self
             .store
             .take_login_code(&token_hash(login_code), now)
@@ -565,7 +689,10 @@ impl Core {
             return Err(invalid());
         }
         if !is_pkce_value(code_verifier)
-            || !keystead_crypto::hashing::constant_time_eq(s256(code_verifier).as_bytes(), code.code_challenge.as_bytes())
+            || !keystead_crypto::hashing::constant_time_eq(
+                s256(code_verifier).as_bytes(),
+                code.code_challenge.as_bytes(),
+            )
         {
             return Err(Error::new(
                 ErrorCode::PkceInvalid,
@@ -579,7 +706,9 @@ impl Core {
             partner_id: partner.id.clone(),
             expires_at: now + ttl,
         };
-        self.store.insert_session(&token_hash(&token), &session, now).await?;
+        self.store
+            .insert_session(&token_hash(&token), &session, now)
+            .await?;
         let me = self.me_json(&code.user_id).await?;
         Ok(json!({
             "session_token": token,
@@ -590,13 +719,25 @@ impl Core {
     }
 
     pub async fn authenticate_session(&self, token: &str) -> Result<UserSession> {
-        let unauthorized = || Error::new(ErrorCode::Unauthorized, "a valid session token is required (Authorization: Bearer …)");
+        let unauthorized = || {
+            Error::new(
+                ErrorCode::Unauthorized,
+                "a valid session token is required (Authorization: Bearer …)",
+            )
+        };
         if !token.starts_with("kst_") {
             return Err(unauthorized());
         }
         let hash = token_hash(token);
-        let session = self.store.session(&hash, now_unix()).await?.ok_or_else(unauthorized)?;
-        Ok(UserSession { token_hash: hash, session })
+        let session = self
+            .store
+            .session(&hash, now_unix())
+            .await?
+            .ok_or_else(unauthorized)?;
+        Ok(UserSession {
+            token_hash: hash,
+            session,
+        })
     }
 
     pub async fn me_json(&self, user_id: &str) -> Result<Value> {
@@ -607,7 +748,13 @@ impl Core {
             .iter()
             .map(|i| json!({"issuer": i.issuer, "sub": i.sub, "email": i.email}))
             .collect();
-        let wallets: Vec<Value> = self.store.wallets_of_user(user_id).await?.iter().map(wallet_json).collect();
+        let wallets: Vec<Value> = self
+            .store
+            .wallets_of_user(user_id)
+            .await?
+            .iter()
+            .map(wallet_json)
+            .collect();
         Ok(json!({ "user": { "id": user_id, "identities": identities }, "wallets": wallets }))
     }
 
@@ -639,7 +786,11 @@ impl Core {
 
     /// `public_url` as written, without a trailing slash.
     pub fn issuer_url(&self) -> String {
-        self.config.public_url.as_str().trim_end_matches('/').to_string()
+        self.config
+            .public_url
+            .as_str()
+            .trim_end_matches('/')
+            .to_string()
     }
 }
 
@@ -649,15 +800,31 @@ mod tests {
 
     #[test]
     fn return_to_matches_scheme_host_port_path_only() {
-        let allowed = vec!["https://app.example.com/cb".to_string(), "myapp://callback".to_string()];
+        let allowed = vec![
+            "https://app.example.com/cb".to_string(),
+            "myapp://callback".to_string(),
+        ];
         assert!(return_to_allowed("https://app.example.com/cb", &allowed));
-        assert!(return_to_allowed("https://app.example.com/cb?x=1", &allowed));
-        assert!(return_to_allowed("https://app.example.com:443/cb", &allowed));
+        assert!(return_to_allowed(
+            "https://app.example.com/cb?x=1",
+            &allowed
+        ));
+        assert!(return_to_allowed(
+            "https://app.example.com:443/cb",
+            &allowed
+        ));
         assert!(return_to_allowed("myapp://callback", &allowed));
         for bad in [
-            "https://evil.example", "//evil.example", "javascript:alert(1)", "https://app.example.com/cb/",
-            "https://app.example.com:8443/cb", "http://app.example.com/cb", "https://app.example.com/cb#x",
-            "https://user@app.example.com/cb", "https://app.example.com.evil.example/cb", "myapp://other",
+            "https://evil.example",
+            "//evil.example",
+            "javascript:alert(1)",
+            "https://app.example.com/cb/",
+            "https://app.example.com:8443/cb",
+            "http://app.example.com/cb",
+            "https://app.example.com/cb#x",
+            "https://user@app.example.com/cb",
+            "https://app.example.com.evil.example/cb",
+            "myapp://other",
         ] {
             assert!(!return_to_allowed(bad, &allowed), "{bad}");
         }
@@ -665,6 +832,9 @@ mod tests {
 
     #[test]
     fn pkce_s256_matches_rfc7636_example() {
-        assert_eq!(s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGM-79OQcA");
+        assert_eq!(
+            s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGM-79OQcA"
+        );
     }
 }

@@ -32,7 +32,10 @@ pub struct ProviderMeta {
 fn endpoint(doc: &Value, key: &str, required: bool) -> Result<Option<Url>> {
     let Some(raw) = doc.get(key).and_then(Value::as_str) else {
         return if required {
-            Err(Error::new(ErrorCode::DiscoveryFailed, format!("the IdP's discovery document has no {key}")))
+            Err(Error::new(
+                ErrorCode::DiscoveryFailed,
+                format!("the IdP's discovery document has no {key}"),
+            ))
         } else {
             Ok(None)
         };
@@ -47,12 +50,22 @@ fn endpoint(doc: &Value, key: &str, required: bool) -> Result<Option<Url>> {
 }
 
 impl Core {
-    async fn cached_json(&self, url: &Url, ttl: i64, what: &str, code: ErrorCode, refresh: bool) -> Result<Value> {
+    async fn cached_json(
+        &self,
+        url: &Url,
+        ttl: i64,
+        what: &str,
+        code: ErrorCode,
+        refresh: bool,
+    ) -> Result<Value> {
         let now = now_unix();
         let cached = self.store.cached_doc(url.as_str()).await?;
         if let Some(c) = &cached {
             let use_cache = if refresh {
-                !self.store.claim_refetch(url.as_str(), now, JWKS_MIN_REFETCH_SECS).await?
+                !self
+                    .store
+                    .claim_refetch(url.as_str(), now, JWKS_MIN_REFETCH_SECS)
+                    .await?
             } else {
                 c.expires_at > now
             };
@@ -82,10 +95,20 @@ impl Core {
     /// Discovery for `issuer`, checked: its `issuer` must match exactly and
     /// the endpoints must be https.
     pub async fn provider_meta(&self, issuer: &str) -> Result<ProviderMeta> {
-        let url = Url::parse(&rules::discovery_url(issuer))
-            .map_err(|_| Error::new(ErrorCode::DiscoveryFailed, "the issuer does not form a valid discovery URL"))?;
+        let url = Url::parse(&rules::discovery_url(issuer)).map_err(|_| {
+            Error::new(
+                ErrorCode::DiscoveryFailed,
+                "the issuer does not form a valid discovery URL",
+            )
+        })?;
         let doc = self
-            .cached_json(&url, DISCOVERY_TTL_SECS, "discovery", ErrorCode::DiscoveryFailed, false)
+            .cached_json(
+                &url,
+                DISCOVERY_TTL_SECS,
+                "discovery",
+                ErrorCode::DiscoveryFailed,
+                false,
+            )
             .await?;
         let claimed = doc.get("issuer").and_then(Value::as_str).unwrap_or("");
         if claimed != issuer {
@@ -98,8 +121,10 @@ impl Core {
         Ok(ProviderMeta {
             authorization_endpoint: endpoint(&doc, "authorization_endpoint", true)?
                 .ok_or_else(|| Error::internal("unreachable"))?,
-            token_endpoint: endpoint(&doc, "token_endpoint", true)?.ok_or_else(|| Error::internal("unreachable"))?,
-            jwks_uri: endpoint(&doc, "jwks_uri", true)?.ok_or_else(|| Error::internal("unreachable"))?,
+            token_endpoint: endpoint(&doc, "token_endpoint", true)?
+                .ok_or_else(|| Error::internal("unreachable"))?,
+            jwks_uri: endpoint(&doc, "jwks_uri", true)?
+                .ok_or_else(|| Error::internal("unreachable"))?,
             userinfo_endpoint: endpoint(&doc, "userinfo_endpoint", false)?,
             iss_param_supported: doc
                 .get("authorization_response_iss_parameter_supported")
@@ -110,7 +135,13 @@ impl Core {
 
     /// The JWKS; `refresh` asks for a refetch (rate-limited).
     pub async fn provider_jwks(&self, jwks_uri: &Url, refresh: bool) -> Result<Value> {
-        self.cached_json(jwks_uri, JWKS_TTL_SECS, "jwks", ErrorCode::JwksFailed, refresh)
-            .await
+        self.cached_json(
+            jwks_uri,
+            JWKS_TTL_SECS,
+            "jwks",
+            ErrorCode::JwksFailed,
+            refresh,
+        )
+        .await
     }
 }

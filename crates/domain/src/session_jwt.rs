@@ -24,7 +24,9 @@ pub struct SessionSigner {
 
 impl std::fmt::Debug for SessionSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionSigner").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("SessionSigner")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -57,29 +59,45 @@ fn public_jwk(kid: &str, key: &EcdsaKeyPair) -> Value {
 
 impl Core {
     pub async fn session_signer(&self) -> Result<&SessionSigner> {
-        self.signer.get_or_try_init(|| self.load_or_create_signer()).await
+        self.signer
+            .get_or_try_init(|| self.load_or_create_signer())
+            .await
     }
 
     async fn load_signer(&self, kid: &str) -> Result<SessionSigner> {
         let sealed = self.store.secret(kid, PURPOSE_SESSION_JWT_KEY).await?;
-        let pkcs8 = keystead_crypto::open(self.keys.as_ref(), kid, PURPOSE_SESSION_JWT_KEY, &sealed).await?;
+        let pkcs8 =
+            keystead_crypto::open(self.keys.as_ref(), kid, PURPOSE_SESSION_JWT_KEY, &sealed)
+                .await?;
         let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8)
             .map_err(|_| Error::internal("stored session signing key is not valid PKCS#8"))?;
-        Ok(SessionSigner { kid: kid.to_string(), key })
+        Ok(SessionSigner {
+            kid: kid.to_string(),
+            key,
+        })
     }
 
     async fn load_or_create_signer(&self) -> Result<SessionSigner> {
         if let Some(kid) = self.store.setting(KID_SETTING).await? {
             return self.load_signer(&kid).await;
         }
-        let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-            .map_err(|_| Error::internal("key generation failed"))?;
+        let doc =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .map_err(|_| Error::internal("key generation failed"))?;
         let kid = random_token("ks-");
         let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref())
             .map_err(|_| Error::internal("generated key is not valid PKCS#8"))?;
-        let sealed = keystead_crypto::seal(self.keys.as_ref(), &kid, PURPOSE_SESSION_JWT_KEY, doc.as_ref()).await?;
+        let sealed = keystead_crypto::seal(
+            self.keys.as_ref(),
+            &kid,
+            PURPOSE_SESSION_JWT_KEY,
+            doc.as_ref(),
+        )
+        .await?;
         let jwk = public_jwk(&kid, &key).to_string();
-        self.store.insert_signing_key(&kid, &jwk, &sealed, now_unix()).await?;
+        self.store
+            .insert_signing_key(&kid, &jwk, &sealed, now_unix())
+            .await?;
         if self.store.init_setting(KID_SETTING, &kid).await? {
             return Ok(SessionSigner { kid, key });
         }

@@ -51,7 +51,11 @@ impl Checks {
 
 /// Maps a fetch failure to `(code, sentence)`; never includes resolved
 /// addresses, only the host the partner wrote.
-pub(crate) fn fetch_failure(what: &str, err: &FetchError, default_code: ErrorCode) -> (ErrorCode, String) {
+pub(crate) fn fetch_failure(
+    what: &str,
+    err: &FetchError,
+    default_code: ErrorCode,
+) -> (ErrorCode, String) {
     match err {
         FetchError::NotAllowed { host, .. } => (
             ErrorCode::AddressNotAllowed,
@@ -403,4 +407,3 @@ fn check_secret(row: &CustomOidcRow, c: &mut Checks) {
         ),
     }
 }
-

@@ -7,8 +7,8 @@
 //! Methods are grouped by record type in the submodules; the domain layer
 //! only ever calls these methods, never SQL.
 
-mod migrate;
 mod login;
+mod migrate;
 mod records;
 
 pub use login::*;

@@ -117,10 +117,11 @@ impl Store {
     // ---- provider metadata cache ------------------------------------------
 
     pub async fn cached_doc(&self, url: &str) -> Result<Option<CachedDoc>> {
-        let row = sqlx::query("SELECT body, fetched_at, expires_at FROM provider_cache WHERE url = $1")
-            .bind(url)
-            .fetch_optional(self.pool())
-            .await?;
+        let row =
+            sqlx::query("SELECT body, fetched_at, expires_at FROM provider_cache WHERE url = $1")
+                .bind(url)
+                .fetch_optional(self.pool())
+                .await?;
         row.map(|r| {
             Ok(CachedDoc {
                 body: r.try_get("body")?,
@@ -224,7 +225,12 @@ impl Store {
     // ---- users, identities, wallets ----------------------------------------
 
     /// `(user id, identity id)` of an existing identity.
-    pub async fn find_identity(&self, partner_id: &str, issuer: &str, sub: &str) -> Result<Option<(String, String)>> {
+    pub async fn find_identity(
+        &self,
+        partner_id: &str,
+        issuer: &str,
+        sub: &str,
+    ) -> Result<Option<(String, String)>> {
         let row = sqlx::query(
             "SELECT user_id, id FROM identities WHERE partner_id = $1 AND issuer = $2 AND sub = $3",
         )
@@ -233,12 +239,18 @@ impl Store {
         .bind(sub)
         .fetch_optional(self.pool())
         .await?;
-        row.map(|r| Ok((r.try_get("user_id")?, r.try_get("id")?))).transpose()
+        row.map(|r| Ok((r.try_get("user_id")?, r.try_get("id")?)))
+            .transpose()
     }
 
     /// Records a returning login; the email is replaced only when given
     /// (a verified one), never cleared by a login without it.
-    pub async fn touch_identity(&self, identity_id: &str, email: Option<&str>, now: i64) -> Result<()> {
+    pub async fn touch_identity(
+        &self,
+        identity_id: &str,
+        email: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE identities SET last_login_at = $1, email = COALESCE($2, email) WHERE id = $3",
         )
@@ -280,14 +292,25 @@ impl Store {
             return Ok(FirstLogin::AlreadyExists);
         }
         insert_wallet_tx(&mut tx, n.wallet).await?;
-        put_secret_tx(&mut tx, &n.wallet.id, PURPOSE_WALLET_KEY, n.wallet_key, n.now).await?;
+        put_secret_tx(
+            &mut tx,
+            &n.wallet.id,
+            PURPOSE_WALLET_KEY,
+            n.wallet_key,
+            n.now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(FirstLogin::Created)
     }
 
     pub async fn wallets_of_user(&self, user_id: &str) -> Result<Vec<WalletRow>> {
-        let sql = format!("SELECT {WALLET_COLS} FROM wallets WHERE user_id = $1 ORDER BY created_at, id");
-        let rows = sqlx::query(&sql).bind(user_id).fetch_all(self.pool()).await?;
+        let sql =
+            format!("SELECT {WALLET_COLS} FROM wallets WHERE user_id = $1 ORDER BY created_at, id");
+        let rows = sqlx::query(&sql)
+            .bind(user_id)
+            .fetch_all(self.pool())
+            .await?;
         rows.iter().map(wallet_from).collect()
     }
 
@@ -323,7 +346,13 @@ impl Store {
 
     // ---- login codes and sessions -------------------------------------------
 
-    pub async fn insert_login_code(&self, code_hash: &str, c: &LoginCodeRow, now: i64, ttl: i64) -> Result<()> {
+    pub async fn insert_login_code(
+        &self,
+        code_hash: &str,
+        c: &LoginCodeRow,
+        now: i64,
+        ttl: i64,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO login_codes (code_hash, partner_id, user_id, code_challenge, created_at, expires_at, used_at) \
              VALUES ($1, $2, $3, $4, $5, $6, NULL)",
@@ -394,11 +423,13 @@ impl Store {
     }
 
     pub async fn revoke_session(&self, token_hash: &str, now: i64) -> Result<()> {
-        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
-            .bind(now)
-            .bind(token_hash)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
@@ -417,7 +448,13 @@ impl Store {
 
     // ---- session JWT signing keys -------------------------------------------
 
-    pub async fn insert_signing_key(&self, kid: &str, public_jwk: &str, sealed: &Sealed, now: i64) -> Result<()> {
+    pub async fn insert_signing_key(
+        &self,
+        kid: &str,
+        public_jwk: &str,
+        sealed: &Sealed,
+        now: i64,
+    ) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         sqlx::query("INSERT INTO signing_keys (kid, public_jwk, created_at) VALUES ($1, $2, $3)")
             .bind(kid)
@@ -440,7 +477,10 @@ impl Store {
     }
 }
 
-pub(crate) async fn insert_wallet_tx(tx: &mut sqlx::Transaction<'_, sqlx::Any>, w: &WalletRow) -> Result<()> {
+pub(crate) async fn insert_wallet_tx(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    w: &WalletRow,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO wallets (id, partner_id, user_id, type, address, public_key, user_identifier, \
          user_identifier_type, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -459,4 +499,3 @@ pub(crate) async fn insert_wallet_tx(tx: &mut sqlx::Transaction<'_, sqlx::Any>, 
     .await?;
     Ok(())
 }
-

@@ -348,12 +348,33 @@ async fn login_state_is_single_use_and_bound_to_the_browser(store: &Store) {
     seed(store).await;
     let now = now_unix();
     store.insert_login_state(&state("s1", now)).await.unwrap();
-    assert_eq!(store.take_login_state("s1", "other-browser", now).await.unwrap(), None);
-    let got = store.take_login_state("s1", "browser", now).await.unwrap().unwrap();
+    assert_eq!(
+        store
+            .take_login_state("s1", "other-browser", now)
+            .await
+            .unwrap(),
+        None
+    );
+    let got = store
+        .take_login_state("s1", "browser", now)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got, state("s1", now));
-    assert_eq!(store.take_login_state("s1", "browser", now).await.unwrap(), None, "replay");
-    store.insert_login_state(&state("s2", now - 700)).await.unwrap();
-    assert_eq!(store.take_login_state("s2", "browser", now).await.unwrap(), None, "expired");
+    assert_eq!(
+        store.take_login_state("s1", "browser", now).await.unwrap(),
+        None,
+        "replay"
+    );
+    store
+        .insert_login_state(&state("s2", now - 700))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.take_login_state("s2", "browser", now).await.unwrap(),
+        None,
+        "expired"
+    );
     assert_eq!(store.purge_expired(now + 3600).await.unwrap(), 2);
 }
 
@@ -404,13 +425,24 @@ async fn concurrent_first_logins_create_one_user(store: &Store) {
     assert_eq!(store.count("users").await.unwrap(), 1);
     assert_eq!(store.count("identities").await.unwrap(), 1);
     assert_eq!(store.count("wallets").await.unwrap(), 1);
-    let (user, identity) = store.find_identity("ptn_1", "https://a.example", "alice").await.unwrap().unwrap();
+    let (user, identity) = store
+        .find_identity("ptn_1", "https://a.example", "alice")
+        .await
+        .unwrap()
+        .unwrap();
     let wallets = store.wallets_of_user(&user).await.unwrap();
     assert_eq!(wallets.len(), 1);
-    assert!(store.secret(&wallets[0].id, PURPOSE_WALLET_KEY).await.is_ok());
+    assert!(store
+        .secret(&wallets[0].id, PURPOSE_WALLET_KEY)
+        .await
+        .is_ok());
     store.touch_identity(&identity, None, 5).await.unwrap();
     let ids = store.identities_of_user(&user).await.unwrap();
-    assert_eq!(ids[0].email.as_deref(), Some("alice@example.com"), "not cleared");
+    assert_eq!(
+        ids[0].email.as_deref(),
+        Some("alice@example.com"),
+        "not cleared"
+    );
 }
 
 async fn login_code_is_single_use(store: &Store) {
@@ -419,18 +451,42 @@ async fn login_code_is_single_use(store: &Store) {
     let key = sealed(1);
     store
         .create_user(&NewUser {
-            user_id: "u1", identity_id: "i1", partner_id: "ptn_1", issuer: "https://a.example",
-            sub: "bob", email: None, wallet: &w, wallet_key: &key, now: 1,
+            user_id: "u1",
+            identity_id: "i1",
+            partner_id: "ptn_1",
+            issuer: "https://a.example",
+            sub: "bob",
+            email: None,
+            wallet: &w,
+            wallet_key: &key,
+            now: 1,
         })
         .await
         .unwrap();
     let now = now_unix();
-    let row = LoginCodeRow { partner_id: "ptn_1".into(), user_id: "u1".into(), code_challenge: "c".into() };
-    store.insert_login_code("code1", &row, now, 60).await.unwrap();
-    assert_eq!(store.take_login_code("code1", now).await.unwrap(), Some(row.clone()));
+    let row = LoginCodeRow {
+        partner_id: "ptn_1".into(),
+        user_id: "u1".into(),
+        code_challenge: "c".into(),
+    };
+    store
+        .insert_login_code("code1", &row, now, 60)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.take_login_code("code1", now).await.unwrap(),
+        Some(row.clone())
+    );
     assert_eq!(store.take_login_code("code1", now).await.unwrap(), None);
-    store.insert_login_code("code2", &row, now - 120, 60).await.unwrap();
-    assert_eq!(store.take_login_code("code2", now).await.unwrap(), None, "expired");
+    store
+        .insert_login_code("code2", &row, now - 120, 60)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.take_login_code("code2", now).await.unwrap(),
+        None,
+        "expired"
+    );
 }
 
 async fn sessions_expire_and_revoke(store: &Store) {
@@ -439,12 +495,23 @@ async fn sessions_expire_and_revoke(store: &Store) {
     let key = sealed(1);
     store
         .create_user(&NewUser {
-            user_id: "u1", identity_id: "i1", partner_id: "ptn_1", issuer: "https://a.example",
-            sub: "bob", email: None, wallet: &w, wallet_key: &key, now: 1,
+            user_id: "u1",
+            identity_id: "i1",
+            partner_id: "ptn_1",
+            issuer: "https://a.example",
+            sub: "bob",
+            email: None,
+            wallet: &w,
+            wallet_key: &key,
+            now: 1,
         })
         .await
         .unwrap();
-    let s = SessionRow { user_id: "u1".into(), partner_id: "ptn_1".into(), expires_at: 1000 };
+    let s = SessionRow {
+        user_id: "u1".into(),
+        partner_id: "ptn_1".into(),
+        expires_at: 1000,
+    };
     store.insert_session("t1", &s, 10).await.unwrap();
     assert_eq!(store.session("t1", 999).await.unwrap(), Some(s));
     assert_eq!(store.session("t1", 1000).await.unwrap(), None);

@@ -81,7 +81,10 @@ pub fn evm_public(sk: &SigningKey) -> (String, String) {
     let mut addr = [0u8; 20];
     addr.copy_from_slice(&hash[12..]);
     let compressed = vk.to_encoded_point(true);
-    (eip55(&addr), format!("0x{}", hex::encode(compressed.as_bytes())))
+    (
+        eip55(&addr),
+        format!("0x{}", hex::encode(compressed.as_bytes())),
+    )
 }
 
 pub fn evm_signing_key(key: &PrivateKey) -> Result<SigningKey, WalletError> {
@@ -133,9 +136,13 @@ mod tests {
         });
         let (addr, pubkey) = evm_public(&evm_signing_key(&one).unwrap());
         assert_eq!(addr, "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf");
-        assert_eq!(pubkey, "0x0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798");
+        assert_eq!(
+            pubkey,
+            "0x0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"
+        );
         let k = PrivateKey::from_bytes(
-            &hex::decode("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318").unwrap(),
+            &hex::decode("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
+                .unwrap(),
         );
         assert_eq!(
             evm_public(&evm_signing_key(&k).unwrap()).0,

@@ -70,9 +70,15 @@ pub struct User(pub keystead_domain::login::UserSession);
 impl FromRequestParts<AppState> for User {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or_else(|| {
-            ApiError::new(ErrorCode::Unauthorized, "a session token is required (Authorization: Bearer …)")
+            ApiError::new(
+                ErrorCode::Unauthorized,
+                "a session token is required (Authorization: Bearer …)",
+            )
         })?;
         Ok(User(state.core.authenticate_session(token).await?))
     }

@@ -22,7 +22,11 @@ use crate::AppState;
 pub fn routes() -> Router<AppState> {
     let cors = CorsLayer::new()
         .allow_origin(Any)
-        .allow_methods([axum::http::Method::GET, axum::http::Method::POST, axum::http::Method::DELETE])
+        .allow_methods([
+            axum::http::Method::GET,
+            axum::http::Method::POST,
+            axum::http::Method::DELETE,
+        ])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
     let api = Router::new()
         .route("/v1/sdk/config", get(sdk_config))
@@ -46,11 +50,19 @@ pub struct ApiKeyQuery {
 #[utoipa::path(get, path = "/v1/sdk/config", tag = "public",
     params(("api_key" = String, Query, description = "publishable key pk_…")),
     responses((status = 200, description = "{authConfig: {methods, oidcConfig?}}"), (status = 401, description = "unknown key")))]
-pub async fn sdk_config(State(s): State<AppState>, Query(q): Query<ApiKeyQuery>) -> ApiResult<Response> {
-    let v = s.core.sdk_config(q.api_key.as_deref().unwrap_or("")).await?;
+pub async fn sdk_config(
+    State(s): State<AppState>,
+    Query(q): Query<ApiKeyQuery>,
+) -> ApiResult<Response> {
+    let v = s
+        .core
+        .sdk_config(q.api_key.as_deref().unwrap_or(""))
+        .await?;
     let mut resp = Json(v).into_response();
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=5"));
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=5"),
+    );
     Ok(resp)
 }
 
@@ -80,7 +92,11 @@ fn error_page(e: &Error) -> Response {
     }
     let d = e.detail();
     let status = StatusCode::from_u16(d.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let hint = d.hint.as_deref().map(|h| format!("<p class=hint>{}</p>", escape(h))).unwrap_or_default();
+    let hint = d
+        .hint
+        .as_deref()
+        .map(|h| format!("<p class=hint>{}</p>", escape(h)))
+        .unwrap_or_default();
     let body = format!(
         "<!doctype html><html lang=en><head><meta charset=utf-8><title>Sign-in failed</title>\
          <meta name=viewport content=\"width=device-width,initial-scale=1\">\
@@ -97,7 +113,9 @@ fn error_page(e: &Error) -> Response {
     }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"),
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ),
     );
     resp
 }
@@ -107,8 +125,10 @@ fn redirect(location: &str) -> Response {
         Ok(v) => {
             let mut r = StatusCode::FOUND.into_response();
             r.headers_mut().insert(header::LOCATION, v);
-            r.headers_mut()
-                .insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+            r.headers_mut().insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
             r
         }
         Err(_) => error_page(&Error::internal("redirect location is not a valid header")),
@@ -130,7 +150,11 @@ pub struct StartQuery {
            ("code_challenge_method" = String, Query, description = "S256"), ("state" = Option<String>, Query),
            ("login_hint" = Option<String>, Query)),
     responses((status = 302, description = "to the IdP's authorization endpoint"), (status = 400, description = "error page")))]
-pub async fn start(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<StartQuery>) -> Response {
+pub async fn start(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<StartQuery>,
+) -> Response {
     let params = StartParams {
         api_key: q.api_key.unwrap_or_default(),
         return_to: q.return_to.unwrap_or_default(),
@@ -142,7 +166,11 @@ pub async fn start(State(s): State<AppState>, headers: HeaderMap, Query(q): Quer
     let existing = cookie(&headers, BROWSER_COOKIE);
     match s.core.start_login(&params, existing.as_deref()).await {
         Ok(started) => {
-            let secure = if s.core.config.public_url.scheme() == "https" { "; Secure" } else { "" };
+            let secure = if s.core.config.public_url.scheme() == "https" {
+                "; Secure"
+            } else {
+                ""
+            };
             let set = format!(
                 "{BROWSER_COOKIE}={}; Path=/auth/custom_oidc; Max-Age={STATE_TTL_SECS}; HttpOnly; SameSite=Lax{secure}",
                 started.browser_id
@@ -169,7 +197,11 @@ pub struct CallbackQuery {
 #[utoipa::path(get, path = "/auth/custom_oidc/callback", tag = "public",
     responses((status = 302, description = "to return_to with login_code and state, or error and error_description"),
               (status = 400, description = "error page (state invalid)")))]
-pub async fn callback(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<CallbackQuery>) -> Response {
+pub async fn callback(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<CallbackQuery>,
+) -> Response {
     let params = CallbackParams {
         code: q.code,
         state: q.state,
@@ -206,8 +238,15 @@ pub struct SessionRequest {
     request_body(content = serde_json::Value, description = "{api_key, login_code, code_verifier}"),
     responses((status = 200, description = "{session_token, expires_at, user, wallets}"),
               (status = 400, description = "login_code_invalid or pkce_invalid")))]
-pub async fn create_session(State(s): State<AppState>, ApiJson(req): ApiJson<SessionRequest>) -> ApiResult<Json<Value>> {
-    Ok(Json(s.core.create_session(&req.api_key, &req.login_code, &req.code_verifier).await?))
+pub async fn create_session(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<SessionRequest>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        s.core
+            .create_session(&req.api_key, &req.login_code, &req.code_verifier)
+            .await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/me", tag = "user",
@@ -231,7 +270,9 @@ pub async fn logout(User(u): User, State(s): State<AppState>) -> ApiResult<Statu
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "public", responses((status = 200, description = "session JWT keys")))]
 pub async fn jwks(State(s): State<AppState>) -> Result<Response, ApiError> {
     let mut resp = Json(s.core.session_jwks().await?).into_response();
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
     Ok(resp)
 }

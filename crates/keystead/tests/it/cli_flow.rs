@@ -100,7 +100,7 @@ fn login_configure_set_secret_verify_passes() {
     assert_eq!(shown["client_secret_set"], true);
     assert_eq!(
         shown["redirect_uri"],
-        format!("{}/auth/custom_oidc/callback", server.url)
+        format!("{}/auth/custom_oidc/callback", crate::kit::PUBLIC_URL)
     );
 
     // enable now that the secret is there

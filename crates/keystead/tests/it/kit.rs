@@ -171,6 +171,10 @@ impl Idp {
 }
 
 pub const CLIENT_ID: &str = "keystead-test";
+/// Every test server's `public_url`: the redirect URI registered at the test
+/// IdPs is built on it, and the test browser maps it to the real address
+/// (as a reverse proxy would), so IdP registration needs no port.
+pub const PUBLIC_URL: &str = "http://127.0.0.1:1";
 pub const CLIENT_SECRET: &str = "idp-client-secret-for-tests";
 
 /// One oidc-provider process for the whole run, with a provider per need.
@@ -183,23 +187,28 @@ pub fn idp() -> &'static Idp {
         );
         let t = tls();
         let dir = new_dir("idp-");
-        let client = |method: &str| {
+        let client_alg = |method: &str, alg: &str| {
+            let id = if alg == "RS256" { format!("{CLIENT_ID}-{method}") } else { format!("{CLIENT_ID}-{alg}") };
             let mut c = json!({
-                "client_id": format!("{CLIENT_ID}-{method}"),
+                "client_id": id,
                 "token_endpoint_auth_method": method,
-                "redirect_uris": ["http://127.0.0.1:1/auth/custom_oidc/callback"],
+                "redirect_uris": [format!("{PUBLIC_URL}/auth/custom_oidc/callback")],
+                "id_token_signed_response_alg": alg,
             });
             if method != "none" {
                 c["client_secret"] = json!(CLIENT_SECRET);
             }
             c
         };
+        let client = |method: &str| client_alg(method, "RS256");
         let cfg = json!({
             "cert": t.cert_pem, "key": t.key_pem,
             "providers": [
                 { "name": "main",
                   "authMethods": ["client_secret_basic", "client_secret_post", "none"],
-                  "clients": [client("client_secret_post"), client("client_secret_basic"), client("none")] },
+                  "clients": [client("client_secret_post"), client("client_secret_basic"), client("none"),
+                              client_alg("client_secret_basic", "ES256"), client_alg("client_secret_basic", "EdDSA"),
+                              client_alg("client_secret_basic", "PS256")] },
                 { "name": "basic-only",
                   "authMethods": ["client_secret_basic"],
                   "clients": [client("client_secret_basic")] },
@@ -256,6 +265,7 @@ impl Server {
             .env("KEYSTEAD_LISTEN", "127.0.0.1:0")
             .env("KEYSTEAD_DATA_DIR", &data_dir)
             .env("KEYSTEAD_LOG", opts.log_level)
+            .env("KEYSTEAD_PUBLIC_URL", PUBLIC_URL)
             .env("KEYSTEAD_OUTBOUND__EXTRA_CA_FILE", &tls().ca_pem);
         if opts.allow_loopback {
             cmd.env("KEYSTEAD_OUTBOUND__ALLOW_NETWORKS", "127.0.0.0/8,::1/128");
@@ -355,6 +365,40 @@ impl Partner {
             stdin,
         )
     }
+}
+
+// ---- the misbehaving IdP ------------------------------------------------------
+
+pub const BAD_CLIENT_ID: &str = "bad-client";
+pub const BAD_CLIENT_SECRET: &str = "bad-secret";
+
+pub struct BadIdp {
+    pub port: u16,
+    _proc: Proc,
+}
+
+impl BadIdp {
+    pub fn issuer(&self, scenario: &str) -> String {
+        format!("https://127.0.0.1:{}/{scenario}", self.port)
+    }
+}
+
+/// tests/idp/bad.mjs: one provider per RP-certification scenario.
+pub fn bad_idp() -> &'static BadIdp {
+    static BAD: OnceLock<BadIdp> = OnceLock::new();
+    BAD.get_or_init(|| {
+        assert!(node_modules_ready(), "tests/idp/node_modules is missing: run ./scripts/test.sh");
+        let t = tls();
+        let dir = new_dir("bad-idp-");
+        let cfg = json!({"cert": t.cert_pem, "key": t.key_pem, "client_id": BAD_CLIENT_ID, "client_secret": BAD_CLIENT_SECRET});
+        let cfg_path = dir.join("bad.json");
+        std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+        let mut cmd = Command::new("node");
+        cmd.arg(repo_root().join("tests/idp/bad.mjs")).arg(&cfg_path);
+        let (proc, line) = spawn_until(cmd, "the misbehaving IdP", &dir.join("stderr.log"), |l| l.starts_with("{\"port\""));
+        let port = serde_json::from_str::<Value>(&line).unwrap()["port"].as_u64().unwrap() as u16;
+        BadIdp { port, _proc: proc }
+    })
 }
 
 // ---- HTTP ---------------------------------------------------------------------

@@ -6,9 +6,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod browser;
 mod kit;
 
 mod admin_api;
 mod cli_flow;
+mod concurrency;
+mod login_flow;
+mod login_state;
 mod oidc_config_api;
+mod rp_negative;
 mod secrets;

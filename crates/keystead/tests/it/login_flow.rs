@@ -1,0 +1,216 @@
+//! Full sign-ins against oidc-provider over HTTPS: one per token endpoint
+//! auth method and per ID token algorithm, ending in a session whose
+//! `/v1/me` shows the EVM wallet; a second sign-in finds the same user.
+
+use serde_json::{json, Value};
+
+use crate::browser::{login_to_me, oidc_partner, Browser};
+use crate::kit::{http, idp, Server, CLIENT_ID, CLIENT_SECRET};
+
+fn unique(prefix: &str) -> String {
+    keystead_crypto::random_token(&format!("{prefix}-"))[..prefix.len() + 13].to_string()
+}
+
+fn assert_evm_wallet(w: &Value) {
+    let addr = w["address"].as_str().unwrap();
+    assert_eq!(w["type"], "EVM");
+    assert_eq!(w["status"], "READY");
+    assert!(addr.starts_with("0x") && addr.len() == 42, "{addr}");
+    assert!(
+        addr[2..].chars().any(|c| c.is_ascii_uppercase())
+            || addr[2..].chars().all(|c| c.is_ascii_digit()),
+        "EIP-55 mixed case: {addr}"
+    );
+    let pk = w["publicKey"].as_str().unwrap();
+    assert!(
+        pk.starts_with("0x02") || pk.starts_with("0x03"),
+        "compressed secp256k1: {pk}"
+    );
+    assert_eq!(pk.len(), 68);
+}
+
+fn full_login_twice(client_id: &str, method: &str) {
+    let server = Server::shared();
+    let issuer = idp().issuer("main");
+    let secret = (method != "none").then_some(CLIENT_SECRET);
+    let p = oidc_partner(server, &issuer, client_id, method, secret);
+    let hint = unique("user");
+
+    let (_, me) = login_to_me(&Browser::new(server), &p, &hint);
+    let user_id = me["user"]["id"].as_str().unwrap().to_string();
+    let identity = &me["user"]["identities"][0];
+    assert_eq!(identity["issuer"], issuer.as_str());
+    assert_eq!(identity["sub"], hint.as_str());
+    assert_eq!(identity["email"], format!("{hint}@example.test"));
+    let wallets = me["wallets"].as_array().unwrap();
+    assert_eq!(wallets.len(), 1, "{me}");
+    assert_evm_wallet(&wallets[0]);
+
+    // A second login, in a new browser: same user, same wallet.
+    let (_, again) = login_to_me(&Browser::new(server), &p, &hint);
+    assert_eq!(again["user"]["id"], user_id.as_str());
+    assert_eq!(again["wallets"], me["wallets"]);
+}
+
+#[test]
+fn login_with_client_secret_basic() {
+    full_login_twice(
+        &format!("{CLIENT_ID}-client_secret_basic"),
+        "client_secret_basic",
+    );
+}
+
+#[test]
+fn login_with_client_secret_post() {
+    full_login_twice(
+        &format!("{CLIENT_ID}-client_secret_post"),
+        "client_secret_post",
+    );
+}
+
+#[test]
+fn login_with_public_client_none() {
+    full_login_twice(&format!("{CLIENT_ID}-none"), "none");
+}
+
+#[test]
+fn login_with_es256_id_tokens() {
+    full_login_twice(&format!("{CLIENT_ID}-ES256"), "client_secret_basic");
+}
+
+#[test]
+fn login_with_eddsa_id_tokens() {
+    full_login_twice(&format!("{CLIENT_ID}-EdDSA"), "client_secret_basic");
+}
+
+#[test]
+fn login_with_ps256_id_tokens() {
+    full_login_twice(&format!("{CLIENT_ID}-PS256"), "client_secret_basic");
+}
+
+#[test]
+fn unverified_email_is_not_stored() {
+    let server = Server::shared();
+    let p = oidc_partner(
+        server,
+        &idp().issuer("main"),
+        &format!("{CLIENT_ID}-client_secret_basic"),
+        "client_secret_basic",
+        Some(CLIENT_SECRET),
+    );
+    let (_, me) = login_to_me(&Browser::new(server), &p, &unique("unverified-carol"));
+    assert_eq!(me["user"]["identities"][0]["email"], Value::Null);
+}
+
+#[test]
+fn session_jwt_verifies_with_the_published_jwks_and_logout_ends_the_session() {
+    let server = Server::shared();
+    let p = oidc_partner(
+        server,
+        &idp().issuer("main"),
+        &format!("{CLIENT_ID}-client_secret_post"),
+        "client_secret_post",
+        Some(CLIENT_SECRET),
+    );
+    let (token, me) = login_to_me(&Browser::new(server), &p, &unique("dave"));
+    let r = http(
+        "POST",
+        &format!("{}/v1/sessions/jwt", server.url),
+        Some(&token),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let jwt = r.json["token"].as_str().unwrap();
+    let kid = r.json["keyId"].as_str().unwrap();
+    let jwks = http(
+        "GET",
+        &format!("{}/.well-known/jwks.json", server.url),
+        None,
+        None,
+    )
+    .json;
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid)
+        .expect("kid published");
+    assert_eq!(key["kty"], "EC");
+    assert!(key.get("d").is_none(), "no private part in the JWKS");
+    let dk = jsonwebtoken::DecodingKey::from_ec_components(
+        key["x"].as_str().unwrap(),
+        key["y"].as_str().unwrap(),
+    )
+    .unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    v.set_audience(&[p.partner_id.as_str()]);
+    v.set_issuer(&[crate::kit::PUBLIC_URL]);
+    let claims = jsonwebtoken::decode::<Value>(jwt, &dk, &v).unwrap().claims;
+    assert_eq!(claims["sub"], me["user"]["id"]);
+    assert_eq!(
+        claims["data"]["wallets"][0]["address"],
+        me["wallets"][0]["address"]
+    );
+    assert_eq!(claims["data"]["wallets"][0]["id"], me["wallets"][0]["id"]);
+    assert!(
+        claims["exp"].as_i64().unwrap() > claims["iat"].as_i64().unwrap() + 6 * 24 * 3600,
+        "7-day default session"
+    );
+    // a tampered token does not verify
+    let mut bad = jwt.to_string();
+    bad.pop();
+    bad.push(if jwt.ends_with('A') { 'B' } else { 'A' });
+    assert!(jsonwebtoken::decode::<Value>(&bad, &dk, &v).is_err());
+
+    let r = http(
+        "DELETE",
+        &format!("{}/v1/sessions/current", server.url),
+        Some(&token),
+        None,
+    );
+    assert_eq!(r.status, 204);
+    let r = http("GET", &format!("{}/v1/me", server.url), Some(&token), None);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.code(), "unauthorized");
+}
+
+#[test]
+fn sdk_config_shows_enabled_methods_with_cors() {
+    let server = Server::shared();
+    let p = oidc_partner(
+        server,
+        &idp().issuer("main"),
+        &format!("{CLIENT_ID}-none"),
+        "none",
+        None,
+    );
+    let url = format!("{}/v1/sdk/config?api_key={}", server.url, p.publishable_key);
+    let r = crate::kit::http_raw(
+        "GET",
+        &url,
+        Some(("origin", "https://app.example.test".into())),
+        None,
+    );
+    assert_eq!(
+        r.json,
+        json!({"authConfig": {"methods": ["CUSTOM_OIDC"], "oidcConfig": {"enabled": true, "buttonLabel": "Sign in with Acme"}}})
+    );
+    let off = server.new_partner();
+    let r = http(
+        "GET",
+        &format!(
+            "{}/v1/sdk/config?api_key={}",
+            server.url, off.publishable_key
+        ),
+        None,
+        None,
+    );
+    assert_eq!(r.json, json!({"authConfig": {"methods": []}}));
+    let r = http(
+        "GET",
+        &format!("{}/v1/sdk/config?api_key=pk_nope", server.url),
+        None,
+        None,
+    );
+    assert_eq!(r.status, 401);
+}

@@ -370,7 +370,8 @@ impl Partner {
 // ---- the misbehaving IdP ------------------------------------------------------
 
 pub const BAD_CLIENT_ID: &str = "bad-client";
-pub const BAD_CLIENT_SECRET: &str = "bad-secret";
+/// Characters that RFC 6749 §2.3.1 form-encoding must handle in Basic auth.
+pub const BAD_CLIENT_SECRET: &str = "bad:secret%2B+/ &=é";
 
 pub struct BadIdp {
     pub port: u16,

@@ -11,7 +11,10 @@ use keystead_net::{Outbound, OutboundConfig};
 use keystead_store::{Store, PURPOSE_OIDC_CLIENT_SECRET};
 use serde_json::json;
 
-use crate::kit::{files_containing, idp, new_dir, seen_bodies, Server, ServerOpts};
+use crate::browser::{oidc_partner, session, Browser};
+use crate::kit::{
+    files_containing, idp, new_dir, seen_bodies, Server, ServerOpts, CLIENT_ID, CLIENT_SECRET,
+};
 
 #[test]
 fn client_secret_never_leaks() {

@@ -1,0 +1,393 @@
+//! `keystead-bench`: drives full Custom OIDC logins over HTTP against a
+//! release `keystead serve` (SQLite) and the fast hand-written test IdP
+//! (tests/idp/bad.mjs, scenario good-rs256), and reports logins/s, p50/p99
+//! latency of the callback request, and the keystead process's CPU time per
+//! login (from /proc), for first logins and for returning logins.
+//!
+//! Run: `cargo build --release -p keystead && cargo run --release -p keystead-bench`
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine;
+use clap::Parser;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+const PUBLIC_URL: &str = "http://127.0.0.1:1";
+const RETURN_TO: &str = "https://app.example.test/done";
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// Logins per phase (first logins, then the same users again).
+    #[arg(long, default_value_t = 300)]
+    logins: usize,
+    /// Concurrent simulated browsers.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// The keystead binary (default: target/release/keystead).
+    #[arg(long)]
+    keystead: Option<PathBuf>,
+    /// Test IdP scenario in tests/idp/bad.mjs.
+    #[arg(long, default_value = "good-rs256")]
+    scenario: String,
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(mut cmd: Command, ready: &str) -> Result<(Proc, String)> {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().context("spawning")?;
+    let out = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+    let mut lines = BufReader::new(out).lines();
+    let proc = Proc(child);
+    for line in lines.by_ref() {
+        let line = line?;
+        if line.starts_with(ready) {
+            std::thread::spawn(move || for _ in lines {});
+            return Ok((proc, line));
+        }
+    }
+    bail!("process exited before printing {ready:?}")
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after = stat.rsplit_once(')').ok_or_else(|| anyhow!("bad stat"))?.1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
+    Ok(ticks / 100.0)
+}
+
+struct Setup {
+    server: String,
+    pk: String,
+}
+
+async fn one_login(setup: &Setup, hint: &str, ca: &reqwest::Certificate) -> Result<Duration> {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .add_root_certificate(ca.clone())
+        .no_proxy()
+        .build()?;
+    let verifier = format!("verifier-{hint}-0123456789abcdefghijklmnopqrstuvwxyz");
+    let challenge = B64URL.encode(Sha256::digest(verifier.as_bytes()));
+    let mut url = url::Url::parse(&format!("{}/auth/custom_oidc/start", setup.server))?;
+    url.query_pairs_mut()
+        .append_pair("api_key", &setup.pk)
+        .append_pair("return_to", RETURN_TO)
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("login_hint", hint);
+    let mut current = url.to_string();
+    let mut callback_time = Duration::ZERO;
+    for _ in 0..10 {
+        if current.starts_with(RETURN_TO) {
+            let u = url::Url::parse(&current)?;
+            let code = u
+                .query_pairs()
+                .find(|(k, _)| k == "login_code")
+                .map(|(_, v)| v.into_owned())
+                .ok_or_else(|| anyhow!("login failed: {current}"))?;
+            let r = client
+                .post(format!("{}/v1/sessions", setup.server))
+                .json(&json!({"api_key": setup.pk, "login_code": code, "code_verifier": verifier}))
+                .send()
+                .await?;
+            if !r.status().is_success() {
+                bail!("session failed: {}", r.text().await?);
+            }
+            return Ok(callback_time);
+        }
+        let is_callback = current.contains("/auth/custom_oidc/callback");
+        let t = Instant::now();
+        let resp = client.get(&current).send().await?;
+        if is_callback {
+            callback_time = t.elapsed();
+        }
+        let loc = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| anyhow!("no redirect from {current}: HTTP {}", resp.status()))?
+            .to_string();
+        let next = url::Url::parse(&current)?.join(&loc)?.to_string();
+        current = match next.strip_prefix(PUBLIC_URL) {
+            Some(rest) => format!("{}{rest}", setup.server),
+            None => next,
+        };
+    }
+    bail!("too many redirects")
+}
+
+struct Phase {
+    name: &'static str,
+    wall: Duration,
+    cpu: f64,
+    latencies: Vec<Duration>,
+}
+
+async fn phase(
+    name: &'static str,
+    setup: Arc<Setup>,
+    ca: &reqwest::Certificate,
+    pid: u32,
+    n: usize,
+    concurrency: usize,
+) -> Result<Phase> {
+    let cpu0 = cpu_seconds(pid)?;
+    let t0 = Instant::now();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let setup = setup.clone();
+        let next = next.clone();
+        let ca = ca.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    return Ok::<_, anyhow::Error>(lat);
+                }
+                lat.push(one_login(&setup, &format!("user-{i}"), &ca).await?);
+            }
+        }));
+    }
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await??);
+    }
+    let wall = t0.elapsed();
+    let cpu = cpu_seconds(pid)? - cpu0;
+    latencies.sort();
+    Ok(Phase {
+        name,
+        wall,
+        cpu,
+        latencies,
+    })
+}
+
+fn pct(v: &[Duration], p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i].as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let root = repo_root();
+    let bin = args
+        .keystead
+        .clone()
+        .unwrap_or_else(|| root.join("target/release/keystead"));
+    if !bin.exists() {
+        bail!(
+            "{} not found: run `cargo build --release -p keystead` first",
+            bin.display()
+        );
+    }
+    if !root.join("tests/idp/node_modules").exists() {
+        bail!("tests/idp/node_modules missing: run `npm ci` in tests/idp (./scripts/test.sh does)");
+    }
+    let dir = tempfile::tempdir()?;
+
+    // test CA and a leaf for 127.0.0.1
+    let mut ca_p = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    ca_p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_p.distinguished_name
+        .push(rcgen::DnType::CommonName, "keystead bench CA");
+    let ca_key = rcgen::KeyPair::generate()?;
+    let ca_cert = ca_p.self_signed(&ca_key)?;
+    let mut leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()])?;
+    leaf.subject_alt_names
+        .push(rcgen::SanType::IpAddress("127.0.0.1".parse()?));
+    let leaf_key = rcgen::KeyPair::generate()?;
+    let leaf_cert = leaf.signed_by(&leaf_key, &ca_cert, &ca_key)?;
+    let (ca_pem, cert_pem, key_pem) = (
+        dir.path().join("ca.pem"),
+        dir.path().join("cert.pem"),
+        dir.path().join("key.pem"),
+    );
+    std::fs::write(&ca_pem, ca_cert.pem())?;
+    std::fs::write(&cert_pem, leaf_cert.pem())?;
+    std::fs::write(&key_pem, leaf_key.serialize_pem())?;
+    let ca = reqwest::Certificate::from_pem(ca_cert.pem().as_bytes())?;
+
+    // the IdP
+    let idp_cfg = dir.path().join("idp.json");
+    std::fs::write(
+        &idp_cfg,
+        json!({"cert": cert_pem, "key": key_pem, "client_id": "bench", "client_secret": "bench-secret"}).to_string(),
+    )?;
+    let mut cmd = Command::new("node");
+    cmd.arg(root.join("tests/idp/bad.mjs")).arg(&idp_cfg);
+    let (idp, line) = spawn(cmd, "{\"port\"")?;
+    let idp_port = serde_json::from_str::<Value>(&line)?["port"]
+        .as_u64()
+        .ok_or_else(|| anyhow!("port"))?;
+    let issuer = format!("https://127.0.0.1:{idp_port}/{}", args.scenario);
+
+    // keystead
+    let mut cmd = Command::new(&bin);
+    cmd.arg("serve")
+        .arg("--stop-on-stdin-eof")
+        .current_dir(dir.path())
+        .env("KEYSTEAD_LISTEN", "127.0.0.1:0")
+        .env("KEYSTEAD_PUBLIC_URL", PUBLIC_URL)
+        .env("KEYSTEAD_DATA_DIR", dir.path().join("data"))
+        .env("KEYSTEAD_LOG", "warn")
+        .env("KEYSTEAD_OUTBOUND__ALLOW_NETWORKS", "127.0.0.0/8")
+        .env("KEYSTEAD_OUTBOUND__EXTRA_CA_FILE", &ca_pem);
+    let (ks, line) = spawn(cmd, "keystead listening on ")?;
+    let server = line
+        .trim_start_matches("keystead listening on ")
+        .split_whitespace()
+        .next()
+        .ok_or_else(|| anyhow!("listen line"))?
+        .to_string();
+    let admin = std::fs::read_to_string(dir.path().join("data/admin-token"))?
+        .trim()
+        .to_string();
+
+    // a partner with Custom OIDC enabled
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str, auth: &str, body: Value| {
+        http.request(method, format!("{server}{path}"))
+            .bearer_auth(auth)
+            .json(&body)
+            .send()
+    };
+    let project: Value = call(
+        reqwest::Method::POST,
+        "/v1/admin/projects",
+        &admin,
+        json!({"name": "bench"}),
+    )
+    .await?
+    .json()
+    .await?;
+    let key: Value = call(
+        reqwest::Method::POST,
+        &format!(
+            "/v1/admin/projects/{}/api-keys",
+            project["id"].as_str().unwrap_or("")
+        ),
+        &admin,
+        json!({"name": "bench"}),
+    )
+    .await?
+    .json()
+    .await?;
+    let sk = key["secret_key"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no key: {key}"))?
+        .to_string();
+    let pk = key["publishable_key"].as_str().unwrap_or("").to_string();
+    let cfg = json!({"issuer": issuer, "client_id": "bench", "button_label": "Bench", "token_endpoint_auth_method": "client_secret_basic"});
+    call(
+        reqwest::Method::PUT,
+        "/v1/partner/custom-oidc",
+        &sk,
+        cfg.clone(),
+    )
+    .await?
+    .error_for_status()?;
+    call(
+        reqwest::Method::PUT,
+        "/v1/partner/custom-oidc/client-secret",
+        &sk,
+        json!({"client_secret": "bench-secret"}),
+    )
+    .await?
+    .error_for_status()?;
+    let mut enabled = cfg;
+    enabled["enabled"] = json!(true);
+    call(
+        reqwest::Method::PUT,
+        "/v1/partner/custom-oidc",
+        &sk,
+        enabled,
+    )
+    .await?
+    .error_for_status()?;
+    call(
+        reqwest::Method::PATCH,
+        "/v1/partner",
+        &sk,
+        json!({"allowed_return_urls": [RETURN_TO]}),
+    )
+    .await?
+    .error_for_status()?;
+
+    let setup = Arc::new(Setup { server, pk });
+    let pid = ks.0.id();
+    // warm-up: caches, connection pools, the JIT of the IdP
+    for i in 0..5 {
+        one_login(&setup, &format!("warmup-{i}"), &ca).await?;
+    }
+    println!(
+        "keystead-bench: {} logins per phase, concurrency {}, IdP scenario {} (RS256 ID tokens, client_secret_basic), SQLite",
+        args.logins, args.concurrency, args.scenario
+    );
+    let first = phase(
+        "first logins",
+        setup.clone(),
+        &ca,
+        pid,
+        args.logins,
+        args.concurrency,
+    )
+    .await?;
+    let returning = phase(
+        "returning logins",
+        setup.clone(),
+        &ca,
+        pid,
+        args.logins,
+        args.concurrency,
+    )
+    .await?;
+    println!(
+        "{:<18} {:>10} {:>14} {:>14} {:>16}",
+        "phase", "logins/s", "callback p50", "callback p99", "CPU/login (ks)"
+    );
+    for p in [&first, &returning] {
+        let n = p.latencies.len() as f64;
+        println!(
+            "{:<18} {:>10.1} {:>11.2} ms {:>11.2} ms {:>13.3} ms",
+            p.name,
+            n / p.wall.as_secs_f64(),
+            pct(&p.latencies, 0.50),
+            pct(&p.latencies, 0.99),
+            p.cpu * 1000.0 / n,
+        );
+    }
+    println!("(CPU/login: utime+stime of the keystead process over the phase, divided by logins; each login is start + callback + POST /v1/sessions)");
+    drop(ks);
+    drop(idp);
+    Ok(())
+}

@@ -296,6 +296,18 @@ const mail = {
   const hi = Uint8Array.from([...sig.slice(0, 32), ...Buffer.from((N - s).toString(16).padStart(64, "0"), "hex")]);
   add("cosmos-adr036 high-s twin", false, { ...valid, signature_b64: toBase64(hi) }, (r) =>
     r.signature_valid === true && r.low_s === false ? null : "expected signature_valid && !low_s");
+  // Externally produced vector (a Keplr wallet signature from a public
+  // @keplr-wallet/cosmos verifyADR36Amino example): data = the signer string.
+  const kSigner = "cosmos1m9l358xunhhwds0568za49mzhvuxx9uxre5tud";
+  const keplr = {
+    kind: "cosmos-adr036",
+    data_b64: toBase64(toUtf8Bytes(kSigner)),
+    signer: kSigner,
+    pubkey_hex: toHex(fromBase64("A/MdHVpitzHNSdD1Zw3kY+L5PEIPyd9l6sD5i4aIfXp9")),
+    signature_b64: "vb78/y129cOiWyQkeFF8wCKZsOyzjpILnpEVZ72o5YUhEOmQZzVPcbUqWPLR7aZQ20j6vnYhIuCQN0HEG3igFg==",
+  };
+  add("cosmos-adr036 Keplr known-answer vector", true, keplr);
+  add("cosmos-adr036 Keplr vector, other data", false, { ...keplr, data_b64: toBase64(toUtf8Bytes("x")) });
   // Other bech32 prefix works when the key matches.
   const osmo = await Secp256k1Wallet.fromKey(Random.getBytes(32), "osmo");
   const [osmoAcct] = await osmo.getAccounts();

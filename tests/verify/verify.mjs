@@ -241,7 +241,9 @@ function cosmosAdr036(c) {
   if (sig.length !== 64) throw new Error(`signature must be 64 bytes r||s, got ${sig.length}`);
 
   // 1. Address: bech32(prefix, ripemd160(sha256(pubkey))).
-  const { prefix } = fromBech32(signer);
+  // Explicit length limit: @cosmjs/encoding 0.39.0 defaults to Infinity, which
+  // @scure/base >= 2.4 rejects ("limit: expected safe integer").
+  const { prefix } = fromBech32(signer, 1023);
   const expectedSigner = toBech32(prefix, ripemd160(sha256(pubkey)));
   const signerOk = expectedSigner === signer;
 

@@ -30,6 +30,7 @@ pub struct Core {
     pub outbound: Outbound,
     pub config: Arc<CoreConfig>,
     pub(crate) signer: Arc<tokio::sync::OnceCell<crate::session_jwt::SessionSigner>>,
+    pub(crate) docs: Arc<crate::provider::DocCache>,
 }
 
 impl std::fmt::Debug for Core {
@@ -67,6 +68,7 @@ impl Core {
             outbound,
             config: Arc::new(config),
             signer: Arc::new(tokio::sync::OnceCell::new()),
+            docs: Arc::new(crate::provider::DocCache::default()),
         }
     }
 

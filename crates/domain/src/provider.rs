@@ -5,6 +5,8 @@
 //! across all instances, so key rotation works without a restart and a
 //! token with random kids cannot make us hammer the IdP.
 
+use std::sync::Arc;
+
 use keystead_proto::ErrorCode;
 use keystead_store::{now_unix, CachedDoc};
 use serde_json::Value;
@@ -49,6 +51,31 @@ fn endpoint(doc: &Value, key: &str, required: bool) -> Result<Option<Url>> {
     }
 }
 
+/// A per-process copy of the database cache, so a login does not re-read
+/// and re-parse the same documents. It never outlives the database entry's
+/// expiry, and a refresh always goes back to the database (where another
+/// instance may already have stored the rotated keys).
+#[derive(Debug, Default)]
+pub struct DocCache {
+    docs: std::sync::Mutex<std::collections::HashMap<String, (Arc<Value>, i64)>>,
+}
+
+impl DocCache {
+    fn get(&self, url: &str, now: i64) -> Option<Arc<Value>> {
+        let docs = self.docs.lock().ok()?;
+        docs.get(url).filter(|(_, exp)| *exp > now).map(|(v, _)| v.clone())
+    }
+
+    fn put(&self, url: &str, doc: Arc<Value>, expires_at: i64) {
+        if let Ok(mut docs) = self.docs.lock() {
+            if docs.len() > 10_000 {
+                docs.clear();
+            }
+            docs.insert(url.to_string(), (doc, expires_at));
+        }
+    }
+}
+
 impl Core {
     async fn cached_json(
         &self,
@@ -57,8 +84,13 @@ impl Core {
         what: &str,
         code: ErrorCode,
         refresh: bool,
-    ) -> Result<Value> {
+    ) -> Result<Arc<Value>> {
         let now = now_unix();
+        if !refresh {
+            if let Some(v) = self.docs.get(url.as_str(), now) {
+                return Ok(v);
+            }
+        }
         let cached = self.store.cached_doc(url.as_str()).await?;
         if let Some(c) = &cached {
             let use_cache = if refresh {
@@ -70,7 +102,9 @@ impl Core {
                 c.expires_at > now
             };
             if use_cache {
-                if let Ok(v) = serde_json::from_str(&c.body) {
+                if let Ok(v) = serde_json::from_str::<Value>(&c.body) {
+                    let v = Arc::new(v);
+                    self.docs.put(url.as_str(), v.clone(), c.expires_at.min(now + ttl));
                     return Ok(v);
                 }
             }
@@ -89,6 +123,8 @@ impl Core {
                 },
             )
             .await?;
+        let value = Arc::new(value);
+        self.docs.put(url.as_str(), value.clone(), now + ttl);
         Ok(value)
     }
 
@@ -134,7 +170,7 @@ impl Core {
     }
 
     /// The JWKS; `refresh` asks for a refetch (rate-limited).
-    pub async fn provider_jwks(&self, jwks_uri: &Url, refresh: bool) -> Result<Value> {
+    pub async fn provider_jwks(&self, jwks_uri: &Url, refresh: bool) -> Result<Arc<Value>> {
         self.cached_json(
             jwks_uri,
             JWKS_TTL_SECS,

@@ -63,7 +63,9 @@ pub struct DocCache {
 impl DocCache {
     fn get(&self, url: &str, now: i64) -> Option<Arc<Value>> {
         let docs = self.docs.lock().ok()?;
-        docs.get(url).filter(|(_, exp)| *exp > now).map(|(v, _)| v.clone())
+        docs.get(url)
+            .filter(|(_, exp)| *exp > now)
+            .map(|(v, _)| v.clone())
     }
 
     fn put(&self, url: &str, doc: Arc<Value>, expires_at: i64) {
@@ -104,7 +106,8 @@ impl Core {
             if use_cache {
                 if let Ok(v) = serde_json::from_str::<Value>(&c.body) {
                     let v = Arc::new(v);
-                    self.docs.put(url.as_str(), v.clone(), c.expires_at.min(now + ttl));
+                    self.docs
+                        .put(url.as_str(), v.clone(), c.expires_at.min(now + ttl));
                     return Ok(v);
                 }
             }

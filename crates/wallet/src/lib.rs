@@ -1,39 +1,81 @@
-//! Wallet keys. A private key exists in clear only inside [`PrivateKey`],
-//! which is zeroized on drop and never printed; callers seal it with
-//! envelope encryption right after generation and open it only for the
-//! duration of one signature.
+//! Wallet keys and signatures. A private key exists in clear only inside
+//! [`PrivateKey`], which is zeroized on drop and never printed; callers seal
+//! it with envelope encryption right after generation and open it only for
+//! the duration of one signature. The chain-specific encodings live in
+//! [`evm`], [`solana`] and [`cosmos`]; this module is the one entry point
+//! the domain uses: generate a key, sign a request.
 
+pub mod cosmos;
+pub mod evm;
+pub mod solana;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
 use k256::ecdsa::SigningKey;
+use serde_json::Value;
 use sha3::{Digest, Keccak256};
 use zeroize::Zeroizing;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WalletType {
     Evm,
+    Solana,
+    Cosmos,
 }
 
 impl WalletType {
     pub fn as_str(self) -> &'static str {
         match self {
             WalletType::Evm => "EVM",
+            WalletType::Solana => "SOLANA",
+            WalletType::Cosmos => "COSMOS",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "EVM" => Some(WalletType::Evm),
+            "SOLANA" => Some(WalletType::Solana),
+            "COSMOS" => Some(WalletType::Cosmos),
             _ => None,
         }
     }
 }
 
+/// A refused signing request; the sentence says what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum WalletError {
+    #[error("{0}")]
+    Invalid(String),
     #[error("the stored key is not a valid private key")]
     BadKey,
+    #[error("signing failed")]
+    Signing,
 }
 
-/// Raw private key bytes; redacted `Debug`, zeroized on drop.
+impl From<evm::EvmError> for WalletError {
+    fn from(e: evm::EvmError) -> Self {
+        match e {
+            evm::EvmError::Signing(_) => WalletError::Signing,
+            other => WalletError::Invalid(other.to_string()),
+        }
+    }
+}
+
+impl From<solana::SolanaError> for WalletError {
+    fn from(e: solana::SolanaError) -> Self {
+        WalletError::Invalid(e.to_string())
+    }
+}
+
+impl From<cosmos::CosmosError> for WalletError {
+    fn from(e: cosmos::CosmosError) -> Self {
+        WalletError::Invalid(e.to_string())
+    }
+}
+
+/// Raw private key bytes (secp256k1 scalar or ed25519 seed); redacted
+/// `Debug`, zeroized on drop.
 pub struct PrivateKey(Zeroizing<Vec<u8>>);
 
 impl PrivateKey {
@@ -58,6 +100,40 @@ pub struct NewWallet {
     pub private_key: PrivateKey,
     pub address: String,
     pub public_key: String,
+}
+
+/// A new key of `kind` from the OS CSPRNG. `cosmos_prefix` is used for
+/// COSMOS only (default `cosmos`).
+pub fn generate(kind: WalletType, cosmos_prefix: Option<&str>) -> Result<NewWallet, WalletError> {
+    match kind {
+        WalletType::Evm => Ok(generate_evm()),
+        WalletType::Solana => {
+            let (seed, address) = solana::generate();
+            Ok(NewWallet {
+                kind,
+                private_key: PrivateKey(Zeroizing::new(seed.to_vec())),
+                public_key: address.clone(),
+                address,
+            })
+        }
+        WalletType::Cosmos => {
+            let prefix = cosmos_prefix.unwrap_or(cosmos::DEFAULT_PREFIX);
+            cosmos::validate_prefix(prefix)?;
+            let sk = SigningKey::random(&mut rand::rngs::OsRng);
+            let compressed: [u8; 33] = sk
+                .verifying_key()
+                .to_encoded_point(true)
+                .as_bytes()
+                .try_into()
+                .map_err(|_| WalletError::BadKey)?;
+            Ok(NewWallet {
+                kind,
+                private_key: PrivateKey(Zeroizing::new(sk.to_bytes().to_vec())),
+                address: cosmos::address(&compressed, prefix)?,
+                public_key: format!("0x{}", hex::encode(compressed)),
+            })
+        }
+    }
 }
 
 /// A new EVM (secp256k1) key from the OS CSPRNG.
@@ -91,6 +167,15 @@ pub fn evm_signing_key(key: &PrivateKey) -> Result<SigningKey, WalletError> {
     SigningKey::from_slice(key.bytes()).map_err(|_| WalletError::BadKey)
 }
 
+fn seed(key: &PrivateKey) -> Result<Zeroizing<[u8; 32]>, WalletError> {
+    let mut out = Zeroizing::new([0u8; 32]);
+    if key.bytes().len() != 32 {
+        return Err(WalletError::BadKey);
+    }
+    out.copy_from_slice(key.bytes());
+    Ok(out)
+}
+
 /// EIP-55 mixed-case checksum encoding.
 pub fn eip55(addr: &[u8; 20]) -> String {
     let lower = hex::encode(addr);
@@ -106,6 +191,107 @@ pub fn eip55(addr: &[u8; 20]) -> String {
         }
     }
     out
+}
+
+/// What the caller asked to have signed (SPEC §5 wallet routes).
+#[derive(Debug)]
+pub enum SignRequest<'a> {
+    Message(&'a str),
+    TypedData(&'a Value),
+    Transaction(&'a Value),
+    Raw(&'a str),
+}
+
+/// The answer: `{signature}` or `{signedTransaction}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signed {
+    Signature(String),
+    SignedTransaction(String),
+}
+
+fn digest32(data: &str) -> Result<[u8; 32], WalletError> {
+    let hex_part = data.strip_prefix("0x").unwrap_or(data);
+    let bytes = hex::decode(hex_part)
+        .map_err(|_| WalletError::Invalid("data must be a 32-byte digest as 0x-hex".into()))?;
+    bytes
+        .try_into()
+        .map_err(|_| WalletError::Invalid("data must be exactly 32 bytes (64 hex digits)".into()))
+}
+
+fn not_for(kind: WalletType, what: &str) -> WalletError {
+    WalletError::Invalid(format!(
+        "{what} is not available for {} wallets",
+        kind.as_str()
+    ))
+}
+
+/// Signs `req` with `key` of a wallet of `kind` at `address`.
+pub fn sign(
+    kind: WalletType,
+    key: &PrivateKey,
+    address: &str,
+    req: &SignRequest<'_>,
+) -> Result<Signed, WalletError> {
+    let hex0x = |b: &[u8]| format!("0x{}", hex::encode(b));
+    match kind {
+        WalletType::Evm => {
+            let sk = evm_signing_key(key)?;
+            Ok(match req {
+                SignRequest::Message(m) => {
+                    Signed::Signature(hex0x(&evm::sign_personal_message(&sk, m.as_bytes())?))
+                }
+                SignRequest::TypedData(t) => {
+                    Signed::Signature(hex0x(&evm::sign_typed_data(&sk, t)?))
+                }
+                SignRequest::Transaction(tx) => {
+                    Signed::SignedTransaction(hex0x(&evm::sign_transaction(&sk, tx)?))
+                }
+                SignRequest::Raw(d) => {
+                    Signed::Signature(hex0x(&evm::sign_digest(&sk, &digest32(d)?)?))
+                }
+            })
+        }
+        WalletType::Solana => {
+            let seed = seed(key)?;
+            let bytes: Vec<u8> = match req {
+                SignRequest::Message(m) => m.as_bytes().to_vec(),
+                SignRequest::Transaction(Value::String(b64)) => solana::decode_message_b64(b64)?,
+                SignRequest::Transaction(_) => {
+                    return Err(WalletError::Invalid(
+                        "for SOLANA, transaction is the serialized message as a base64 string"
+                            .into(),
+                    ))
+                }
+                SignRequest::Raw(d) => match d.strip_prefix("0x") {
+                    Some(h) => hex::decode(h)
+                        .map_err(|_| WalletError::Invalid("data is not valid 0x-hex".into()))?,
+                    None => B64.decode(d.trim()).map_err(|_| {
+                        WalletError::Invalid("data must be 0x-hex or base64".into())
+                    })?,
+                },
+                SignRequest::TypedData(_) => return Err(not_for(kind, "sign-typed-data")),
+            };
+            if bytes.is_empty() {
+                return Err(WalletError::Invalid("nothing to sign".into()));
+            }
+            Ok(Signed::Signature(
+                bs58::encode(solana::sign(&seed, &bytes)).into_string(),
+            ))
+        }
+        WalletType::Cosmos => {
+            let sk = evm_signing_key(key)?;
+            Ok(match req {
+                SignRequest::Message(m) => {
+                    Signed::Signature(B64.encode(cosmos::sign_adr036(&sk, address, m.as_bytes())?))
+                }
+                SignRequest::Raw(d) => {
+                    Signed::Signature(B64.encode(cosmos::sign_digest(&sk, &digest32(d)?)?))
+                }
+                SignRequest::TypedData(_) => return Err(not_for(kind, "sign-typed-data")),
+                SignRequest::Transaction(_) => return Err(not_for(kind, "sign-transaction")),
+            })
+        }
+    }
 }
 
 #[cfg(test)]
@@ -152,12 +338,48 @@ mod tests {
 
     #[test]
     fn generated_keys_differ_and_never_print() {
-        let a = generate_evm();
-        let b = generate_evm();
-        assert_ne!(a.address, b.address);
-        assert_eq!(a.private_key.bytes().len(), 32);
-        let dbg = format!("{a:?}");
-        assert!(!dbg.contains(&hex::encode(a.private_key.bytes())));
-        assert!(dbg.contains("redacted"));
+        for kind in [WalletType::Evm, WalletType::Solana, WalletType::Cosmos] {
+            let a = generate(kind, None).unwrap();
+            let b = generate(kind, None).unwrap();
+            assert_ne!(a.address, b.address);
+            assert_eq!(a.private_key.bytes().len(), 32);
+            let dbg = format!("{a:?}");
+            assert!(!dbg.contains(&hex::encode(a.private_key.bytes())));
+            assert!(dbg.contains("redacted"));
+        }
+        assert!(generate(WalletType::Cosmos, Some("osmo"))
+            .unwrap()
+            .address
+            .starts_with("osmo1"));
+        assert!(generate(WalletType::Cosmos, Some("Bad!")).is_err());
+    }
+
+    #[test]
+    fn requests_a_wallet_type_cannot_do_are_refused() {
+        let s = generate(WalletType::Solana, None).unwrap();
+        let v = serde_json::json!({});
+        assert!(sign(
+            WalletType::Solana,
+            &s.private_key,
+            &s.address,
+            &SignRequest::TypedData(&v)
+        )
+        .is_err());
+        let c = generate(WalletType::Cosmos, None).unwrap();
+        assert!(sign(
+            WalletType::Cosmos,
+            &c.private_key,
+            &c.address,
+            &SignRequest::Transaction(&v)
+        )
+        .is_err());
+        let e = generate(WalletType::Evm, None).unwrap();
+        assert!(sign(
+            WalletType::Evm,
+            &e.private_key,
+            &e.address,
+            &SignRequest::Raw("0x1234")
+        )
+        .is_err());
     }
 }

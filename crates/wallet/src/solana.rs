@@ -58,9 +58,7 @@ pub fn sign(seed: &[u8; 32], bytes: &[u8]) -> [u8; 64] {
 pub fn decode_message_b64(b64: &str) -> Result<Vec<u8>, SolanaError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
-        .map_err(|_| {
-            SolanaError::Invalid("The transaction message is not valid base64.".into())
-        })?;
+        .map_err(|_| SolanaError::Invalid("The transaction message is not valid base64.".into()))?;
     if bytes.is_empty() {
         return Err(SolanaError::Invalid(
             "The transaction message is empty.".into(),
@@ -221,9 +219,8 @@ mod tests {
             }
             out.push(ALPHABET[rem as usize]);
         }
-        for _ in bytes.iter().take_while(|&&b| b == 0) {
-            out.push(b'1');
-        }
+        let zeros = bytes.iter().take_while(|&&b| b == 0).count();
+        out.extend(std::iter::repeat_n(b'1', zeros));
         out.reverse();
         String::from_utf8(out).unwrap()
     }
@@ -272,14 +269,16 @@ mod tests {
         );
         assert_eq!(naive_base58(&[0u8; 32]), "11111111111111111111111111111111");
         // The SPL Token program id.
-        let token =
-            hex::decode("06ddf6e1d765a193d9cbe146ceeb79ac1cb485ed5f5b37913a8cf5857eff00a9")
-                .unwrap();
+        let token = hex::decode("06ddf6e1d765a193d9cbe146ceeb79ac1cb485ed5f5b37913a8cf5857eff00a9")
+            .unwrap();
         assert_eq!(
             bs58::encode(&token).into_string(),
             "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
         );
-        assert_eq!(naive_base58(&token), "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA");
+        assert_eq!(
+            naive_base58(&token),
+            "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
+        );
     }
 
     #[test]
@@ -289,10 +288,15 @@ mod tests {
         assert_ne!(*a_seed, *b_seed);
         assert_ne!(a_addr, b_addr);
         assert_eq!(address_of(&a_seed), a_addr);
-        let public: [u8; 32] = bs58::decode(&a_addr).into_vec().unwrap().try_into().unwrap();
+        let public: [u8; 32] = bs58::decode(&a_addr)
+            .into_vec()
+            .unwrap()
+            .try_into()
+            .unwrap();
         let vk = VerifyingKey::from_bytes(&public).unwrap();
         let msg = "hello solana".as_bytes();
-        vk.verify(msg, &Signature::from_bytes(&sign(&a_seed, msg))).unwrap();
+        vk.verify(msg, &Signature::from_bytes(&sign(&a_seed, msg)))
+            .unwrap();
         assert!(vk
             .verify(msg, &Signature::from_bytes(&sign(&b_seed, msg)))
             .is_err());
@@ -379,7 +383,10 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("1232"));
-        assert_eq!(decode_message_b64(&b64(&[1u8; PACKET_SIZE])).unwrap().len(), PACKET_SIZE);
+        assert_eq!(
+            decode_message_b64(&b64(&[1u8; PACKET_SIZE])).unwrap().len(),
+            PACKET_SIZE
+        );
         assert!(decode_message_b64("not base64!")
             .unwrap_err()
             .to_string()

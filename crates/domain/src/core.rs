@@ -20,6 +20,17 @@ const ADMIN_TOKEN_SETTING: &str = "admin_token_hash";
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
     pub public_url: Url,
+    /// Wallet route rate limit per partner: requests per second and burst.
+    pub wallet_rate: (f64, f64),
+}
+
+impl CoreConfig {
+    pub fn new(public_url: Url) -> Self {
+        Self {
+            public_url,
+            wallet_rate: (10.0, 20.0),
+        }
+    }
 }
 
 /// Everything the domain needs, cheap to clone (all shared).
@@ -31,6 +42,7 @@ pub struct Core {
     pub config: Arc<CoreConfig>,
     pub(crate) signer: Arc<tokio::sync::OnceCell<crate::session_jwt::SessionSigner>>,
     pub(crate) docs: Arc<crate::provider::DocCache>,
+    pub(crate) limiter: Arc<crate::wallets::RateLimiter>,
 }
 
 impl std::fmt::Debug for Core {
@@ -62,7 +74,9 @@ impl Core {
         outbound: Outbound,
         config: CoreConfig,
     ) -> Self {
+        let (rate, burst) = config.wallet_rate;
         Core {
+            limiter: Arc::new(crate::wallets::RateLimiter::new(rate, burst)),
             store,
             keys,
             outbound,

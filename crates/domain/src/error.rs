@@ -13,6 +13,9 @@ pub enum Error {
     },
     #[error("internal: {0}")]
     Internal(String),
+    /// Too many requests; retry after this many seconds.
+    #[error("rate limited, retry after {retry_after} s")]
+    RateLimited { retry_after: u64 },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -42,6 +45,7 @@ impl Error {
         match self {
             Error::Api { code, .. } => *code,
             Error::Internal(_) => ErrorCode::Internal,
+            Error::RateLimited { .. } => ErrorCode::RateLimited,
         }
     }
 
@@ -56,6 +60,13 @@ impl Error {
                 code: *code,
                 message: message.clone(),
                 hint: hint.clone(),
+            },
+            Error::RateLimited { retry_after } => ErrorDetail {
+                code: ErrorCode::RateLimited,
+                message: format!(
+                    "Too many wallet requests for this API key; retry after {retry_after} s."
+                ),
+                hint: None,
             },
             Error::Internal(_) => ErrorDetail {
                 code: ErrorCode::Internal,

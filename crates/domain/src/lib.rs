@@ -12,6 +12,7 @@ pub mod rules;
 pub mod session_jwt;
 pub mod time_fmt;
 pub mod verify;
+pub mod wallets;
 
 pub use crate::core::{Core, CoreConfig, Created, PartnerAuth};
 pub use error::{Error, Result};

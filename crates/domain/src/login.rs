@@ -111,7 +111,7 @@ fn clean(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).take(200).collect()
 }
 
-fn wallet_json(w: &WalletRow) -> Value {
+pub(crate) fn wallet_json(w: &WalletRow) -> Value {
     let mut v = json!({
         "id": w.id, "type": w.kind, "status": w.status, "address": w.address,
         "publicKey": w.public_key, "createdAt": rfc3339(w.created_at),

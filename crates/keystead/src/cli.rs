@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::{
     AdminApiKeys, AdminCmd, AdminDevelopers, AdminProjects, Cli, Command, OidcCmd, ReturnUrlsCmd,
+    WalletsCmd,
 };
 
 const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
@@ -216,11 +217,25 @@ impl Context {
         auth: &SecretString,
         body: Option<&Value>,
     ) -> CliResult<(u16, Value)> {
+        self.call_with(method, path, auth, body, None).await
+    }
+
+    async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        auth: &SecretString,
+        body: Option<&Value>,
+        header: Option<(&str, &str)>,
+    ) -> CliResult<(u16, Value)> {
         let url = format!("{}{}", self.server, path);
         let mut req = self
             .http
             .request(method, &url)
             .bearer_auth(auth.expose_secret());
+        if let Some((k, v)) = header {
+            req = req.header(k, v);
+        }
         if let Some(b) = body {
             req = req.json(b);
         }
@@ -346,6 +361,7 @@ async fn dispatch(cli: &Cli) -> CliResult {
             Ok(())
         }
         Command::Admin(cmd) => admin(&ctx, cmd).await,
+        Command::Wallets(cmd) => wallets(&ctx, cmd).await,
     }
 }
 
@@ -537,6 +553,100 @@ async fn admin(ctx: &Context, cmd: &AdminCmd) -> CliResult {
         }
     }
     Ok(())
+}
+
+async fn wallets(ctx: &Context, cmd: &WalletsCmd) -> CliResult {
+    let key = ctx.secret_key()?;
+    let (_, v) = match cmd {
+        WalletsCmd::Create {
+            kind,
+            identifier,
+            identifier_type,
+            cosmos_prefix,
+            idempotency_key,
+        } => {
+            let mut body = serde_json::json!({
+                "type": kind, "userIdentifier": identifier, "userIdentifierType": identifier_type,
+            });
+            if let Some(p) = cosmos_prefix {
+                body["cosmosPrefix"] = Value::from(p.as_str());
+            }
+            let header = idempotency_key.as_deref().map(|k| ("idempotency-key", k));
+            ctx.call_with(Method::POST, "/v1/wallets", &key, Some(&body), header)
+                .await?
+        }
+        WalletsCmd::Show { id } => {
+            ctx.call(
+                Method::GET,
+                &format!("/v1/wallets/{}", path_segment(id)),
+                &key,
+                None,
+            )
+            .await?
+        }
+        WalletsCmd::List {
+            identifier,
+            identifier_type,
+        } => {
+            let mut url =
+                url::Url::parse("http://x/v1/wallets").map_err(|e| usage(e.to_string()))?;
+            url.query_pairs_mut()
+                .append_pair("userIdentifier", identifier)
+                .append_pair("userIdentifierType", identifier_type);
+            let path = format!("/v1/wallets?{}", url.query().unwrap_or(""));
+            ctx.call(Method::GET, &path, &key, None).await?
+        }
+        WalletsCmd::SignMessage { id, message } => {
+            let path = format!("/v1/wallets/{}/sign-message", path_segment(id));
+            ctx.call(
+                Method::POST,
+                &path,
+                &key,
+                Some(&serde_json::json!({ "message": message })),
+            )
+            .await?
+        }
+    };
+    ctx.print(&v, |v| {
+        if let Some(w) = v.get("wallet") {
+            render_wallet(w)
+        } else if let Some(list) = v.get("wallets").and_then(Value::as_array) {
+            if list.is_empty() {
+                "no wallets".into()
+            } else {
+                list.iter()
+                    .map(render_wallet)
+                    .collect::<Vec<_>>()
+                    .join("\n\n")
+            }
+        } else {
+            table(&[("signature", s(v, "signature"))])
+        }
+    });
+    Ok(())
+}
+
+fn path_segment(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
+}
+
+fn render_wallet(w: &Value) -> String {
+    table(&[
+        ("id", s(w, "id")),
+        ("type", s(w, "type")),
+        ("status", s(w, "status")),
+        ("address", s(w, "address")),
+        ("public key", s(w, "publicKey")),
+        (
+            "identifier",
+            format!(
+                "{} ({})",
+                s(w, "userIdentifier"),
+                s(w, "userIdentifierType")
+            ),
+        ),
+        ("created", s(w, "createdAt")),
+    ])
 }
 
 // ---- rendering --------------------------------------------------------------

@@ -24,6 +24,33 @@ pub struct ServerConfig {
     pub outbound: OutboundSection,
     #[serde(default)]
     pub kms: KmsSection,
+    #[serde(default)]
+    pub wallets: WalletsSection,
+}
+
+/// Per-partner rate limit of the wallet routes (per instance).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WalletsSection {
+    #[serde(default = "default_rate")]
+    pub rate_limit_per_second: f64,
+    #[serde(default = "default_burst")]
+    pub rate_limit_burst: f64,
+}
+
+impl Default for WalletsSection {
+    fn default() -> Self {
+        Self {
+            rate_limit_per_second: default_rate(),
+            rate_limit_burst: default_burst(),
+        }
+    }
+}
+
+fn default_rate() -> f64 {
+    10.0
+}
+fn default_burst() -> f64 {
+    20.0
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -111,6 +138,7 @@ impl Default for ServerConfig {
             database_url: None,
             outbound: OutboundSection::default(),
             kms: KmsSection::default(),
+            wallets: WalletsSection::default(),
         }
     }
 }

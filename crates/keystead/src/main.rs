@@ -53,6 +53,41 @@ pub enum Command {
     /// Operator commands (admin token from KEYSTEAD_ADMIN_TOKEN).
     #[command(subcommand)]
     Admin(AdminCmd),
+    /// Pregenerated wallets (Bring Your Own Auth).
+    #[command(subcommand)]
+    Wallets(WalletsCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WalletsCmd {
+    /// Create a wallet for a user identifier.
+    Create {
+        /// EVM, SOLANA or COSMOS.
+        #[arg(long = "type")]
+        kind: String,
+        #[arg(long)]
+        identifier: String,
+        /// EMAIL, PHONE, CUSTOM_ID, GUEST_ID, TELEGRAM, DISCORD or TWITTER.
+        #[arg(long = "identifier-type")]
+        identifier_type: String,
+        /// bech32 prefix for COSMOS (default cosmos).
+        #[arg(long = "cosmos-prefix")]
+        cosmos_prefix: Option<String>,
+        /// Idempotency-Key header: retries with the same key replay the first answer.
+        #[arg(long = "idempotency-key")]
+        idempotency_key: Option<String>,
+    },
+    /// Show one wallet.
+    Show { id: String },
+    /// The wallets of a user identifier.
+    List {
+        #[arg(long)]
+        identifier: String,
+        #[arg(long = "identifier-type")]
+        identifier_type: String,
+    },
+    /// Sign a message (EVM: EIP-191; SOLANA: ed25519; COSMOS: ADR-036).
+    SignMessage { id: String, message: String },
 }
 
 #[derive(Subcommand, Debug)]

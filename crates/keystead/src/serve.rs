@@ -68,7 +68,12 @@ pub async fn run(cfg: ServerConfig, stop_on_stdin_eof: bool) -> anyhow::Result<(
     let store = Store::connect(&cfg.database_url())
         .await
         .context("opening the database")?;
-    let core = Core::new(store, keys, outbound, CoreConfig { public_url });
+    let mut core_config = CoreConfig::new(public_url);
+    core_config.wallet_rate = (
+        cfg.wallets.rate_limit_per_second,
+        cfg.wallets.rate_limit_burst,
+    );
+    let core = Core::new(store, keys, outbound, core_config);
 
     let token_path = cfg.data_dir.join("admin-token");
     let created = core.ensure_admin_token().await?;

@@ -10,9 +10,11 @@
 mod login;
 mod migrate;
 mod records;
+mod wallets;
 
 pub use login::*;
 pub use records::*;
+pub use wallets::*;
 
 use std::time::Duration;
 

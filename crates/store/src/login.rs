@@ -95,7 +95,7 @@ pub enum FirstLogin {
     AlreadyExists,
 }
 
-fn wallet_from(row: &AnyRow) -> Result<WalletRow> {
+pub(crate) fn wallet_from(row: &AnyRow) -> Result<WalletRow> {
     Ok(WalletRow {
         id: row.try_get("id")?,
         partner_id: row.try_get("partner_id")?,
@@ -110,7 +110,8 @@ fn wallet_from(row: &AnyRow) -> Result<WalletRow> {
     })
 }
 
-const WALLET_COLS: &str = "id, partner_id, user_id, type, address, public_key, user_identifier, \
+pub(crate) const WALLET_COLS: &str =
+    "id, partner_id, user_id, type, address, public_key, user_identifier, \
     user_identifier_type, status, created_at";
 
 impl Store {

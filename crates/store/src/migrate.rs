@@ -144,6 +144,23 @@ CREATE TABLE signing_keys (
 );
 "#,
     ),
+    (
+        3,
+        r#"
+CREATE UNIQUE INDEX wallets_pregenerated ON wallets(partner_id, type, user_identifier_type, user_identifier);
+CREATE UNIQUE INDEX wallets_user_own_type ON wallets(user_id, type) WHERE user_identifier IS NULL;
+CREATE INDEX wallets_identifier ON wallets(partner_id, user_identifier_type, user_identifier);
+CREATE TABLE idempotency_keys (
+    partner_id TEXT NOT NULL REFERENCES partners(id),
+    idem_key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    status BIGINT NOT NULL,
+    body TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (partner_id, idem_key)
+);
+"#,
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

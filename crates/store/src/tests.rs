@@ -144,7 +144,7 @@ async fn migrations_are_idempotent(store: &Store) {
         .fetch_one(store.pool())
         .await
         .unwrap();
-    assert_eq!(n, 2);
+    assert_eq!(n, 3);
 }
 
 async fn partner_is_found_by_each_key(store: &Store) {

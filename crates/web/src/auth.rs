@@ -83,3 +83,26 @@ impl FromRequestParts<AppState> for User {
         Ok(User(state.core.authenticate_session(token).await?))
     }
 }
+
+/// A wallet route's caller: a partner (secret key) or an end user (session).
+pub struct WalletCaller(pub keystead_domain::wallets::Caller);
+
+impl FromRequestParts<AppState> for WalletCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        use keystead_domain::wallets::Caller;
+        let has_api_key = parts.headers.contains_key("x-api-key");
+        let caller = match bearer(parts) {
+            Some(t) if t.starts_with("kst_") && !has_api_key => {
+                Caller::User(state.core.authenticate_session(t).await?)
+            }
+            _ => Caller::Partner(Partner::from_request_parts(parts, state).await?.0),
+        };
+        state.core.rate_check(caller.partner_id())?;
+        Ok(WalletCaller(caller))
+    }
+}

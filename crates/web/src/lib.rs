@@ -7,6 +7,7 @@ mod error;
 mod extract;
 mod login;
 mod routes;
+mod wallets;
 
 use std::time::Duration;
 

@@ -35,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/v1/partner/custom-oidc/verify", post(verify_custom_oidc))
         .merge(crate::login::routes())
+        .merge(crate::wallets::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }

@@ -87,9 +87,7 @@ async fn core_in(dir: &std::path::Path) -> Core {
         store,
         Arc::new(LocalKeyProvider::open_or_create(&dir.join("master.key")).unwrap()),
         Outbound::new(&OutboundConfig::default()).unwrap(),
-        CoreConfig {
-            public_url: "http://127.0.0.1:8080".parse().unwrap(),
-        },
+        CoreConfig::new("http://127.0.0.1:8080".parse().unwrap()),
     )
 }
 

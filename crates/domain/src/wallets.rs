@@ -1,0 +1,402 @@
+//! Wallets (SPEC §5 "Wallets"): Para-shaped REST for pregenerated wallets
+//! (Bring Your Own Auth), users' extra wallets, signing for the one caller
+//! allowed to, claiming by verified email, and the per-partner rate limit.
+//!
+//! Who may use a wallet: the partner that pregenerated it while nobody has
+//! claimed it; otherwise only the owning user's session. Callers that are
+//! not related to the wallet at all get 404, never a hint that it exists.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use keystead_proto::ErrorCode;
+use keystead_store::{now_unix, StoreError, WalletInsert, WalletRow, PURPOSE_WALLET_KEY};
+use keystead_wallet::{SignRequest, Signed, WalletType};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::core::{Core, PartnerAuth};
+use crate::error::{Error, Result};
+use crate::login::{wallet_json, UserSession};
+
+pub const IDEMPOTENCY_WINDOW_SECS: i64 = 24 * 3600;
+const IDENTIFIER_TYPES: [&str; 7] = [
+    "EMAIL",
+    "PHONE",
+    "CUSTOM_ID",
+    "GUEST_ID",
+    "TELEGRAM",
+    "DISCORD",
+    "TWITTER",
+];
+
+/// Who is calling a wallet route.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Partner(PartnerAuth),
+    User(UserSession),
+}
+
+impl Caller {
+    pub fn partner_id(&self) -> &str {
+        match self {
+            Caller::Partner(p) => &p.partner.id,
+            Caller::User(u) => &u.session.partner_id,
+        }
+    }
+}
+
+/// Which signing route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignKind {
+    Message,
+    TypedData,
+    Transaction,
+    Raw,
+}
+
+/// A token bucket per partner, per instance (SPEC leaves the scope open;
+/// with N instances the effective limit is N times the configured one).
+#[derive(Debug)]
+pub struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    pub fn new(rate_per_sec: f64, burst: f64) -> Self {
+        Self {
+            rate: rate_per_sec.max(0.001),
+            burst: burst.max(1.0),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Ok` to go ahead, or `Err(seconds to wait)`.
+    pub fn check(&self, key: &str) -> std::result::Result<(), u64> {
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let (tokens, last) = buckets.entry(key.to_string()).or_insert((self.burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / self.rate).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::new(ErrorCode::InvalidRequest, msg)
+}
+
+fn not_found() -> Error {
+    Error::new(ErrorCode::NotFound, "no such wallet")
+}
+
+fn wallet_type(raw: &str) -> Result<WalletType> {
+    WalletType::parse(raw).ok_or_else(|| invalid("type must be EVM, SOLANA or COSMOS"))
+}
+
+fn normalise_identifier(kind: &str, raw: &str) -> Result<String> {
+    if !IDENTIFIER_TYPES.contains(&kind) {
+        return Err(invalid(format!(
+            "userIdentifierType must be one of {}",
+            IDENTIFIER_TYPES.join(", ")
+        )));
+    }
+    let v = raw.trim();
+    if v.is_empty() || v.chars().count() > 255 || v.chars().any(char::is_control) {
+        return Err(invalid(
+            "userIdentifier must be 1–255 characters without control characters",
+        ));
+    }
+    if kind == "EMAIL" {
+        if !v.contains('@') || v.contains(char::is_whitespace) {
+            return Err(invalid("userIdentifier is not an email address"));
+        }
+        return Ok(v.to_ascii_lowercase());
+    }
+    Ok(v.to_string())
+}
+
+impl Core {
+    pub fn rate_check(&self, partner_id: &str) -> Result<()> {
+        self.limiter
+            .check(partner_id)
+            .map_err(|retry_after| Error::RateLimited { retry_after })
+    }
+
+    async fn new_wallet_row(
+        &self,
+        kind: WalletType,
+        prefix: Option<&str>,
+        partner_id: &str,
+        user_id: Option<&str>,
+        identifier: Option<(&str, &str)>,
+    ) -> Result<(WalletRow, keystead_crypto::Sealed)> {
+        let fresh = keystead_wallet::generate(kind, prefix).map_err(|e| invalid(e.to_string()))?;
+        let id = keystead_crypto::random_token("wal_");
+        let sealed = keystead_crypto::seal(
+            self.keys.as_ref(),
+            &id,
+            PURPOSE_WALLET_KEY,
+            fresh.private_key.bytes(),
+        )
+        .await?;
+        let row = WalletRow {
+            id,
+            partner_id: partner_id.to_string(),
+            user_id: user_id.map(str::to_string),
+            kind: kind.as_str().to_string(),
+            address: fresh.address,
+            public_key: fresh.public_key,
+            user_identifier: identifier.map(|(_, v)| v.to_string()),
+            user_identifier_type: identifier.map(|(t, _)| t.to_string()),
+            status: "READY".into(),
+            created_at: now_unix(),
+        };
+        Ok((row, sealed))
+    }
+
+    /// `POST /v1/wallets` → `(status, body)`; replays the first response of
+    /// an `Idempotency-Key` for 24 h.
+    pub async fn create_pregenerated_wallet(
+        &self,
+        p: &PartnerAuth,
+        body: &Value,
+        idem_key: Option<&str>,
+    ) -> Result<(u16, Value, bool)> {
+        let s = |k: &str| body.get(k).and_then(Value::as_str);
+        let kind = wallet_type(s("type").unwrap_or(""))?;
+        let id_type = s("userIdentifierType").unwrap_or("");
+        let identifier = normalise_identifier(id_type, s("userIdentifier").unwrap_or(""))?;
+        let prefix = s("cosmosPrefix");
+        if prefix.is_some() && kind != WalletType::Cosmos {
+            return Err(invalid("cosmosPrefix is only for COSMOS wallets"));
+        }
+        if let Some(obj) = body.as_object() {
+            if let Some(k) = obj.keys().find(|k| {
+                ![
+                    "type",
+                    "userIdentifier",
+                    "userIdentifierType",
+                    "cosmosPrefix",
+                ]
+                .contains(&k.as_str())
+            }) {
+                return Err(invalid(format!("unknown field {k:?}")));
+            }
+        }
+        let now = now_unix();
+        let request_hash = hex::encode(Sha256::digest(body.to_string().as_bytes()));
+        if let Some(key) = idem_key {
+            if key.is_empty() || key.len() > 255 || key.chars().any(char::is_control) {
+                return Err(invalid(
+                    "Idempotency-Key must be 1–255 printable characters",
+                ));
+            }
+            if let Some(r) = self
+                .store
+                .idempotent_response(&p.partner.id, key, now - IDEMPOTENCY_WINDOW_SECS)
+                .await?
+            {
+                return replay(r, &request_hash);
+            }
+        }
+        let (row, sealed) = self
+            .new_wallet_row(
+                kind,
+                prefix,
+                &p.partner.id,
+                None,
+                Some((id_type, &identifier)),
+            )
+            .await?;
+        let response = json!({ "wallet": wallet_json(&row) });
+        let response_text = response.to_string();
+        let idem = idem_key.map(|k| {
+            (
+                p.partner.id.as_str(),
+                k,
+                request_hash.as_str(),
+                201i64,
+                response_text.as_str(),
+            )
+        });
+        match self.store.insert_wallet(&row, &sealed, idem, now).await? {
+            WalletInsert::Created => Ok((201, response, false)),
+            WalletInsert::Replay(r) => replay(r, &request_hash),
+            WalletInsert::Exists => Err(Error::new(
+                ErrorCode::WalletExists,
+                format!(
+                    "a {} wallet for this {id_type} already exists",
+                    kind.as_str()
+                ),
+            )),
+        }
+    }
+
+    /// Loads a wallet the caller may see; 404 for anything else.
+    async fn visible_wallet(&self, caller: &Caller, id: &str) -> Result<WalletRow> {
+        let w = match self.store.wallet(id).await {
+            Ok(w) => w,
+            Err(StoreError::NotFound) => return Err(not_found()),
+            Err(e) => return Err(e.into()),
+        };
+        let visible = match caller {
+            Caller::Partner(p) => w.partner_id == p.partner.id,
+            Caller::User(u) => w.user_id.as_deref() == Some(u.session.user_id.as_str()),
+        };
+        if visible {
+            Ok(w)
+        } else {
+            Err(not_found())
+        }
+    }
+
+    pub async fn get_wallet(&self, caller: &Caller, id: &str) -> Result<Value> {
+        Ok(json!({ "wallet": wallet_json(&self.visible_wallet(caller, id).await?) }))
+    }
+
+    pub async fn list_wallets(
+        &self,
+        p: &PartnerAuth,
+        identifier: &str,
+        id_type: &str,
+    ) -> Result<Value> {
+        let identifier = normalise_identifier(id_type, identifier)?;
+        let rows = self
+            .store
+            .wallets_by_identifier(&p.partner.id, id_type, &identifier)
+            .await?;
+        Ok(json!({ "wallets": rows.iter().map(wallet_json).collect::<Vec<_>>() }))
+    }
+
+    pub async fn sign_with_wallet(
+        &self,
+        caller: &Caller,
+        id: &str,
+        kind: SignKind,
+        body: &Value,
+    ) -> Result<Value> {
+        let w = self.visible_wallet(caller, id).await?;
+        if let Caller::Partner(_) = caller {
+            if w.user_id.is_some() {
+                return Err(Error::new(
+                    ErrorCode::Forbidden,
+                    "this wallet belongs to a signed-in user (created at login or claimed); only the user's session can sign with it",
+                ));
+            }
+        }
+        let wallet_kind = WalletType::parse(&w.kind)
+            .ok_or_else(|| Error::internal("unknown stored wallet type"))?;
+        let field = |name: &str| {
+            body.get(name)
+                .ok_or_else(|| invalid(format!("{name} is required")))
+        };
+        let as_str = |name: &str| -> Result<&str> {
+            body.get(name)
+                .and_then(Value::as_str)
+                .ok_or_else(|| invalid(format!("{name} is required and must be a string")))
+        };
+        let req = match kind {
+            SignKind::Message => SignRequest::Message(as_str("message")?),
+            SignKind::TypedData => SignRequest::TypedData(field("typedData")?),
+            SignKind::Transaction => SignRequest::Transaction(field("transaction")?),
+            SignKind::Raw => SignRequest::Raw(as_str("data")?),
+        };
+        let sealed = self.store.secret(&w.id, PURPOSE_WALLET_KEY).await?;
+        let plain =
+            keystead_crypto::open(self.keys.as_ref(), &w.id, PURPOSE_WALLET_KEY, &sealed).await?;
+        let key = keystead_wallet::PrivateKey::from_bytes(&plain);
+        drop(plain);
+        let signed =
+            keystead_wallet::sign(wallet_kind, &key, &w.address, &req).map_err(|e| match e {
+                keystead_wallet::WalletError::Invalid(m) => invalid(m),
+                other => Error::internal(other),
+            })?;
+        drop(key);
+        Ok(match signed {
+            Signed::Signature(s) => json!({ "signature": s }),
+            Signed::SignedTransaction(t) => json!({ "signedTransaction": t }),
+        })
+    }
+
+    /// `POST /v1/me/wallets`: one own wallet per type; `(created, body)`.
+    pub async fn add_user_wallet(&self, s: &UserSession, body: &Value) -> Result<(bool, Value)> {
+        let kind = wallet_type(body.get("type").and_then(Value::as_str).unwrap_or(""))?;
+        let prefix = body.get("cosmosPrefix").and_then(Value::as_str);
+        if prefix.is_some() && kind != WalletType::Cosmos {
+            return Err(invalid("cosmosPrefix is only for COSMOS wallets"));
+        }
+        let user = &s.session.user_id;
+        if let Some(w) = self.store.own_wallet_of_type(user, kind.as_str()).await? {
+            return Ok((false, json!({ "wallet": wallet_json(&w) })));
+        }
+        let (row, sealed) = self
+            .new_wallet_row(kind, prefix, &s.session.partner_id, Some(user), None)
+            .await?;
+        match self
+            .store
+            .insert_wallet(&row, &sealed, None, now_unix())
+            .await?
+        {
+            WalletInsert::Created => Ok((true, json!({ "wallet": wallet_json(&row) }))),
+            _ => {
+                let w = self
+                    .store
+                    .own_wallet_of_type(user, kind.as_str())
+                    .await?
+                    .ok_or_else(|| Error::internal("wallet vanished after a conflict"))?;
+                Ok((false, json!({ "wallet": wallet_json(&w) })))
+            }
+        }
+    }
+}
+
+fn replay(r: keystead_store::IdempotentResponse, request_hash: &str) -> Result<(u16, Value, bool)> {
+    if r.request_hash != request_hash {
+        return Err(invalid(
+            "this Idempotency-Key was already used with a different request body; use a new key",
+        ));
+    }
+    let body = serde_json::from_str(&r.body).map_err(Error::internal)?;
+    Ok((u16::try_from(r.status).unwrap_or(200), body, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_allows_the_burst_then_asks_to_wait() {
+        let l = RateLimiter::new(10.0, 20.0);
+        for _ in 0..20 {
+            assert!(l.check("p").is_ok());
+        }
+        assert_eq!(l.check("p"), Err(1));
+        assert!(l.check("other").is_ok(), "per partner");
+    }
+
+    #[test]
+    fn identifiers_are_checked_and_emails_lowercased() {
+        assert_eq!(
+            normalise_identifier("EMAIL", " Alice@Example.COM ").unwrap(),
+            "alice@example.com"
+        );
+        assert!(normalise_identifier("EMAIL", "not-an-email").is_err());
+        assert!(normalise_identifier("FAX", "x").is_err());
+        assert!(normalise_identifier("CUSTOM_ID", "").is_err());
+        assert_eq!(
+            normalise_identifier("CUSTOM_ID", "User-42").unwrap(),
+            "User-42"
+        );
+    }
+}

@@ -41,10 +41,12 @@ if ! psql "$PG_URL" -qtAc 'select 1' >/dev/null 2>&1; then
 fi
 
 # --- npm packages of the test IdPs --------------------------------------------------
-if [ ! -d tests/idp/node_modules ] || [ tests/idp/package-lock.json -nt tests/idp/node_modules/.package-lock.json ]; then
-  say "npm ci (tests/idp)"
-  (cd tests/idp && npm ci --no-audit --no-fund --loglevel=error)
+for d in tests/idp tests/verify; do
+if [ ! -d $d/node_modules ] || [ $d/package-lock.json -nt $d/node_modules/.package-lock.json ]; then
+  say "npm ci ($d)"
+  (cd $d && npm ci --no-audit --no-fund --loglevel=error)
 fi
+done
 
 # --- Rust tests ---------------------------------------------------------------------
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"

@@ -602,6 +602,31 @@ impl Core {
         email: Option<&str>,
         now: i64,
     ) -> Result<String> {
+        let user_id = self
+            .user_for_identity_inner(partner_id, issuer, sub, email, now)
+            .await?;
+        // A verified email takes over the partner's pregenerated wallets
+        // for that address (SPEC §5 claiming).
+        if let Some(email) = email {
+            let moved = self
+                .store
+                .claim_wallets_by_email(partner_id, &email.to_ascii_lowercase(), &user_id)
+                .await?;
+            if moved > 0 {
+                tracing::info!(%partner_id, %user_id, wallets = moved, "pregenerated wallets claimed by verified email");
+            }
+        }
+        Ok(user_id)
+    }
+
+    async fn user_for_identity_inner(
+        &self,
+        partner_id: &str,
+        issuer: &str,
+        sub: &str,
+        email: Option<&str>,
+        now: i64,
+    ) -> Result<String> {
         if let Some((user_id, identity_id)) =
             self.store.find_identity(partner_id, issuer, sub).await?
         {

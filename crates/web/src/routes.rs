@@ -61,6 +61,22 @@ pub fn routes() -> Router<AppState> {
         put_client_secret,
         delete_client_secret,
         verify_custom_oidc,
+        crate::login::sdk_config,
+        crate::login::start,
+        crate::login::callback,
+        crate::login::create_session,
+        crate::login::me,
+        crate::login::session_jwt,
+        crate::login::logout,
+        crate::login::jwks,
+        crate::wallets::create_wallet,
+        crate::wallets::list_wallets,
+        crate::wallets::get_wallet,
+        crate::wallets::sign_message,
+        crate::wallets::sign_typed_data,
+        crate::wallets::sign_transaction,
+        crate::wallets::sign_raw,
+        crate::wallets::add_my_wallet,
     )
 )]
 struct ApiDoc;

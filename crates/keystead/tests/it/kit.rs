@@ -226,10 +226,14 @@ pub fn idp() -> &'static Idp {
 
 // ---- keystead servers ---------------------------------------------------------
 
+#[derive(Clone)]
 pub struct ServerOpts {
     pub allow_loopback: bool,
     pub database_url: Option<String>,
     pub log_level: &'static str,
+    pub env: Vec<(&'static str, &'static str)>,
+    /// Reuse this server directory (a restart).
+    pub dir: Option<PathBuf>,
 }
 
 impl Default for ServerOpts {
@@ -238,11 +242,14 @@ impl Default for ServerOpts {
             allow_loopback: true,
             database_url: None,
             log_level: "info",
+            env: Vec::new(),
+            dir: None,
         }
     }
 }
 
 pub struct Server {
+    opts: ServerOpts,
     pub url: String,
     pub data_dir: PathBuf,
     pub log: PathBuf,
@@ -253,9 +260,10 @@ pub struct Server {
 
 impl Server {
     pub fn start(opts: ServerOpts) -> Server {
-        let dir = new_dir("server-");
+        let dir = opts.dir.clone().unwrap_or_else(|| new_dir("server-"));
         let data_dir = dir.join("data");
-        let log = dir.join("server.log");
+        let runs = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
+        let log = dir.join(format!("server-{runs}.log"));
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
             .arg("--stop-on-stdin-eof")
@@ -273,6 +281,9 @@ impl Server {
         if let Some(db) = &opts.database_url {
             cmd.env("KEYSTEAD_DATABASE_URL", db);
         }
+        for (k, v) in &opts.env {
+            cmd.env(k, v);
+        }
         let (proc, line) = spawn_until(cmd, "keystead serve", &log, |l| {
             l.starts_with("keystead listening on ")
         });
@@ -287,6 +298,10 @@ impl Server {
             .trim()
             .to_string();
         Server {
+            opts: ServerOpts {
+                dir: Some(dir),
+                ..opts
+            },
             url,
             data_dir,
             log,
@@ -301,6 +316,13 @@ impl Server {
     pub fn shared() -> &'static Server {
         static S: OnceLock<Server> = OnceLock::new();
         S.get_or_init(|| Server::start(ServerOpts::default()))
+    }
+
+    /// Stops this server and starts it again on the same data.
+    pub fn restart(self) -> Server {
+        let opts = self.opts.clone();
+        drop(self);
+        Server::start(opts)
     }
 
     pub fn log_text(&self) -> String {
@@ -526,6 +548,36 @@ pub fn cli_in(
         .unwrap()
         .push(format!("{}\n{}", r.stdout, r.stderr));
     r
+}
+
+// ---- independent signature verification ----------------------------------------
+
+/// Runs tests/verify/verify.mjs (ethers, tweetnacl, cosmjs) on `cases`.
+pub fn verify(cases: Value) -> Vec<Value> {
+    assert!(
+        repo_root().join("tests/verify/node_modules").exists(),
+        "tests/verify/node_modules is missing: run ./scripts/test.sh"
+    );
+    let mut child = Command::new("node")
+        .arg(repo_root().join("tests/verify/verify.mjs"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(cases.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "verify.mjs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap()
 }
 
 // ---- PostgreSQL -----------------------------------------------------------------

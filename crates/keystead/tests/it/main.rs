@@ -17,3 +17,4 @@ mod login_state;
 mod oidc_config_api;
 mod rp_negative;
 mod secrets;
+mod wallets;

@@ -77,6 +77,44 @@ fn client_secret_never_leaks() {
         p.call("GET", "/v1/partner/custom-oidc", None).json["client_secret_set"],
         true
     );
+
+    // A real sign-in on the same server (client_secret_post puts the secret
+    // in a request body): no secret, code or token reaches the log or disk.
+    let q = oidc_partner(
+        &server,
+        &issuer,
+        &format!("{CLIENT_ID}-client_secret_post"),
+        "client_secret_post",
+        Some(CLIENT_SECRET),
+    );
+    let b = Browser::new(&server);
+    let (outcome, pk) = b.login(&q, "leak-check-user");
+    let login_code = outcome.login_code();
+    let s = session(&q, &login_code, &pk.verifier);
+    assert_eq!(s.status, 200, "{}", s.text);
+    let token = s.json["session_token"].as_str().unwrap().to_string();
+    let jwt = crate::kit::http(
+        "POST",
+        &format!("{}/v1/sessions/jwt", server.url),
+        Some(&token),
+        None,
+    );
+    assert_eq!(jwt.status, 200);
+    let log = server.log_text();
+    assert!(
+        log.contains("new user with EVM wallet"),
+        "the login was logged"
+    );
+    for (what, needle) in [
+        ("client secret", CLIENT_SECRET),
+        ("login code", login_code.as_str()),
+        ("session token", token.as_str()),
+        ("session JWT", jwt.json["token"].as_str().unwrap()),
+    ] {
+        assert!(!log.contains(needle), "the log contains the {what}");
+        let hits = files_containing(&server.data_dir, needle.as_bytes());
+        assert!(hits.is_empty(), "the {what} is readable in {hits:?}");
+    }
 }
 
 async fn core_in(dir: &std::path::Path) -> Core {

@@ -19,15 +19,25 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::AppState;
 
-pub fn routes() -> Router<AppState> {
-    let cors = CorsLayer::new()
+/// CORS for browser-called routes: any origin, bearer tokens only, no
+/// cookies (`allow_credentials` stays off).
+pub fn cors() -> CorsLayer {
+    CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([
             axum::http::Method::GET,
             axum::http::Method::POST,
             axum::http::Method::DELETE,
         ])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("idempotency-key"),
+        ])
+}
+
+pub fn routes() -> Router<AppState> {
+    let cors = cors();
     let api = Router::new()
         .route("/v1/sdk/config", get(sdk_config))
         .route("/v1/sessions", post(create_session))

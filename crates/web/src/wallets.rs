@@ -25,6 +25,9 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/wallets/{id}/sign-transaction", post(sign_transaction))
         .route("/v1/wallets/{id}/sign-raw", post(sign_raw))
         .route("/v1/me/wallets", post(add_my_wallet))
+        // Browsers call these with a session token (never a secret key:
+        // X-API-Key is not an allowed header), so any origin is fine.
+        .layer(crate::login::cors())
 }
 
 fn partner_only(c: Caller) -> Result<keystead_domain::PartnerAuth, ApiError> {

@@ -255,7 +255,7 @@ impl Context {
         };
         if status >= 400 {
             if self.json && !value.is_null() {
-                println!("{}", value);
+                out(&value.to_string());
                 return Err(Failure {
                     code: 1,
                     message: String::new(),
@@ -279,20 +279,30 @@ impl Context {
     /// `--json`: the body as it is; otherwise the human rendering.
     fn print(&self, value: &Value, human: impl FnOnce(&Value) -> String) {
         if self.json {
-            println!(
-                "{}",
-                if value.is_null() {
-                    "{}".to_string()
-                } else {
-                    value.to_string()
-                }
-            );
+            out(&if value.is_null() {
+                "{}".to_string()
+            } else {
+                value.to_string()
+            });
         } else {
             let text = human(value);
             if !text.is_empty() {
-                println!("{text}");
+                out(&text);
             }
         }
+    }
+}
+
+/// Writes a line to stdout; a closed pipe (`keystead … | head`) ends the
+/// output quietly instead of panicking like `println!`.
+fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if writeln!(stdout, "{text}")
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        std::process::exit(0);
     }
 }
 
@@ -535,15 +545,7 @@ async fn admin(ctx: &Context, cmd: &AdminCmd) -> CliResult {
                 .admin(Method::POST, "/v1/admin/developers", Some(&body))
                 .await?;
             ctx.print(&v, |v| {
-                let projects: Vec<String> = v["project_ids"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let projects = strings(v, "project_ids");
                 table(&[
                     ("id", s(v, "id")),
                     ("email", s(v, "email")),
@@ -659,6 +661,19 @@ fn s(v: &Value, key: &str) -> String {
     }
 }
 
+/// The strings of an array field (missing or wrong type: none).
+fn strings(v: &Value, key: &str) -> Vec<String> {
+    v[key]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn table(rows: &[(&str, String)]) -> String {
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     rows.iter()
@@ -668,15 +683,7 @@ fn table(rows: &[(&str, String)]) -> String {
 }
 
 fn render_partner(v: &Value) -> String {
-    let urls: Vec<String> = v["allowed_return_urls"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let urls = strings(v, "allowed_return_urls");
     let mut out = table(&[
         ("partner_id", s(v, "partner_id")),
         ("project_id", s(v, "project_id")),

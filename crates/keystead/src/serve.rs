@@ -96,7 +96,7 @@ pub async fn run(cfg: ServerConfig, stop_on_stdin_eof: bool) -> anyhow::Result<(
 
     println!(
         "keystead listening on http://{addr} (public URL {})",
-        core.config.public_url
+        core.issuer_url()
     );
     println!("Custom OIDC redirect URI: {}", core.redirect_uri());
     tracing::info!(%addr, "listening");

@@ -445,7 +445,8 @@ async fn concurrent_first_logins_create_one_user(store: &Store) {
     );
 }
 
-async fn login_code_is_single_use(store: &Store) {
+/// A partner and one user `u1` with wallet `w1`.
+async fn seed_user(store: &Store) {
     seed(store).await;
     let w = wallet("w1", "u1");
     let key = sealed(1);
@@ -463,6 +464,10 @@ async fn login_code_is_single_use(store: &Store) {
         })
         .await
         .unwrap();
+}
+
+async fn login_code_is_single_use(store: &Store) {
+    seed_user(store).await;
     let now = now_unix();
     let row = LoginCodeRow {
         partner_id: "ptn_1".into(),
@@ -490,23 +495,7 @@ async fn login_code_is_single_use(store: &Store) {
 }
 
 async fn sessions_expire_and_revoke(store: &Store) {
-    seed(store).await;
-    let w = wallet("w1", "u1");
-    let key = sealed(1);
-    store
-        .create_user(&NewUser {
-            user_id: "u1",
-            identity_id: "i1",
-            partner_id: "ptn_1",
-            issuer: "https://a.example",
-            sub: "bob",
-            email: None,
-            wallet: &w,
-            wallet_key: &key,
-            now: 1,
-        })
-        .await
-        .unwrap();
+    seed_user(store).await;
     let s = SessionRow {
         user_id: "u1".into(),
         partner_id: "ptn_1".into(),

@@ -12,8 +12,8 @@ use keystead_crypto::hashing::token_hash;
 use keystead_crypto::{random_token_bits, ExposeSecret};
 use keystead_proto::ErrorCode;
 use keystead_store::{
-    now_unix, FirstLogin, LoginCodeRow, LoginStateRow, NewUser, PartnerRow, SessionRow, StoreError,
-    WalletRow, PURPOSE_WALLET_KEY,
+    now_unix, FinishLogin, LoginFinished, LoginStateRow, PartnerRow, Redeemed, SessionRow,
+    StoreError, WalletRow, PURPOSE_WALLET_KEY,
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -123,6 +123,14 @@ pub(crate) fn wallet_json(w: &WalletRow) -> Value {
         v["userIdentifierType"] = json!(t);
     }
     v
+}
+
+/// Who the IdP says signed in (the email only when verified).
+#[derive(Debug, Clone)]
+struct Identity {
+    issuer: String,
+    sub: String,
+    email: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -273,7 +281,7 @@ impl Core {
         let now = now_unix();
         let login = self
             .store
-            .take_login_state(&token_hash(state), &token_hash(browser), now)
+            .peek_login_state(&token_hash(state), &token_hash(browser), now)
             .await
             .map_err(|e| no_return(e.into()))?
             .ok_or_else(state_invalid)?;
@@ -290,18 +298,14 @@ impl Core {
             let back_to = Some(with_params(&login.return_to, &params));
             LoginFailure { error, back_to }
         };
-        match self.complete(&login, p, now).await {
-            Ok(user_id) => {
-                let code = random_token_bits("klc_", 32);
-                let row = LoginCodeRow {
-                    partner_id: login.partner_id.clone(),
-                    user_id,
-                    code_challenge: login.app_code_challenge.clone(),
-                };
-                self.store
-                    .insert_login_code(&token_hash(&code), &row, now, LOGIN_CODE_TTL_SECS)
-                    .await
-                    .map_err(|e| back(e.into()))?;
+        let code = random_token_bits("klc_", 32);
+        let result = match self.complete(&login, p, now).await {
+            Ok(who) => self.record_login(&login, &who, &code, now).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(None) => Err(state_invalid()),
+            Ok(Some(_user_id)) => {
                 let mut params = vec![("login_code", code.as_str())];
                 if let Some(s) = &login.app_state {
                     params.push(("state", s.as_str()));
@@ -312,18 +316,22 @@ impl Core {
                 if let Error::Api { code, message, .. } = &e {
                     tracing::info!(partner_id = %login.partner_id, code = %code, reason = %message, "sign-in failed");
                 }
+                // A failed sign-in uses up its state too.
+                if let Err(err) = self.store.consume_login_state(&login.state_hash, now).await {
+                    tracing::warn!(error = %err, "could not mark a failed login state used");
+                }
                 Err(back(e))
             }
         }
     }
 
-    /// Everything between a valid state and a user id.
+    /// Everything between a valid state and a verified identity.
     async fn complete(
         &self,
         login: &LoginStateRow,
         p: &CallbackParams,
         now: i64,
-    ) -> Result<String> {
+    ) -> Result<Identity> {
         if let Some(err) = &p.error {
             return Err(self.idp_error(err, p.error_description.as_deref()));
         }
@@ -406,14 +414,11 @@ impl Core {
                 email = jose::verified_email(&info);
             }
         }
-        self.user_for_identity(
-            &login.partner_id,
-            &config.issuer,
-            &claims.sub,
-            email.as_deref(),
-            now,
-        )
-        .await
+        Ok(Identity {
+            issuer: config.issuer,
+            sub: claims.sub,
+            email: email.map(|e| e.to_ascii_lowercase()),
+        })
     }
 
     fn idp_error(&self, error: &str, description: Option<&str>) -> Error {
@@ -592,97 +597,89 @@ impl Core {
             })
     }
 
-    /// Loads the user of (partner, issuer, sub) or creates it with its first
-    /// EVM wallet; concurrent first logins agree on one user.
-    pub async fn user_for_identity(
+    /// Writes the end of a sign-in in one transaction: the state is used
+    /// up, the user found or created with its first EVM wallet (concurrent
+    /// first logins agree on one user), wallets claimed by verified email,
+    /// the login code stored. `None`: another request used the state first.
+    async fn record_login(
         &self,
-        partner_id: &str,
-        issuer: &str,
-        sub: &str,
-        email: Option<&str>,
+        login: &LoginStateRow,
+        who: &Identity,
+        code: &str,
         now: i64,
-    ) -> Result<String> {
-        let user_id = self
-            .user_for_identity_inner(partner_id, issuer, sub, email, now)
-            .await?;
-        // A verified email takes over the partner's pregenerated wallets
-        // for that address (SPEC §5 claiming).
-        if let Some(email) = email {
-            let moved = self
-                .store
-                .claim_wallets_by_email(partner_id, &email.to_ascii_lowercase(), &user_id)
-                .await?;
-            if moved > 0 {
-                tracing::info!(%partner_id, %user_id, wallets = moved, "pregenerated wallets claimed by verified email");
-            }
-        }
-        Ok(user_id)
-    }
-
-    async fn user_for_identity_inner(
-        &self,
-        partner_id: &str,
-        issuer: &str,
-        sub: &str,
-        email: Option<&str>,
-        now: i64,
-    ) -> Result<String> {
-        if let Some((user_id, identity_id)) =
-            self.store.find_identity(partner_id, issuer, sub).await?
-        {
-            self.store.touch_identity(&identity_id, email, now).await?;
-            return Ok(user_id);
-        }
-        let user_id = keystead_crypto::random_token("usr_");
-        let wallet_id = keystead_crypto::random_token("wal_");
-        let fresh = keystead_wallet::generate_evm();
-        let sealed = keystead_crypto::seal(
-            self.keys.as_ref(),
-            &wallet_id,
-            PURPOSE_WALLET_KEY,
-            fresh.private_key.bytes(),
-        )
-        .await?;
-        drop(fresh.private_key);
-        let wallet = WalletRow {
-            id: wallet_id,
-            partner_id: partner_id.to_string(),
-            user_id: Some(user_id.clone()),
-            kind: fresh.kind.as_str().to_string(),
-            address: fresh.address,
-            public_key: fresh.public_key,
-            user_identifier: None,
-            user_identifier_type: None,
-            status: "READY".into(),
-            created_at: now,
-        };
-        let outcome = self
+    ) -> Result<Option<String>> {
+        let found = self
             .store
-            .create_user(&NewUser {
-                user_id: &user_id,
-                identity_id: &keystead_crypto::random_token("idn_"),
-                partner_id,
-                issuer,
-                sub,
-                email,
-                wallet: &wallet,
-                wallet_key: &sealed,
+            .find_identity(&login.partner_id, &who.issuer, &who.sub)
+            .await?;
+        // Keys are generated and sealed before the transaction, so the
+        // transaction itself is only writes.
+        let prepared = match found {
+            Some(_) => None,
+            None => {
+                let user_id = keystead_crypto::random_token("usr_");
+                let wallet_id = keystead_crypto::random_token("wal_");
+                let fresh = keystead_wallet::generate_evm();
+                let sealed = keystead_crypto::seal(
+                    self.keys.as_ref(),
+                    &wallet_id,
+                    PURPOSE_WALLET_KEY,
+                    fresh.private_key.bytes(),
+                )
+                .await?;
+                drop(fresh.private_key);
+                let wallet = WalletRow {
+                    id: wallet_id,
+                    partner_id: login.partner_id.clone(),
+                    user_id: Some(user_id.clone()),
+                    kind: fresh.kind.as_str().to_string(),
+                    address: fresh.address,
+                    public_key: fresh.public_key,
+                    user_identifier: None,
+                    user_identifier_type: None,
+                    status: "READY".into(),
+                    created_at: now,
+                };
+                Some((
+                    user_id,
+                    keystead_crypto::random_token("idn_"),
+                    wallet,
+                    sealed,
+                ))
+            }
+        };
+        let finished = self
+            .store
+            .finish_login(&FinishLogin {
+                state_hash: &login.state_hash,
                 now,
+                partner_id: &login.partner_id,
+                issuer: &who.issuer,
+                sub: &who.sub,
+                email: who.email.as_deref(),
+                new_user: prepared
+                    .as_ref()
+                    .map(|(u, i, w, k)| (u.as_str(), i.as_str(), w, k)),
+                code_hash: &token_hash(code),
+                code_challenge: &login.app_code_challenge,
+                code_ttl: LOGIN_CODE_TTL_SECS,
             })
             .await?;
-        match outcome {
-            FirstLogin::Created => {
-                tracing::info!(%partner_id, %user_id, "new user with EVM wallet");
-                Ok(user_id)
-            }
-            FirstLogin::AlreadyExists => {
-                let (user_id, identity_id) = self
-                    .store
-                    .find_identity(partner_id, issuer, sub)
-                    .await?
-                    .ok_or_else(|| Error::internal("identity vanished after a conflict"))?;
-                self.store.touch_identity(&identity_id, email, now).await?;
-                Ok(user_id)
+        match finished {
+            LoginFinished::StateUsed => Ok(None),
+            LoginFinished::Done {
+                user_id,
+                created,
+                claimed,
+            } => {
+                let partner_id = &login.partner_id;
+                if created {
+                    tracing::info!(%partner_id, %user_id, "new user with EVM wallet");
+                }
+                if claimed > 0 {
+                    tracing::info!(%partner_id, %user_id, wallets = claimed, "pregenerated wallets claimed by verified email");
+                }
+                Ok(Some(user_id))
             }
         }
     }
@@ -705,39 +702,40 @@ impl Core {
                 "login_code is invalid, expired (60 s) or already used; sign in again",
             )
         };
-        let code = self
-            .store
-            .take_login_code(&token_hash(login_code), now)
-            .await?
-            .ok_or_else(invalid)?;
-        if code.partner_id != partner.id {
-            return Err(invalid());
-        }
-        if !is_pkce_value(code_verifier)
-            || !keystead_crypto::hashing::constant_time_eq(
-                s256(code_verifier).as_bytes(),
-                code.code_challenge.as_bytes(),
-            )
-        {
-            return Err(Error::new(
-                ErrorCode::PkceInvalid,
-                "code_verifier does not match the code_challenge this sign-in started with; the login code is now used up",
-            ));
-        }
         let token = random_token_bits("kst_", 32);
-        let ttl = partner.session_ttl_secs.clamp(60, MAX_SESSION_SECS);
-        let session = SessionRow {
-            user_id: code.user_id.clone(),
-            partner_id: partner.id.clone(),
-            expires_at: now + ttl,
+        let expires_at = now + partner.session_ttl_secs.clamp(60, MAX_SESSION_SECS);
+        let verifier_ok = |challenge: &str| {
+            is_pkce_value(code_verifier)
+                && keystead_crypto::hashing::constant_time_eq(
+                    s256(code_verifier).as_bytes(),
+                    challenge.as_bytes(),
+                )
         };
-        self.store
-            .insert_session(&token_hash(&token), &session, now)
+        let redeemed = self
+            .store
+            .redeem_login_code(
+                &token_hash(login_code),
+                &partner.id,
+                now,
+                verifier_ok,
+                &token_hash(&token),
+                expires_at,
+            )
             .await?;
-        let me = self.me_json(&code.user_id).await?;
+        let user_id = match redeemed {
+            Redeemed::Invalid => return Err(invalid()),
+            Redeemed::PkceMismatch => {
+                return Err(Error::new(
+                    ErrorCode::PkceInvalid,
+                    "code_verifier does not match the code_challenge this sign-in started with; the login code is now used up",
+                ))
+            }
+            Redeemed::Session { user_id } => user_id,
+        };
+        let me = self.me_json(&user_id).await?;
         Ok(json!({
             "session_token": token,
-            "expires_at": rfc3339(session.expires_at),
+            "expires_at": rfc3339(expires_at),
             "user": me["user"],
             "wallets": me["wallets"],
         }))

@@ -83,9 +83,13 @@ impl Store {
             return Err(StoreError::UnsupportedUrl);
         };
         let pool = match backend {
-            // One connection: SQLite has one writer anyway, and a single
-            // connection can never hit SQLITE_BUSY between our own tasks.
-            // WAL + synchronous=NORMAL is durable across process crashes.
+            // A few connections: WAL lets reads run beside the one writer.
+            // Every multi-statement transaction here begins with a write,
+            // so a writer never has to upgrade a stale read snapshot (the
+            // one case busy_timeout cannot wait out).
+            // synchronous=FULL: an acknowledged write (a wallet address a
+            // partner may already have funded) survives a power loss, not
+            // only a process crash; we pay one fsync per transaction.
             Backend::Sqlite => {
                 let url = if url.contains('?') {
                     url.to_string()
@@ -93,12 +97,12 @@ impl Store {
                     format!("{url}?mode=rwc")
                 };
                 AnyPoolOptions::new()
-                    .max_connections(1)
+                    .max_connections(4)
                     .acquire_timeout(Duration::from_secs(30))
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             conn.execute(
-                                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+                                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
                                  PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
                             )
                             .await?;

@@ -500,3 +500,240 @@ pub(crate) async fn insert_wallet_tx(
     .await?;
     Ok(())
 }
+
+/// The last step of a sign-in, written in one transaction (one fsync):
+/// consume the state, create or load the user, claim wallets by verified
+/// email, store the login code.
+#[derive(Debug)]
+pub struct FinishLogin<'a> {
+    pub state_hash: &'a str,
+    pub now: i64,
+    pub partner_id: &'a str,
+    pub issuer: &'a str,
+    pub sub: &'a str,
+    /// A verified email, lower-cased for claiming.
+    pub email: Option<&'a str>,
+    /// Prepared when the identity was not found: `(user id, identity id,
+    /// wallet, sealed wallet key)`.
+    pub new_user: Option<(&'a str, &'a str, &'a WalletRow, &'a Sealed)>,
+    pub code_hash: &'a str,
+    pub code_challenge: &'a str,
+    pub code_ttl: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginFinished {
+    Done {
+        user_id: String,
+        created: bool,
+        claimed: u64,
+    },
+    /// Another request used the state first; nothing was written.
+    StateUsed,
+}
+
+/// How redeeming a login code ended; the code is used up in every case but
+/// `Invalid`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redeemed {
+    Invalid,
+    PkceMismatch,
+    Session { user_id: String },
+}
+
+impl Store {
+    /// A login state bound to this browser, unused and unexpired (read only).
+    pub async fn peek_login_state(
+        &self,
+        state_hash: &str,
+        browser_hash: &str,
+        now: i64,
+    ) -> Result<Option<LoginStateRow>> {
+        let row = sqlx::query(
+            "SELECT state_hash, partner_id, browser_hash, issuer, return_to, app_state, \
+             app_code_challenge, nonce, pkce_verifier, created_at, expires_at FROM login_states \
+             WHERE state_hash = $1 AND browser_hash = $2 AND used_at IS NULL AND expires_at > $3",
+        )
+        .bind(state_hash)
+        .bind(browser_hash)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(LoginStateRow {
+                state_hash: r.try_get("state_hash")?,
+                partner_id: r.try_get("partner_id")?,
+                browser_hash: r.try_get("browser_hash")?,
+                issuer: r.try_get("issuer")?,
+                return_to: r.try_get("return_to")?,
+                app_state: r.try_get("app_state")?,
+                app_code_challenge: r.try_get("app_code_challenge")?,
+                nonce: r.try_get("nonce")?,
+                pkce_verifier: r.try_get("pkce_verifier")?,
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Marks a state used (a failed sign-in cannot be retried with it).
+    pub async fn consume_login_state(&self, state_hash: &str, now: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE login_states SET used_at = $1 WHERE state_hash = $2 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(state_hash)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn finish_login(&self, f: &FinishLogin<'_>) -> Result<LoginFinished> {
+        let mut tx = self.pool().begin().await?;
+        let consumed = sqlx::query(
+            "UPDATE login_states SET used_at = $1 WHERE state_hash = $2 AND used_at IS NULL AND expires_at > $1",
+        )
+        .bind(f.now)
+        .bind(f.state_hash)
+        .execute(&mut *tx)
+        .await?;
+        if consumed.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(LoginFinished::StateUsed);
+        }
+        let mut created = None;
+        if let Some((user_id, identity_id, wallet, key)) = f.new_user {
+            sqlx::query("INSERT INTO users (id, partner_id, created_at) VALUES ($1, $2, $3)")
+                .bind(user_id)
+                .bind(f.partner_id)
+                .bind(f.now)
+                .execute(&mut *tx)
+                .await?;
+            let inserted: Option<String> = sqlx::query_scalar(
+                "INSERT INTO identities (id, user_id, partner_id, issuer, sub, email, created_at, last_login_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+                 ON CONFLICT (partner_id, issuer, sub) DO NOTHING RETURNING id",
+            )
+            .bind(identity_id)
+            .bind(user_id)
+            .bind(f.partner_id)
+            .bind(f.issuer)
+            .bind(f.sub)
+            .bind(f.email)
+            .bind(f.now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if inserted.is_some() {
+                insert_wallet_tx(&mut tx, wallet).await?;
+                put_secret_tx(&mut tx, &wallet.id, PURPOSE_WALLET_KEY, key, f.now).await?;
+                created = Some(user_id.to_string());
+            } else {
+                // A concurrent first login made the identity: drop ours.
+                sqlx::query("DELETE FROM users WHERE id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        let user_id = match &created {
+            Some(u) => u.clone(),
+            None => {
+                let user_id: String = sqlx::query_scalar(
+                    "UPDATE identities SET last_login_at = $1, email = COALESCE($2, email) \
+                     WHERE partner_id = $3 AND issuer = $4 AND sub = $5 RETURNING user_id",
+                )
+                .bind(f.now)
+                .bind(f.email)
+                .bind(f.partner_id)
+                .bind(f.issuer)
+                .bind(f.sub)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+                user_id
+            }
+        };
+        let mut claimed = 0;
+        if let Some(email) = f.email {
+            claimed = sqlx::query(
+                "UPDATE wallets SET user_id = $1 WHERE partner_id = $2 AND user_identifier_type = 'EMAIL' \
+                 AND user_identifier = $3 AND user_id IS NULL",
+            )
+            .bind(&user_id)
+            .bind(f.partner_id)
+            .bind(email)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        sqlx::query(
+            "INSERT INTO login_codes (code_hash, partner_id, user_id, code_challenge, created_at, expires_at, used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+        )
+        .bind(f.code_hash)
+        .bind(f.partner_id)
+        .bind(&user_id)
+        .bind(f.code_challenge)
+        .bind(f.now)
+        .bind(f.now + f.code_ttl)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(LoginFinished::Done {
+            user_id,
+            created: created.is_some(),
+            claimed,
+        })
+    }
+
+    /// Uses up a login code and, if `verifier_ok` accepts its PKCE
+    /// challenge, creates the session — one transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn redeem_login_code(
+        &self,
+        code_hash: &str,
+        partner_id: &str,
+        now: i64,
+        verifier_ok: impl FnOnce(&str) -> bool,
+        token_hash: &str,
+        expires_at: i64,
+    ) -> Result<Redeemed> {
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query(
+            "UPDATE login_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $1 \
+             RETURNING partner_id, user_id, code_challenge",
+        )
+        .bind(now)
+        .bind(code_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(Redeemed::Invalid);
+        };
+        let code_partner: String = row.try_get("partner_id")?;
+        let user_id: String = row.try_get("user_id")?;
+        let challenge: String = row.try_get("code_challenge")?;
+        let outcome = if code_partner != partner_id {
+            Redeemed::Invalid
+        } else if !verifier_ok(&challenge) {
+            Redeemed::PkceMismatch
+        } else {
+            sqlx::query(
+                "INSERT INTO sessions (token_hash, user_id, partner_id, created_at, expires_at, revoked_at) \
+                 VALUES ($1, $2, $3, $4, $5, NULL)",
+            )
+            .bind(token_hash)
+            .bind(&user_id)
+            .bind(partner_id)
+            .bind(now)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+            Redeemed::Session { user_id }
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+}

@@ -73,28 +73,6 @@ pub struct SessionRow {
     pub expires_at: i64,
 }
 
-/// What a first login inserts, prepared (keys generated and sealed) before
-/// the transaction so the transaction itself is only writes.
-#[derive(Debug)]
-pub struct NewUser<'a> {
-    pub user_id: &'a str,
-    pub identity_id: &'a str,
-    pub partner_id: &'a str,
-    pub issuer: &'a str,
-    pub sub: &'a str,
-    pub email: Option<&'a str>,
-    pub wallet: &'a WalletRow,
-    pub wallet_key: &'a Sealed,
-    pub now: i64,
-}
-
-/// Whether this call created the user or found one made concurrently.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FirstLogin {
-    Created,
-    AlreadyExists,
-}
-
 pub(crate) fn wallet_from(row: &AnyRow) -> Result<WalletRow> {
     Ok(WalletRow {
         id: row.try_get("id")?,
@@ -186,43 +164,6 @@ impl Store {
         Ok(())
     }
 
-    /// Consumes a login state: only if it exists, is bound to this browser,
-    /// is unused and unexpired. `None` for every other case.
-    pub async fn take_login_state(
-        &self,
-        state_hash: &str,
-        browser_hash: &str,
-        now: i64,
-    ) -> Result<Option<LoginStateRow>> {
-        let row = sqlx::query(
-            "UPDATE login_states SET used_at = $1 WHERE state_hash = $2 AND browser_hash = $3 \
-             AND used_at IS NULL AND expires_at > $1 \
-             RETURNING state_hash, partner_id, browser_hash, issuer, return_to, app_state, \
-             app_code_challenge, nonce, pkce_verifier, created_at, expires_at",
-        )
-        .bind(now)
-        .bind(state_hash)
-        .bind(browser_hash)
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(|r| {
-            Ok(LoginStateRow {
-                state_hash: r.try_get("state_hash")?,
-                partner_id: r.try_get("partner_id")?,
-                browser_hash: r.try_get("browser_hash")?,
-                issuer: r.try_get("issuer")?,
-                return_to: r.try_get("return_to")?,
-                app_state: r.try_get("app_state")?,
-                app_code_challenge: r.try_get("app_code_challenge")?,
-                nonce: r.try_get("nonce")?,
-                pkce_verifier: r.try_get("pkce_verifier")?,
-                created_at: r.try_get("created_at")?,
-                expires_at: r.try_get("expires_at")?,
-            })
-        })
-        .transpose()
-    }
-
     // ---- users, identities, wallets ----------------------------------------
 
     /// `(user id, identity id)` of an existing identity.
@@ -242,67 +183,6 @@ impl Store {
         .await?;
         row.map(|r| Ok((r.try_get("user_id")?, r.try_get("id")?)))
             .transpose()
-    }
-
-    /// Records a returning login; the email is replaced only when given
-    /// (a verified one), never cleared by a login without it.
-    pub async fn touch_identity(
-        &self,
-        identity_id: &str,
-        email: Option<&str>,
-        now: i64,
-    ) -> Result<()> {
-        sqlx::query(
-            "UPDATE identities SET last_login_at = $1, email = COALESCE($2, email) WHERE id = $3",
-        )
-        .bind(now)
-        .bind(email)
-        .bind(identity_id)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    /// A first login in one transaction: user, identity, wallet and its
-    /// sealed key. If the identity appeared meanwhile (a concurrent first
-    /// login), nothing is written and `AlreadyExists` is returned.
-    pub async fn create_user(&self, n: &NewUser<'_>) -> Result<FirstLogin> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("INSERT INTO users (id, partner_id, created_at) VALUES ($1, $2, $3)")
-            .bind(n.user_id)
-            .bind(n.partner_id)
-            .bind(n.now)
-            .execute(&mut *tx)
-            .await?;
-        let inserted: Option<String> = sqlx::query_scalar(
-            "INSERT INTO identities (id, user_id, partner_id, issuer, sub, email, created_at, last_login_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
-             ON CONFLICT (partner_id, issuer, sub) DO NOTHING RETURNING id",
-        )
-        .bind(n.identity_id)
-        .bind(n.user_id)
-        .bind(n.partner_id)
-        .bind(n.issuer)
-        .bind(n.sub)
-        .bind(n.email)
-        .bind(n.now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if inserted.is_none() {
-            tx.rollback().await?;
-            return Ok(FirstLogin::AlreadyExists);
-        }
-        insert_wallet_tx(&mut tx, n.wallet).await?;
-        put_secret_tx(
-            &mut tx,
-            &n.wallet.id,
-            PURPOSE_WALLET_KEY,
-            n.wallet_key,
-            n.now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(FirstLogin::Created)
     }
 
     pub async fn wallets_of_user(&self, user_id: &str) -> Result<Vec<WalletRow>> {
@@ -367,26 +247,6 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(())
-    }
-
-    /// Consumes a login code (any attempt uses it up, right or wrong).
-    pub async fn take_login_code(&self, code_hash: &str, now: i64) -> Result<Option<LoginCodeRow>> {
-        let row = sqlx::query(
-            "UPDATE login_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $1 \
-             RETURNING partner_id, user_id, code_challenge",
-        )
-        .bind(now)
-        .bind(code_hash)
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(|r| {
-            Ok(LoginCodeRow {
-                partner_id: r.try_get("partner_id")?,
-                user_id: r.try_get("user_id")?,
-                code_challenge: r.try_get("code_challenge")?,
-            })
-        })
-        .transpose()
     }
 
     pub async fn insert_session(&self, token_hash: &str, s: &SessionRow, now: i64) -> Result<()> {

@@ -350,32 +350,81 @@ async fn login_state_is_single_use_and_bound_to_the_browser(store: &Store) {
     store.insert_login_state(&state("s1", now)).await.unwrap();
     assert_eq!(
         store
-            .take_login_state("s1", "other-browser", now)
+            .peek_login_state("s1", "other-browser", now)
             .await
             .unwrap(),
         None
     );
-    let got = store
-        .take_login_state("s1", "browser", now)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(got, state("s1", now));
     assert_eq!(
-        store.take_login_state("s1", "browser", now).await.unwrap(),
+        store.peek_login_state("s1", "browser", now).await.unwrap(),
+        Some(state("s1", now))
+    );
+    let w = wallet("w1", "u1");
+    let key = sealed(1);
+    assert!(matches!(
+        first_login(store, "s1", "alice", ("u1", "i1", &w, &key), now).await,
+        LoginFinished::Done { created: true, .. }
+    ));
+    assert_eq!(
+        store.peek_login_state("s1", "browser", now).await.unwrap(),
         None,
+        "used"
+    );
+    let w2 = wallet("w2", "u2");
+    assert_eq!(
+        first_login(store, "s1", "alice", ("u2", "i2", &w2, &key), now).await,
+        LoginFinished::StateUsed,
         "replay"
+    );
+    assert_eq!(
+        store.count("users").await.unwrap(),
+        1,
+        "a replay writes nothing"
     );
     store
         .insert_login_state(&state("s2", now - 700))
         .await
         .unwrap();
     assert_eq!(
-        store.take_login_state("s2", "browser", now).await.unwrap(),
+        store.peek_login_state("s2", "browser", now).await.unwrap(),
         None,
         "expired"
     );
-    assert_eq!(store.purge_expired(now + 3600).await.unwrap(), 2);
+    assert_eq!(
+        first_login(store, "s2", "bob", ("u3", "i3", &w2, &key), now).await,
+        LoginFinished::StateUsed
+    );
+    store.insert_login_state(&state("s3", now)).await.unwrap();
+    assert!(store.consume_login_state("s3", now).await.unwrap());
+    assert!(!store.consume_login_state("s3", now).await.unwrap());
+    assert_eq!(store.purge_expired(now + 3600).await.unwrap(), 4);
+}
+
+/// Finishes a login on state `state_hash` for `sub`, with a new user
+/// prepared (used only if the identity does not exist yet).
+async fn first_login(
+    store: &Store,
+    state_hash: &str,
+    sub: &str,
+    new_user: (&str, &str, &WalletRow, &Sealed),
+    now: i64,
+) -> LoginFinished {
+    let code = format!("code-{state_hash}-{}", new_user.0);
+    store
+        .finish_login(&FinishLogin {
+            state_hash,
+            now,
+            partner_id: "ptn_1",
+            issuer: "https://a.example",
+            sub,
+            email: Some("alice@example.com"),
+            new_user: Some(new_user),
+            code_hash: &code,
+            code_challenge: "challenge",
+            code_ttl: 60,
+        })
+        .await
+        .unwrap()
 }
 
 fn wallet(id: &str, user: &str) -> WalletRow {
@@ -395,37 +444,42 @@ fn wallet(id: &str, user: &str) -> WalletRow {
 
 async fn concurrent_first_logins_create_one_user(store: &Store) {
     seed(store).await;
+    let now = now_unix();
     let mut tasks = Vec::new();
     for i in 0..8 {
         let store = store.clone();
+        store
+            .insert_login_state(&state(&format!("s{i}"), now))
+            .await
+            .unwrap();
         tasks.push(tokio::spawn(async move {
             let w = wallet(&format!("w{i}"), &format!("u{i}"));
             let key = sealed(i as u8);
-            let n = NewUser {
-                user_id: &format!("u{i}"),
-                identity_id: &format!("i{i}"),
-                partner_id: "ptn_1",
-                issuer: "https://a.example",
-                sub: "alice",
-                email: Some("alice@example.com"),
-                wallet: &w,
-                wallet_key: &key,
-                now: 1,
-            };
-            store.create_user(&n).await.unwrap()
+            let (u, id) = (format!("u{i}"), format!("i{i}"));
+            first_login(&store, &format!("s{i}"), "alice", (&u, &id, &w, &key), now).await
         }));
     }
     let mut created = 0;
+    let mut users = std::collections::HashSet::new();
     for t in tasks {
-        if t.await.unwrap() == FirstLogin::Created {
-            created += 1;
+        match t.await.unwrap() {
+            LoginFinished::Done {
+                user_id,
+                created: c,
+                ..
+            } => {
+                created += usize::from(c);
+                users.insert(user_id);
+            }
+            LoginFinished::StateUsed => panic!("each task has its own state"),
         }
     }
     assert_eq!(created, 1);
+    assert_eq!(users.len(), 1);
     assert_eq!(store.count("users").await.unwrap(), 1);
     assert_eq!(store.count("identities").await.unwrap(), 1);
     assert_eq!(store.count("wallets").await.unwrap(), 1);
-    let (user, identity) = store
+    let (user, _) = store
         .find_identity("ptn_1", "https://a.example", "alice")
         .await
         .unwrap()
@@ -436,62 +490,91 @@ async fn concurrent_first_logins_create_one_user(store: &Store) {
         .secret(&wallets[0].id, PURPOSE_WALLET_KEY)
         .await
         .is_ok());
-    store.touch_identity(&identity, None, 5).await.unwrap();
     let ids = store.identities_of_user(&user).await.unwrap();
-    assert_eq!(
-        ids[0].email.as_deref(),
-        Some("alice@example.com"),
-        "not cleared"
-    );
+    assert_eq!(ids[0].email.as_deref(), Some("alice@example.com"));
 }
 
-/// A partner and one user `u1` with wallet `w1`.
+/// A partner and one user `u1` with wallet `w1`; the user's login code is
+/// `code-s0-u1`.
 async fn seed_user(store: &Store) {
     seed(store).await;
+    let now = now_unix();
+    store.insert_login_state(&state("s0", now)).await.unwrap();
     let w = wallet("w1", "u1");
     let key = sealed(1);
-    store
-        .create_user(&NewUser {
-            user_id: "u1",
-            identity_id: "i1",
-            partner_id: "ptn_1",
-            issuer: "https://a.example",
-            sub: "bob",
-            email: None,
-            wallet: &w,
-            wallet_key: &key,
-            now: 1,
-        })
-        .await
-        .unwrap();
+    first_login(store, "s0", "bob", ("u1", "i1", &w, &key), now).await;
 }
 
 async fn login_code_is_single_use(store: &Store) {
     seed_user(store).await;
     let now = now_unix();
+    let redeem = |code: &'static str, partner: &'static str, ok: bool, token: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .redeem_login_code(
+                    code,
+                    partner,
+                    now,
+                    |c| ok && c == "challenge",
+                    token,
+                    now + 100,
+                )
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        redeem("code-s0-u1", "ptn_other", true, "t0").await,
+        Redeemed::Invalid,
+        "another partner"
+    );
+    assert_eq!(
+        redeem("code-s0-u1", "ptn_1", true, "t0").await,
+        Redeemed::Invalid,
+        "used up by that attempt"
+    );
     let row = LoginCodeRow {
         partner_id: "ptn_1".into(),
         user_id: "u1".into(),
-        code_challenge: "c".into(),
+        code_challenge: "challenge".into(),
     };
-    store
-        .insert_login_code("code1", &row, now, 60)
-        .await
-        .unwrap();
+    store.insert_login_code("c2", &row, now, 60).await.unwrap();
     assert_eq!(
-        store.take_login_code("code1", now).await.unwrap(),
-        Some(row.clone())
+        redeem("c2", "ptn_1", false, "t1").await,
+        Redeemed::PkceMismatch
     );
-    assert_eq!(store.take_login_code("code1", now).await.unwrap(), None);
+    assert_eq!(
+        redeem("c2", "ptn_1", true, "t1").await,
+        Redeemed::Invalid,
+        "a wrong verifier used it up"
+    );
+    store.insert_login_code("c3", &row, now, 60).await.unwrap();
+    assert_eq!(
+        redeem("c3", "ptn_1", true, "t3").await,
+        Redeemed::Session {
+            user_id: "u1".into()
+        }
+    );
+    assert_eq!(
+        store.session("t3", now).await.unwrap().map(|s| s.user_id),
+        Some("u1".into())
+    );
+    assert_eq!(
+        redeem("c3", "ptn_1", true, "t4").await,
+        Redeemed::Invalid,
+        "replay"
+    );
     store
-        .insert_login_code("code2", &row, now - 120, 60)
+        .insert_login_code("c4", &row, now - 120, 60)
         .await
         .unwrap();
     assert_eq!(
-        store.take_login_code("code2", now).await.unwrap(),
-        None,
+        redeem("c4", "ptn_1", true, "t5").await,
+        Redeemed::Invalid,
         "expired"
     );
+    assert_eq!(store.session("t1", now).await.unwrap(), None);
 }
 
 async fn sessions_expire_and_revoke(store: &Store) {

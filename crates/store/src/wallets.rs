@@ -149,24 +149,4 @@ impl Store {
             .await?;
         row.as_ref().map(wallet_from).transpose()
     }
-
-    /// Moves the partner's unclaimed pregenerated wallets for this email to
-    /// the user. Returns how many moved.
-    pub async fn claim_wallets_by_email(
-        &self,
-        partner_id: &str,
-        email: &str,
-        user_id: &str,
-    ) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE wallets SET user_id = $1 WHERE partner_id = $2 AND user_identifier_type = 'EMAIL' \
-             AND user_identifier = $3 AND user_id IS NULL",
-        )
-        .bind(user_id)
-        .bind(partner_id)
-        .bind(email)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected())
-    }
 }

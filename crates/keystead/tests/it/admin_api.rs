@@ -174,3 +174,30 @@ fn postgres_backend_serves_the_same_api() {
     assert_eq!(g.json["last_verification"]["ok"], true);
     assert_eq!(g.json["client_secret_set"], true);
 }
+
+#[test]
+fn keystead_toml_is_read_and_the_environment_wins() {
+    let s = Server::start(crate::kit::ServerOpts {
+        public_url_env: false,
+        toml: Some(
+            "public_url = \"https://auth.from-toml.example\"\n[wallets]\nrate_limit_per_second = 0.01\nrate_limit_burst = 50\n",
+        ),
+        env: vec![("KEYSTEAD_WALLETS__RATE_LIMIT_BURST", "1")],
+        ..Default::default()
+    });
+    let p = s.new_partner();
+    let r = p.call(
+        "PUT",
+        "/v1/partner/custom-oidc",
+        Some(json!({
+            "issuer": "https://idp.example.com", "client_id": "c", "button_label": "Acme",
+        })),
+    );
+    assert_eq!(
+        r.json["redirect_uri"], "https://auth.from-toml.example/auth/custom_oidc/callback",
+        "public_url from keystead.toml"
+    );
+    // burst 1 from the environment beats 50 from the file
+    assert_eq!(p.call("GET", "/v1/wallets/wal_x", None).status, 404);
+    assert_eq!(p.call("GET", "/v1/wallets/wal_x", None).status, 429);
+}

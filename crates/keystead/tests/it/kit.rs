@@ -232,6 +232,10 @@ pub struct ServerOpts {
     pub database_url: Option<String>,
     pub log_level: &'static str,
     pub env: Vec<(&'static str, &'static str)>,
+    /// Contents of `keystead.toml` in the server's working directory.
+    pub toml: Option<&'static str>,
+    /// Set KEYSTEAD_PUBLIC_URL (the default); off to test other sources.
+    pub public_url_env: bool,
     /// Reuse this server directory (a restart).
     pub dir: Option<PathBuf>,
 }
@@ -243,6 +247,8 @@ impl Default for ServerOpts {
             database_url: None,
             log_level: "info",
             env: Vec::new(),
+            toml: None,
+            public_url_env: true,
             dir: None,
         }
     }
@@ -273,7 +279,6 @@ impl Server {
             .env("KEYSTEAD_LISTEN", "127.0.0.1:0")
             .env("KEYSTEAD_DATA_DIR", &data_dir)
             .env("KEYSTEAD_LOG", opts.log_level)
-            .env("KEYSTEAD_PUBLIC_URL", PUBLIC_URL)
             .env("KEYSTEAD_OUTBOUND__EXTRA_CA_FILE", &tls().ca_pem);
         if opts.allow_loopback {
             cmd.env("KEYSTEAD_OUTBOUND__ALLOW_NETWORKS", "127.0.0.0/8,::1/128");
@@ -283,6 +288,12 @@ impl Server {
         }
         for (k, v) in &opts.env {
             cmd.env(k, v);
+        }
+        if opts.public_url_env {
+            cmd.env("KEYSTEAD_PUBLIC_URL", PUBLIC_URL);
+        }
+        if let Some(toml) = opts.toml {
+            std::fs::write(dir.join("keystead.toml"), toml).unwrap();
         }
         let (proc, line) = spawn_until(cmd, "keystead serve", &log, |l| {
             l.starts_with("keystead listening on ")

@@ -40,6 +40,10 @@ if ! psql "$PG_URL" -qtAc 'select 1' >/dev/null 2>&1; then
     || die "PostgreSQL is not reachable at $PG_URL (set KEYSTEAD_TEST_POSTGRES_URL); the storage suite needs it"
 fi
 
+# Databases left by earlier runs (each run creates its own).
+psql "$PG_URL" -qtAc "select datname from pg_database where datname like 'ks\_it\_%' or datname like 'ks\_test\_%'" \
+  | while read -r db; do [ -n "$db" ] && psql "$PG_URL" -qc "drop database if exists $db" >/dev/null 2>&1 || true; done
+
 # --- npm packages of the test IdPs --------------------------------------------------
 for d in tests/idp tests/verify; do
 if [ ! -d $d/node_modules ] || [ $d/package-lock.json -nt $d/node_modules/.package-lock.json ]; then

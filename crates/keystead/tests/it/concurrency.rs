@@ -53,3 +53,62 @@ fn twenty_parallel_first_logins_on_postgres_make_one_user_and_one_wallet() {
     });
     twenty_parallel_first_logins(&server);
 }
+
+#[test]
+fn a_login_started_on_one_instance_completes_on_another() {
+    let db = postgres_db();
+    let a = Server::start(ServerOpts {
+        database_url: Some(db.clone()),
+        ..Default::default()
+    });
+    let b = Server::start(ServerOpts {
+        database_url: Some(db),
+        key_file_from: Some(a.data_dir.join("master.key")),
+        ..Default::default()
+    });
+    let p = oidc_partner(
+        &a,
+        &idp().issuer("main"),
+        &format!("{CLIENT_ID}-client_secret_basic"),
+        "client_secret_basic",
+        Some(CLIENT_SECRET),
+    );
+    let browser = Browser::new(&a);
+    let pk = crate::browser::pkce();
+    let hint = keystead_crypto::random_token("roam-")[..18].to_string();
+    let (_, cb) = browser.follow_until(
+        &browser.start_url(&p, crate::browser::RETURN_TO, &pk, &hint),
+        |u| u.contains("/auth/custom_oidc/callback"),
+    );
+    // the load balancer sends the callback to the other instance
+    let cb_on_b = cb
+        .expect("reached the callback")
+        .replacen(&a.url, &b.url, 1);
+    let outcome = browser.follow(&cb_on_b);
+    let on_b = crate::kit::Partner {
+        server: b.url.clone(),
+        ..p.clone()
+    };
+    let s = crate::browser::session(&on_b, &outcome.login_code(), &pk.verifier);
+    assert_eq!(s.status, 200, "{}", s.text);
+    let token = s.json["session_token"].as_str().unwrap();
+    let me_a = crate::kit::http("GET", &format!("{}/v1/me", a.url), Some(token), None);
+    assert_eq!(
+        me_a.json["user"]["id"], s.json["user"]["id"],
+        "the session works on both"
+    );
+    // one session-JWT key for the deployment
+    let jwt_a = crate::kit::http(
+        "POST",
+        &format!("{}/v1/sessions/jwt", a.url),
+        Some(token),
+        None,
+    );
+    let jwt_b = crate::kit::http(
+        "POST",
+        &format!("{}/v1/sessions/jwt", b.url),
+        Some(token),
+        None,
+    );
+    assert_eq!(jwt_a.json["keyId"], jwt_b.json["keyId"]);
+}

@@ -236,6 +236,8 @@ pub struct ServerOpts {
     pub toml: Option<&'static str>,
     /// Set KEYSTEAD_PUBLIC_URL (the default); off to test other sources.
     pub public_url_env: bool,
+    /// Start with this key file (a second instance of one deployment).
+    pub key_file_from: Option<PathBuf>,
     /// Reuse this server directory (a restart).
     pub dir: Option<PathBuf>,
 }
@@ -249,6 +251,7 @@ impl Default for ServerOpts {
             env: Vec::new(),
             toml: None,
             public_url_env: true,
+            key_file_from: None,
             dir: None,
         }
     }
@@ -292,6 +295,10 @@ impl Server {
         if opts.public_url_env {
             cmd.env("KEYSTEAD_PUBLIC_URL", PUBLIC_URL);
         }
+        if let Some(key) = &opts.key_file_from {
+            std::fs::create_dir_all(&data_dir).unwrap();
+            std::fs::copy(key, data_dir.join("master.key")).unwrap();
+        }
         if let Some(toml) = opts.toml {
             std::fs::write(dir.join("keystead.toml"), toml).unwrap();
         }
@@ -304,8 +311,9 @@ impl Server {
             .next()
             .unwrap()
             .to_string();
+        // Only the instance that created the deployment has the file.
         let admin_token = std::fs::read_to_string(data_dir.join("admin-token"))
-            .unwrap()
+            .unwrap_or_default()
             .trim()
             .to_string();
         Server {

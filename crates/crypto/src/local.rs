@@ -58,7 +58,7 @@ impl LocalKeyProvider {
                     key: B64.encode(random_bytes::<32>()),
                 }],
             };
-            write_private(path, &file)?;
+            write_private(path, &file, false)?;
         }
         let keys = read_keys(path)?;
         Ok(Self {
@@ -88,7 +88,7 @@ impl LocalKeyProvider {
             version: next,
             key: B64.encode(new_key),
         });
-        write_private(&self.path, &file)?;
+        write_private(&self.path, &file, true)?;
         keys.push(Kek {
             version: next,
             key: Zeroizing::new(new_key),
@@ -238,15 +238,39 @@ fn read_keys(path: &Path) -> Result<Vec<Kek>, ProviderError> {
 
 /// Writes atomically (temp file + rename) with mode 0600, so a crash never
 /// leaves a half-written key file and no other user can ever read it.
-fn write_private(path: &Path, file: &KeyFile) -> Result<(), ProviderError> {
+/// `replace`: rotation overwrites; first creation never does — if another
+/// process created the file meanwhile, its key wins and ours is discarded
+/// (the caller then reads the file). The directory is synced so the new
+/// name survives a power loss.
+fn write_private(path: &Path, file: &KeyFile, replace: bool) -> Result<(), ProviderError> {
+    let err = |p: &Path, e: std::io::Error| ProviderError::KeyFile(format!("{}: {e}", p.display()));
     let json = Zeroizing::new(
         serde_json::to_vec_pretty(file).map_err(|e| ProviderError::KeyFile(e.to_string()))?,
     );
-    let tmp = path.with_extension("tmp");
-    write_file_0600(&tmp, &json)
-        .map_err(|e| ProviderError::KeyFile(format!("{}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, path)
-        .map_err(|e| ProviderError::KeyFile(format!("{}: {e}", path.display())))?;
+    let tmp = path.with_extension(format!("tmp-{}", hex::encode(random_bytes::<6>())));
+    write_file_0600(&tmp, &json).map_err(|e| err(&tmp, e))?;
+    let placed = if replace {
+        std::fs::rename(&tmp, path)
+    } else {
+        let linked = std::fs::hard_link(&tmp, path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            other => other,
+        }
+    };
+    placed.map_err(|e| err(path, e))?;
+    #[cfg(unix)]
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| err(dir, e))?;
+    }
     Ok(())
 }
 

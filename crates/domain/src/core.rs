@@ -88,11 +88,7 @@ impl Core {
 
     /// The redirect URI partners register at their IdP.
     pub fn redirect_uri(&self) -> String {
-        let base = self.config.public_url.as_str();
-        format!(
-            "{}/auth/custom_oidc/callback",
-            base.strip_suffix('/').unwrap_or(base)
-        )
+        format!("{}/auth/custom_oidc/callback", self.issuer_url())
     }
 
     // ---- operator -------------------------------------------------------

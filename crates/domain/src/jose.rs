@@ -134,10 +134,10 @@ pub fn validate_id_token(
         )));
     }
     let name = alg_name(alg);
-    let keys = jwks
+    let keys: &[Value] = jwks
         .get("keys")
         .and_then(Value::as_array)
-        .cloned()
+        .map(Vec::as_slice)
         .unwrap_or_default();
     let fitting: Vec<&Value> = keys
         .iter()
@@ -158,11 +158,8 @@ pub fn validate_id_token(
             }
             None => match fitting.as_slice() {
                 [one] => *one,
-                [] => {
-                    return Err(invalid(format!(
-                        "the IdP's JWKS has no key usable for {name}"
-                    )))
-                }
+                // Maybe the IdP rotated to a new key: refetch, like a new kid.
+                [] => return Err(TokenError::UnknownKid(String::new())),
                 _ => return Err(invalid(
                     "the ID token has no kid and the IdP's JWKS has several keys for its algorithm",
                 )),
@@ -199,7 +196,7 @@ pub fn validate_id_token(
         })
     })?;
     let claims = data.claims;
-    match claims.get("iat").and_then(Value::as_i64) {
+    match claims.get("iat").and_then(Value::as_f64).map(|f| f as i64) {
         None => return Err(invalid("the ID token has no iat claim")),
         Some(iat) if iat > now + LEEWAY_SECS => {
             return Err(invalid(

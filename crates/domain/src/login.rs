@@ -155,13 +155,15 @@ impl Core {
     pub async fn sdk_config(&self, api_key: &str) -> Result<Value> {
         let partner = self.partner_by_pk(api_key).await?;
         let mut auth = json!({ "methods": [] });
-        if let Ok(c) = self.store.custom_oidc(&partner.id).await {
-            if c.enabled {
+        match self.store.custom_oidc(&partner.id).await {
+            Ok(c) if c.enabled => {
                 auth = json!({
                     "methods": ["CUSTOM_OIDC"],
                     "oidcConfig": { "enabled": true, "buttonLabel": c.button_label },
                 });
             }
+            Ok(_) | Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
         }
         Ok(json!({ "authConfig": auth }))
     }
@@ -169,7 +171,9 @@ impl Core {
     /// `GET /auth/custom_oidc/start`: validate, remember, send to the IdP.
     pub async fn start_login(&self, p: &StartParams, browser_id: Option<&str>) -> Result<Started> {
         let partner = self.partner_by_pk(&p.api_key).await?;
-        if !return_to_allowed(&p.return_to, &partner.allowed_return_urls) {
+        if p.return_to.len() > 2048
+            || !return_to_allowed(&p.return_to, &partner.allowed_return_urls)
+        {
             return Err(Error::with_hint(
                 ErrorCode::ReturnToNotAllowed,
                 "return_to is not one of this app's allowed return URLs",
@@ -399,19 +403,29 @@ impl Core {
 
         let mut email = claims.verified_email();
         let wants_email = config.scopes.split(' ').any(|s| s == "email");
-        if wants_email && claims.claims.get("email").is_none() {
+        // Many IdPs put `email` but not `email_verified` in the ID token:
+        // ask userinfo whenever the token does not carry a verified email.
+        if wants_email && email.is_none() {
             if let (Some(ui), Some(at)) = (
                 &meta.userinfo_endpoint,
                 tokens.get("access_token").and_then(Value::as_str),
             ) {
-                let info = self.userinfo(ui, at).await?;
-                if info.get("sub").and_then(Value::as_str) != Some(claims.sub.as_str()) {
-                    return Err(Error::new(
-                        ErrorCode::IdTokenInvalid,
-                        "the IdP's userinfo answer is for another subject than the ID token",
-                    ));
+                match self.userinfo(ui, at).await {
+                    Ok(info) => {
+                        if info.get("sub").and_then(Value::as_str) != Some(claims.sub.as_str()) {
+                            return Err(Error::new(
+                                ErrorCode::IdTokenInvalid,
+                                "the IdP's userinfo answer is for another subject than the ID token",
+                            ));
+                        }
+                        email = jose::verified_email(&info);
+                    }
+                    // The ID token alone is a valid sign-in; without userinfo
+                    // there is just no verified email.
+                    Err(e) => {
+                        tracing::warn!(partner_id = %login.partner_id, error = %e, "userinfo failed; signing in without email")
+                    }
                 }
-                email = jose::verified_email(&info);
             }
         }
         Ok(Identity {
@@ -563,6 +577,10 @@ impl Core {
             other => other,
         };
         result.map_err(|e| match e {
+            TokenError::UnknownKid(kid) if kid.is_empty() => Error::new(
+                ErrorCode::IdTokenInvalid,
+                "the IdP's JWKS has no signing key usable for the ID token's algorithm",
+            ),
             TokenError::UnknownKid(kid) => Error::new(
                 ErrorCode::IdTokenInvalid,
                 format!("the ID token is signed with key {:?}, which is not in the IdP's JWKS as a usable signing key", clean(&kid)),

@@ -19,7 +19,7 @@ use crate::verify::fetch_json;
 
 pub const DISCOVERY_TTL_SECS: i64 = 15 * 60;
 pub const JWKS_TTL_SECS: i64 = 15 * 60;
-pub const JWKS_MIN_REFETCH_SECS: i64 = 2;
+pub const JWKS_MIN_REFETCH_SECS: i64 = 10;
 
 #[derive(Debug, Clone)]
 pub struct ProviderMeta {
@@ -170,6 +170,25 @@ impl Core {
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
         })
+    }
+
+    /// Stores a freshly fetched document (from Verify) in both caches.
+    pub(crate) async fn remember_doc(&self, url: &Url, doc: &Value, ttl: i64) {
+        let now = now_unix();
+        let Ok(body) = serde_json::to_string(doc) else {
+            return;
+        };
+        let cached = CachedDoc {
+            body,
+            fetched_at: now,
+            expires_at: now + ttl,
+        };
+        match self.store.put_cached_doc(url.as_str(), &cached).await {
+            Ok(()) => self
+                .docs
+                .put(url.as_str(), Arc::new(doc.clone()), now + ttl),
+            Err(e) => tracing::warn!(error = %e, "could not cache a provider document"),
+        }
     }
 
     /// The JWKS; `refresh` asks for a refetch (rate-limited).

@@ -21,7 +21,7 @@ impl Checks {
         self.0.push(Check {
             name: name.into(),
             status,
-            detail: detail.into(),
+            detail: printable(detail.into()),
             code: None,
             hint: None,
         });
@@ -42,11 +42,18 @@ impl Checks {
         self.0.push(Check {
             name: name.into(),
             status: CheckStatus::Fail,
-            detail: detail.into(),
+            detail: printable(detail.into()),
             code: Some(code),
-            hint,
+            hint: hint.map(printable),
         });
     }
+}
+
+/// Details quote IdP-controlled text (issuer, endpoints, algorithm names):
+/// no control characters (terminal escapes in `keystead oidc verify`), and
+/// a bounded length.
+fn printable(s: String) -> String {
+    s.chars().filter(|c| !c.is_control()).take(1000).collect()
 }
 
 /// Maps a fetch failure to `(code, sentence)`; never includes resolved
@@ -164,6 +171,9 @@ impl Core {
             }
         };
         c.pass("discovery", format!("fetched {disc_url}"));
+        // A partner who fixed their IdP should not wait for the login cache.
+        self.remember_doc(&url, &doc, crate::provider::DISCOVERY_TTL_SECS)
+            .await;
 
         // issuer, character for character
         match doc.get("issuer").and_then(Value::as_str) {
@@ -239,6 +249,8 @@ impl Core {
         if let Some(u) = jwks_url {
             match fetch_json(&self.outbound, &u, "jwks", ErrorCode::JwksFailed).await {
                 Ok(jwks) => {
+                    self.remember_doc(&u, &jwks, crate::provider::JWKS_TTL_SECS)
+                        .await;
                     let keys = jwks
                         .get("keys")
                         .and_then(Value::as_array)

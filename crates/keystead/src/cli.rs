@@ -172,10 +172,26 @@ impl Context {
             .clone()
             .or_else(|| rc.profiles.get(&profile).and_then(|p| p.server.clone()))
             .unwrap_or_else(|| DEFAULT_SERVER.into());
+        // Never follow redirects: a 307/308 would resend a secret-bearing
+        // body (client secret, password) to wherever it points.
         let http = reqwest::Client::builder()
             .user_agent(concat!("keystead-cli/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| refused(e.to_string()))?;
+        if let Ok(u) = url::Url::parse(&server) {
+            let loopback = match u.host() {
+                Some(url::Host::Domain(d)) => d == "localhost",
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if u.scheme() == "http" && !loopback {
+                eprintln!(
+                    "warning: {server} is plain http; secret keys and tokens cross the network unencrypted. Use https."
+                );
+            }
+        }
         Ok(Self {
             server: server.trim_end_matches('/').to_string(),
             profile,
@@ -517,7 +533,7 @@ async fn admin(ctx: &Context, cmd: &AdminCmd) -> CliResult {
             ctx.print(&v, |v| table(&[("id", s(v, "id")), ("name", s(v, "name"))]));
         }
         AdminCmd::ApiKeys(AdminApiKeys::Create { project, name }) => {
-            let path = format!("/v1/admin/projects/{project}/api-keys");
+            let path = format!("/v1/admin/projects/{}/api-keys", path_segment(project));
             let v = ctx
                 .admin(
                     Method::POST,

@@ -55,19 +55,33 @@ pub async fn run(cfg: ServerConfig, stop_on_stdin_eof: bool) -> anyhow::Result<(
     })
     .map_err(anyhow::Error::msg)?;
 
+    let store = Store::connect(&cfg.database_url())
+        .await
+        .context("opening the database")?;
+    let existing = store.any_secret().await?;
     let keys: Arc<dyn KeyProvider> = match cfg.kms.provider.as_str() {
-        "local" => Arc::new(LocalKeyProvider::open_or_create(
-            &cfg.data_dir.join("master.key"),
-        )?),
+        "local" => {
+            let key_path = cfg.data_dir.join("master.key");
+            if existing.is_some() && !key_path.exists() {
+                bail!(
+                    "{} is missing, but the database holds secrets sealed with it; restore the key file \
+                     (every instance of a deployment needs the same one). A new key would make them unreadable.",
+                    key_path.display()
+                );
+            }
+            Arc::new(LocalKeyProvider::open_or_create(&key_path)?)
+        }
         "aws-kms" => {
             bail!("kms.provider = \"aws-kms\" is not available in this build yet; use \"local\"")
         }
         other => bail!("kms.provider {other:?} is unknown; use \"local\" or \"aws-kms\""),
     };
 
-    let store = Store::connect(&cfg.database_url())
-        .await
-        .context("opening the database")?;
+    if let Some((owner, purpose, sealed)) = &existing {
+        keystead_crypto::open(keys.as_ref(), owner, purpose, sealed)
+            .await
+            .context("the key provider cannot open the secrets in this database (wrong master.key or KMS key?)")?;
+    }
     let mut core_config = CoreConfig::new(public_url);
     core_config.wallet_rate = (
         cfg.wallets.rate_limit_per_second,
@@ -100,6 +114,21 @@ pub async fn run(cfg: ServerConfig, stop_on_stdin_eof: bool) -> anyhow::Result<(
     );
     println!("Custom OIDC redirect URI: {}", core.redirect_uri());
     tracing::info!(%addr, "listening");
+
+    // Single-use records that can no longer be used, sessions long
+    // expired, idempotency keys past their window.
+    let purge = core.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(300));
+        loop {
+            tick.tick().await;
+            match purge.store.purge_expired(keystead_store::now_unix()).await {
+                Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired records"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging expired records failed"),
+            }
+        }
+    });
 
     let app = keystead_web::router(core.clone());
     axum::serve(listener, app)

@@ -42,8 +42,9 @@ impl Default for OutboundConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    /// The destination is not allowed; carries only the host as written.
-    #[error("{host}: {reason}")]
+    /// The destination is not allowed. The message names only the host as
+    /// written, never the resolved address (SPEC §8).
+    #[error("{host}: not a public address keystead may connect to")]
     NotAllowed { host: String, reason: Rejection },
     #[error("{host}: the name could not be resolved")]
     Resolve { host: String },

@@ -304,7 +304,40 @@ impl Store {
             .bind(now - 60)
             .execute(self.pool())
             .await?;
-        Ok(a.rows_affected() + b.rows_affected())
+        let c = sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
+            .bind(now - 24 * 3600)
+            .execute(self.pool())
+            .await?;
+        let d = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+            .bind(now - 24 * 3600)
+            .execute(self.pool())
+            .await?;
+        Ok(a.rows_affected() + b.rows_affected() + c.rows_affected() + d.rows_affected())
+    }
+
+    /// Any one sealed secret, to check at start that the key provider can
+    /// still open what the database holds.
+    pub async fn any_secret(&self) -> Result<Option<(String, String, Sealed)>> {
+        let row = sqlx::query(
+            "SELECT owner_id, purpose, key_id, wrapped_key, nonce, ciphertext FROM secrets LIMIT 1",
+        )
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok((
+                r.try_get("owner_id")?,
+                r.try_get("purpose")?,
+                Sealed {
+                    key: keystead_crypto::WrappedKey {
+                        key_id: r.try_get("key_id")?,
+                        bytes: r.try_get("wrapped_key")?,
+                    },
+                    nonce: r.try_get("nonce")?,
+                    ciphertext: r.try_get("ciphertext")?,
+                },
+            ))
+        })
+        .transpose()
     }
 
     // ---- session JWT signing keys -------------------------------------------
@@ -392,8 +425,9 @@ pub enum LoginFinished {
     StateUsed,
 }
 
-/// How redeeming a login code ended; the code is used up in every case but
-/// `Invalid`.
+/// How redeeming a login code ended. Any attempt on a live code uses it
+/// up — with the wrong verifier, or even with another app's key (`Invalid`
+/// then); an unknown, expired or used code changes nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redeemed {
     Invalid,

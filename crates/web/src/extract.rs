@@ -42,7 +42,7 @@ where
             Ok(axum::Json(v)) => Ok(SecretJson(v)),
             Err(_) => Err(ApiError::new(
                 ErrorCode::InvalidRequest,
-                "the body must be JSON of the form {\"client_secret\": \"…\"} with Content-Type: application/json",
+                "the body must be a JSON object with the documented fields (see /openapi.json), sent with Content-Type: application/json",
             )),
         }
     }

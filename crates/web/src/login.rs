@@ -16,7 +16,7 @@ use tower_http::cors::{Any, CorsLayer};
 
 use crate::auth::User;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::ApiJson;
+use crate::extract::SecretJson;
 use crate::AppState;
 
 /// CORS for browser-called routes: any origin, bearer tokens only, no
@@ -181,8 +181,14 @@ pub async fn start(
             } else {
                 ""
             };
+            // Under public_url's path, so a deployment behind a path prefix
+            // still gets the cookie back on its callback.
+            let path = format!(
+                "{}/auth/custom_oidc",
+                s.core.config.public_url.path().trim_end_matches('/')
+            );
             let set = format!(
-                "{BROWSER_COOKIE}={}; Path=/auth/custom_oidc; Max-Age={STATE_TTL_SECS}; HttpOnly; SameSite=Lax{secure}",
+                "{BROWSER_COOKIE}={}; Path={path}; Max-Age={STATE_TTL_SECS}; HttpOnly; SameSite=Lax{secure}",
                 started.browser_id
             );
             let mut r = redirect(&started.location);
@@ -250,7 +256,7 @@ pub struct SessionRequest {
               (status = 400, description = "login_code_invalid or pkce_invalid")))]
 pub async fn create_session(
     State(s): State<AppState>,
-    ApiJson(req): ApiJson<SessionRequest>,
+    SecretJson(req): SecretJson<SessionRequest>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         s.core

@@ -171,7 +171,7 @@ async fn create_api_key(
 async fn create_developer(
     _: Admin,
     State(s): State<AppState>,
-    ApiJson(req): ApiJson<proto::CreateDeveloper>,
+    SecretJson(req): SecretJson<proto::CreateDeveloper>,
 ) -> ApiResult<(StatusCode, Json<proto::Developer>)> {
     Ok((
         StatusCode::CREATED,

@@ -208,3 +208,56 @@ async fn swapped_ciphertexts_fail_to_decrypt() {
         "secret-of-b"
     );
 }
+
+/// Runs `keystead serve` on `data_dir` and expects it to refuse to start.
+fn refuses_to_start(data_dir: &std::path::Path) -> String {
+    let out = std::process::Command::new(crate::kit::BIN)
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("KEYSTEAD_LISTEN", "127.0.0.1:0")
+        .env("KEYSTEAD_DATA_DIR", data_dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the server started");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_lost_or_wrong_master_key_stops_the_server_instead_of_hiding_secrets() {
+    let server = Server::start(Default::default());
+    let p = server.new_partner();
+    let r = p.call(
+        "POST",
+        "/v1/wallets",
+        Some(json!({"type": "EVM", "userIdentifier": "k1", "userIdentifierType": "CUSTOM_ID"})),
+    );
+    assert_eq!(r.status, 201);
+    let data_dir = server.data_dir.clone();
+    drop(server);
+    let key = data_dir.join("master.key");
+    let original = std::fs::read(&key).unwrap();
+
+    std::fs::remove_file(&key).unwrap();
+    let err = refuses_to_start(&data_dir);
+    assert!(err.contains("master.key is missing"), "{err}");
+    assert!(!key.exists(), "no new key was made");
+
+    let other = new_dir("otherkey-");
+    keystead_crypto::local::LocalKeyProvider::open_or_create(&other.join("k")).unwrap();
+    std::fs::copy(other.join("k"), &key).unwrap();
+    let err = refuses_to_start(&data_dir);
+    assert!(err.contains("cannot open the secrets"), "{err}");
+
+    std::fs::write(&key, original).unwrap();
+    let again = Server::start(ServerOpts {
+        dir: data_dir.parent().map(|d| d.to_path_buf()),
+        ..Default::default()
+    });
+    // with the right key back, the wallet signs again
+    let p = crate::kit::Partner { server: again.url.clone(), ..p };
+    let id = r.json["wallet"]["id"].as_str().unwrap();
+    let s = p.call("POST", &format!("/v1/wallets/{id}/sign-message"), Some(json!({"message": "still here"})));
+    assert_eq!(s.status, 200, "{}", s.text);
+}

@@ -366,9 +366,17 @@ impl Core {
             secret.expose_secret().as_bytes(),
         )
         .await?;
-        self.store
-            .set_client_secret(&auth.partner.id, &sealed)
-            .await?;
+        match self.store.set_client_secret(&auth.partner.id, &sealed).await {
+            Ok(()) => {}
+            // The config vanished or switched to `none` since we read it.
+            Err(StoreError::NotFound) => {
+                return Err(Error::new(
+                    ErrorCode::ClientSecretNotAllowed,
+                    "the configuration changed meanwhile (removed, or switched to method none); check it and try again",
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
         tracing::info!(partner_id = %auth.partner.id, "custom OIDC client secret updated");
         Ok(())
     }

@@ -101,7 +101,11 @@ impl Core {
         if self.store.init_setting(KID_SETTING, &kid).await? {
             return Ok(SessionSigner { kid, key });
         }
-        // Another instance made one at the same moment: use theirs.
+        // Another instance made one at the same moment: use theirs, and do
+        // not leave ours published in the JWKS.
+        if let Err(e) = self.store.delete_signing_key(&kid).await {
+            tracing::warn!(error = %e, "could not remove an unused session signing key");
+        }
         let winner = self
             .store
             .setting(KID_SETTING)

@@ -361,6 +361,21 @@ impl Store {
         Ok(())
     }
 
+    pub async fn delete_signing_key(&self, kid: &str) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM secrets WHERE owner_id = $1 AND purpose = $2")
+            .bind(kid)
+            .bind(PURPOSE_SESSION_JWT_KEY)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
+            .bind(kid)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn signing_keys(&self) -> Result<Vec<(String, String)>> {
         let rows = sqlx::query("SELECT kid, public_jwk FROM signing_keys ORDER BY created_at, kid")
             .fetch_all(self.pool())

@@ -279,7 +279,9 @@ impl Store {
     }
 
     /// Inserts or replaces the settings. A changed issuer, client id or auth
-    /// method makes the last verification stale, so it is dropped.
+    /// method makes the last verification stale, so it is dropped. The
+    /// domain refuses to enable a secret method without a secret; the
+    /// `CASE` keeps that true even if the secret was removed concurrently.
     pub async fn upsert_custom_oidc(&self, c: &CustomOidcRow) -> Result<CustomOidcRow> {
         let now = now_unix();
         sqlx::query(
@@ -289,7 +291,9 @@ impl Store {
              ON CONFLICT (partner_id) DO UPDATE SET issuer = excluded.issuer, \
              client_id = excluded.client_id, scopes = excluded.scopes, \
              auth_method = excluded.auth_method, button_label = excluded.button_label, \
-             enabled = excluded.enabled, updated_at = excluded.updated_at, \
+             enabled = CASE WHEN excluded.auth_method <> 'none' \
+                AND custom_oidc.client_secret_updated_at IS NULL THEN 0 ELSE excluded.enabled END, \
+             updated_at = excluded.updated_at, \
              last_verification = CASE WHEN custom_oidc.issuer = excluded.issuer \
                 AND custom_oidc.client_id = excluded.client_id \
                 AND custom_oidc.auth_method = excluded.auth_method \
@@ -338,11 +342,14 @@ impl Store {
     }
 
     /// Stores the sealed client secret and its timestamp in one transaction.
+    /// `NotFound` also when the config's method is `none` (the domain
+    /// checked it before; this closes the race with a concurrent PUT).
     pub async fn set_client_secret(&self, partner_id: &str, sealed: &Sealed) -> Result<()> {
         let now = now_unix();
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
-            "UPDATE custom_oidc SET client_secret_updated_at = $1, updated_at = $1 WHERE partner_id = $2",
+            "UPDATE custom_oidc SET client_secret_updated_at = $1, updated_at = $1 \
+             WHERE partner_id = $2 AND auth_method <> 'none'",
         )
         .bind(now)
         .bind(partner_id)

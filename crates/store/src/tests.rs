@@ -100,6 +100,7 @@ both_backends!(
     concurrent_first_logins_create_one_user,
     login_code_is_single_use,
     sessions_expire_and_revoke,
+    secret_rules_hold_even_against_concurrent_changes,
 );
 
 async fn seed(store: &Store) -> PartnerRow {
@@ -589,4 +590,26 @@ async fn sessions_expire_and_revoke(store: &Store) {
     assert_eq!(store.session("t1", 1000).await.unwrap(), None);
     store.revoke_session("t1", 20).await.unwrap();
     assert_eq!(store.session("t1", 500).await.unwrap(), None);
+}
+
+async fn secret_rules_hold_even_against_concurrent_changes(store: &Store) {
+    seed(store).await;
+    let mut c = oidc("ptn_1", "https://a.example");
+    c.auth_method = "none".into();
+    store.upsert_custom_oidc(&c).await.unwrap();
+    // a secret for a `none` config is refused at the row
+    assert!(matches!(
+        store.set_client_secret("ptn_1", &sealed(1)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.secret("ptn_1", PURPOSE_OIDC_CLIENT_SECRET).await,
+        Err(StoreError::NotFound)
+    ));
+    // switching to a secret method with enabled=true but no secret stays off
+    c.auth_method = "client_secret_post".into();
+    c.enabled = true;
+    assert!(!store.upsert_custom_oidc(&c).await.unwrap().enabled);
+    store.set_client_secret("ptn_1", &sealed(2)).await.unwrap();
+    assert!(store.upsert_custom_oidc(&c).await.unwrap().enabled);
 }

@@ -256,8 +256,15 @@ fn a_lost_or_wrong_master_key_stops_the_server_instead_of_hiding_secrets() {
         ..Default::default()
     });
     // with the right key back, the wallet signs again
-    let p = crate::kit::Partner { server: again.url.clone(), ..p };
+    let p = crate::kit::Partner {
+        server: again.url.clone(),
+        ..p
+    };
     let id = r.json["wallet"]["id"].as_str().unwrap();
-    let s = p.call("POST", &format!("/v1/wallets/{id}/sign-message"), Some(json!({"message": "still here"})));
+    let s = p.call(
+        "POST",
+        &format!("/v1/wallets/{id}/sign-message"),
+        Some(json!({"message": "still here"})),
+    );
     assert_eq!(s.status, 200, "{}", s.text);
 }

@@ -9,18 +9,7 @@ use std::collections::HashSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
-/// Accepted ID token algorithms; HS* and `none` never are.
-pub const ALLOWED: [Algorithm; 9] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
+use crate::rules::SUPPORTED_ALGS;
 
 pub const LEEWAY_SECS: i64 = 60;
 
@@ -127,7 +116,9 @@ pub fn validate_id_token(
     let header = jsonwebtoken::decode_header(token)
         .map_err(|_| invalid("the ID token is malformed or uses an unsupported algorithm (alg none is never accepted)"))?;
     let alg = header.alg;
-    if !ALLOWED.contains(&alg) {
+    // One list of accepted names (rules::SUPPORTED_ALGS) for Verify and
+    // for tokens; HS* and `none` are not in it.
+    if !SUPPORTED_ALGS.contains(&alg_name(alg)) {
         return Err(invalid(format!(
             "the ID token is signed with {}, which keystead never accepts; use an asymmetric algorithm such as RS256 or ES256",
             alg_name(alg)

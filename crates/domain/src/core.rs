@@ -43,6 +43,7 @@ pub struct Core {
     pub(crate) signer: Arc<tokio::sync::OnceCell<crate::session_jwt::SessionSigner>>,
     pub(crate) docs: Arc<crate::provider::DocCache>,
     pub(crate) limiter: Arc<crate::wallets::RateLimiter>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for Core {
@@ -77,6 +78,7 @@ impl Core {
         let (rate, burst) = config.wallet_rate;
         Core {
             limiter: Arc::new(crate::wallets::RateLimiter::new(rate, burst)),
+            metrics: Arc::new(crate::metrics::Metrics::default()),
             store,
             keys,
             outbound,

@@ -7,6 +7,7 @@ mod core;
 mod error;
 pub mod jose;
 pub mod login;
+pub mod metrics;
 pub mod provider;
 pub mod rules;
 pub mod session_jwt;

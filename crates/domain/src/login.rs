@@ -307,6 +307,13 @@ impl Core {
             Ok(who) => self.record_login(&login, &who, &code, now).await,
             Err(e) => Err(e),
         };
+        let outcome = match &result {
+            Ok(Some(_)) => "ok".to_string(),
+            Ok(None) => "state_invalid".to_string(),
+            Err(e) => e.code().as_str().to_string(),
+        };
+        self.metrics
+            .inc("keystead_logins_total", format!("result=\"{outcome}\""));
         match result {
             Ok(None) => Err(state_invalid()),
             Ok(Some(_user_id)) => {
@@ -692,6 +699,7 @@ impl Core {
             } => {
                 let partner_id = &login.partner_id;
                 if created {
+                    self.count_wallet(keystead_wallet::WalletType::Evm);
                     tracing::info!(%partner_id, %user_id, "new user with EVM wallet");
                 }
                 if claimed > 0 {
@@ -750,6 +758,8 @@ impl Core {
             }
             Redeemed::Session { user_id } => user_id,
         };
+        self.metrics
+            .inc("keystead_sessions_created_total", String::new());
         let me = self.me_json(&user_id).await?;
         Ok(json!({
             "session_token": token,

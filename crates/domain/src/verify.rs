@@ -133,6 +133,10 @@ impl Core {
             checked_at: rfc3339(keystead_store::now_unix()),
             checks,
         };
+        self.metrics.inc(
+            "keystead_oidc_verifications_total",
+            format!("ok=\"{}\"", v.ok),
+        );
         let json = serde_json::to_string(&v).map_err(crate::Error::internal)?;
         self.store.set_verification(&auth.partner.id, &json).await?;
         Ok(v)

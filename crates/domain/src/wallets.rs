@@ -127,10 +127,19 @@ fn normalise_identifier(kind: &str, raw: &str) -> Result<String> {
 }
 
 impl Core {
+    pub(crate) fn count_wallet(&self, kind: WalletType) {
+        self.metrics.inc(
+            "keystead_wallets_created_total",
+            format!("type=\"{}\"", kind.as_str()),
+        );
+    }
+
     pub fn rate_check(&self, partner_id: &str) -> Result<()> {
-        self.limiter
-            .check(partner_id)
-            .map_err(|retry_after| Error::RateLimited { retry_after })
+        self.limiter.check(partner_id).map_err(|retry_after| {
+            self.metrics
+                .inc("keystead_rate_limited_total", String::new());
+            Error::RateLimited { retry_after }
+        })
     }
 
     async fn new_wallet_row(
@@ -231,7 +240,10 @@ impl Core {
             )
         });
         match self.store.insert_wallet(&row, &sealed, idem, now).await? {
-            WalletInsert::Created => Ok((201, response, false)),
+            WalletInsert::Created => {
+                self.count_wallet(kind);
+                Ok((201, response, false))
+            }
             WalletInsert::Replay(r) => replay(r, &request_hash),
             WalletInsert::Exists => Err(Error::new(
                 ErrorCode::WalletExists,
@@ -323,6 +335,10 @@ impl Core {
                 other => Error::internal(other),
             })?;
         drop(key);
+        self.metrics.inc(
+            "keystead_signatures_total",
+            format!("type=\"{}\",kind=\"{kind:?}\"", wallet_kind.as_str()),
+        );
         Ok(match signed {
             Signed::Signature(s) => json!({ "signature": s }),
             Signed::SignedTransaction(t) => json!({ "signedTransaction": t }),
@@ -348,7 +364,10 @@ impl Core {
             .insert_wallet(&row, &sealed, None, now_unix())
             .await?
         {
-            WalletInsert::Created => Ok((true, json!({ "wallet": wallet_json(&row) }))),
+            WalletInsert::Created => {
+                self.count_wallet(kind);
+                Ok((true, json!({ "wallet": wallet_json(&row) })))
+            }
             _ => {
                 let w = self
                     .store

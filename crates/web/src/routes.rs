@@ -19,6 +19,7 @@ pub fn routes() -> Router<AppState> {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi_json))
+        .route("/metrics", get(metrics))
         .route("/v1/admin/projects", post(create_project))
         .route("/v1/admin/projects/{id}/api-keys", post(create_api_key))
         .route("/v1/admin/developers", post(create_developer))
@@ -50,6 +51,7 @@ pub fn routes() -> Router<AppState> {
         healthz,
         readyz,
         openapi_json,
+        metrics,
         create_project,
         create_api_key,
         create_developer,
@@ -127,6 +129,18 @@ async fn readyz(State(s): State<AppState>) -> Response {
                 .into_response()
         }
     }
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format")))]
+async fn metrics(State(s): State<AppState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        s.core.metrics.render(),
+    )
+        .into_response()
 }
 
 #[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "This document (OpenAPI 3.1)")))]

@@ -105,6 +105,7 @@ fn health_ready_openapi_and_unknown_routes() {
         "/healthz",
         "/readyz",
         "/openapi.json",
+        "/metrics",
         "/v1/sdk/config",
         "/auth/custom_oidc/start",
         "/auth/custom_oidc/callback",

@@ -214,3 +214,45 @@ fn sdk_config_shows_enabled_methods_with_cors() {
     );
     assert_eq!(r.status, 401);
 }
+
+#[test]
+fn metrics_count_logins_sessions_and_wallets() {
+    let server = Server::start(Default::default());
+    let p = oidc_partner(
+        &server,
+        &idp().issuer("main"),
+        &format!("{CLIENT_ID}-none"),
+        "none",
+        None,
+    );
+    let (token, _) = login_to_me(&Browser::new(&server), &p, "metrics-user");
+    let r = http(
+        "POST",
+        &format!("{}/v1/me/wallets", server.url),
+        Some(&token),
+        Some(json!({"type": "SOLANA"})),
+    );
+    assert_eq!(r.status, 201);
+    let url = format!("{}/metrics", server.url);
+    let text = crate::kit::http_raw("GET", &url, None, None).text;
+    assert!(
+        text.contains("keystead_logins_total{result=\"ok\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("keystead_sessions_created_total 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("keystead_wallets_created_total{type=\"EVM\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("keystead_wallets_created_total{type=\"SOLANA\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&token) && !text.contains(&p.partner_id),
+        "no identifiers in metrics"
+    );
+}

@@ -60,6 +60,13 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// For records whose loss in a power cut costs a user one retry and
+    /// nothing else (login states, login-code redemption and sessions,
+    /// provider caches, purges): on SQLite its connections commit with
+    /// synchronous=NORMAL (no fsync); the next durable commit on `pool`
+    /// syncs the shared WAL, these commits included. On PostgreSQL it is
+    /// the same pool.
+    ephemeral: AnyPool,
     backend: Backend,
 }
 
@@ -82,7 +89,7 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
-        let pool = match backend {
+        let (pool, ephemeral) = match backend {
             // A few connections: WAL lets reads run beside the one writer.
             // Every multi-statement transaction here begins with a write,
             // so a writer never has to upgrade a stale read snapshot (the
@@ -96,31 +103,24 @@ impl Store {
                 } else {
                     format!("{url}?mode=rwc")
                 };
-                AnyPoolOptions::new()
-                    .max_connections(4)
-                    .acquire_timeout(Duration::from_secs(30))
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            conn.execute(
-                                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
-                                 PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
-                            )
-                            .await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(&url)
-                    .await?
+                let pool = sqlite_pool(&url, 4, "FULL").await?;
+                let ephemeral = sqlite_pool(&url, 2, "NORMAL").await?;
+                (pool, ephemeral)
             }
             Backend::Postgres => {
-                AnyPoolOptions::new()
+                let pool = AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect(url)
-                    .await?
+                    .await?;
+                (pool.clone(), pool)
             }
         };
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            ephemeral,
+            backend,
+        };
         migrate::run(&store).await?;
         Ok(store)
     }
@@ -135,12 +135,38 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.ephemeral.close().await;
         self.pool.close().await;
+    }
+
+    pub(crate) fn ephemeral(&self) -> &AnyPool {
+        &self.ephemeral
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
+}
+
+async fn sqlite_pool(url: &str, connections: u32, synchronous: &'static str) -> Result<AnyPool> {
+    Ok(AnyPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                conn.execute(
+                    format!(
+                        "PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous}; \
+                         PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;"
+                    )
+                    .as_str(),
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await?)
 }
 
 /// Current unix time in seconds.

@@ -121,7 +121,7 @@ impl Store {
         .bind(&doc.body)
         .bind(doc.fetched_at)
         .bind(doc.expires_at)
-        .execute(self.pool())
+        .execute(self.ephemeral())
         .await?;
         Ok(())
     }
@@ -135,7 +135,7 @@ impl Store {
         .bind(now)
         .bind(url)
         .bind(now - min_age)
-        .execute(self.pool())
+        .execute(self.ephemeral())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -159,7 +159,7 @@ impl Store {
         .bind(&s.pkce_verifier)
         .bind(s.created_at)
         .bind(s.expires_at)
-        .execute(self.pool())
+        .execute(self.ephemeral())
         .await?;
         Ok(())
     }
@@ -289,7 +289,7 @@ impl Store {
         )
         .bind(now)
         .bind(token_hash)
-        .execute(self.pool())
+        .execute(self.ephemeral())
         .await?;
         Ok(())
     }
@@ -298,19 +298,19 @@ impl Store {
     pub async fn purge_expired(&self, now: i64) -> Result<u64> {
         let a = sqlx::query("DELETE FROM login_states WHERE expires_at < $1")
             .bind(now - 60)
-            .execute(self.pool())
+            .execute(self.ephemeral())
             .await?;
         let b = sqlx::query("DELETE FROM login_codes WHERE expires_at < $1")
             .bind(now - 60)
-            .execute(self.pool())
+            .execute(self.ephemeral())
             .await?;
         let c = sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
             .bind(now - 24 * 3600)
-            .execute(self.pool())
+            .execute(self.ephemeral())
             .await?;
         let d = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
             .bind(now - 24 * 3600)
-            .execute(self.pool())
+            .execute(self.ephemeral())
             .await?;
         Ok(a.rows_affected() + b.rows_affected() + c.rows_affected() + d.rows_affected())
     }
@@ -493,7 +493,7 @@ impl Store {
         )
         .bind(now)
         .bind(state_hash)
-        .execute(self.pool())
+        .execute(self.ephemeral())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -608,7 +608,7 @@ impl Store {
         token_hash: &str,
         expires_at: i64,
     ) -> Result<Redeemed> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.ephemeral().begin().await?;
         let row = sqlx::query(
             "UPDATE login_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $1 \
              RETURNING partner_id, user_id, code_challenge",

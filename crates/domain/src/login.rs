@@ -302,9 +302,13 @@ impl Core {
             let back_to = Some(with_params(&login.return_to, &params));
             LoginFailure { error, back_to }
         };
-        let code = random_token_bits("klc_", 32);
         let result = match self.complete(&login, p, now).await {
-            Ok(who) => self.record_login(&login, &who, &code, now).await,
+            Ok(who) => {
+                let code = random_token_bits("klc_", 32);
+                self.record_login(&login, &who, &code, now)
+                    .await
+                    .map(|user| user.map(|_| code))
+            }
             Err(e) => Err(e),
         };
         let outcome = match &result {
@@ -316,7 +320,7 @@ impl Core {
             .inc("keystead_logins_total", format!("result=\"{outcome}\""));
         match result {
             Ok(None) => Err(state_invalid()),
-            Ok(Some(_user_id)) => {
+            Ok(Some(code)) => {
                 let mut params = vec![("login_code", code.as_str())];
                 if let Some(s) = &login.app_state {
                     params.push(("state", s.as_str()));
@@ -523,7 +527,7 @@ impl Core {
         }
         let resp = self
             .outbound
-            .post_form(&meta.token_endpoint, &form, basic, None)
+            .post_form(&meta.token_endpoint, &form, basic)
             .await
             .map_err(|e| {
                 let (code, msg) = crate::verify::fetch_failure(

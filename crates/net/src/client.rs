@@ -192,7 +192,6 @@ impl Outbound {
         url: &Url,
         form: &[(&str, &str)],
         basic: Option<(&str, &str)>,
-        bearer: Option<&str>,
     ) -> Result<Response, FetchError> {
         let mut req = self
             .client
@@ -201,9 +200,6 @@ impl Outbound {
             .form(form);
         if let Some((u, p)) = basic {
             req = req.basic_auth(u, Some(p));
-        }
-        if let Some(token) = bearer {
-            req = req.bearer_auth(token);
         }
         self.send(url, req).await
     }

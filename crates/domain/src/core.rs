@@ -43,6 +43,9 @@ pub struct Core {
     pub(crate) signer: Arc<tokio::sync::OnceCell<crate::session_jwt::SessionSigner>>,
     pub(crate) docs: Arc<crate::provider::DocCache>,
     pub(crate) limiter: Arc<crate::wallets::RateLimiter>,
+    /// Sign-in starts per partner: `/auth/custom_oidc/start` is public (the
+    /// publishable key is no secret) and writes a row per call.
+    pub(crate) start_limiter: Arc<crate::wallets::RateLimiter>,
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
@@ -78,6 +81,10 @@ impl Core {
         let (rate, burst) = config.wallet_rate;
         Core {
             limiter: Arc::new(crate::wallets::RateLimiter::new(rate, burst)),
+            start_limiter: Arc::new(crate::wallets::RateLimiter::new(
+                crate::login::STARTS_PER_SECOND,
+                crate::login::STARTS_BURST,
+            )),
             metrics: Arc::new(crate::metrics::Metrics::default()),
             store,
             keys,

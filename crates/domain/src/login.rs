@@ -28,6 +28,10 @@ use crate::time_fmt::rfc3339;
 pub const STATE_TTL_SECS: i64 = 600;
 pub const LOGIN_CODE_TTL_SECS: i64 = 60;
 pub const MAX_SESSION_SECS: i64 = 30 * 24 * 3600;
+/// Sign-in starts allowed per partner and instance (a flood of public
+/// starts must not fill the database).
+pub const STARTS_PER_SECOND: f64 = 100.0;
+pub const STARTS_BURST: f64 = 200.0;
 /// The cookie that binds a login to the browser that started it.
 pub const BROWSER_COOKIE: &str = "ks_browser";
 
@@ -171,6 +175,11 @@ impl Core {
     /// `GET /auth/custom_oidc/start`: validate, remember, send to the IdP.
     pub async fn start_login(&self, p: &StartParams, browser_id: Option<&str>) -> Result<Started> {
         let partner = self.partner_by_pk(&p.api_key).await?;
+        if let Err(retry_after) = self.start_limiter.check(&partner.id) {
+            self.metrics
+                .inc("keystead_rate_limited_total", String::new());
+            return Err(Error::RateLimited { retry_after });
+        }
         if p.return_to.len() > 2048
             || !return_to_allowed(&p.return_to, &partner.allowed_return_urls)
         {

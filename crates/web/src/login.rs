@@ -121,6 +121,9 @@ fn error_page(e: &Error) -> Response {
     if let Ok(v) = HeaderValue::from_str(d.code.as_str()) {
         h.insert("x-keystead-error", v);
     }
+    if let Error::RateLimited { retry_after } = e {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(

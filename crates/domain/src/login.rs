@@ -30,8 +30,8 @@ pub const LOGIN_CODE_TTL_SECS: i64 = 60;
 pub const MAX_SESSION_SECS: i64 = 30 * 24 * 3600;
 /// Sign-in starts allowed per partner and instance (a flood of public
 /// starts must not fill the database).
-pub const STARTS_PER_SECOND: f64 = 100.0;
-pub const STARTS_BURST: f64 = 200.0;
+pub const STARTS_PER_SECOND: f64 = 500.0;
+pub const STARTS_BURST: f64 = 1000.0;
 /// The cookie that binds a login to the browser that started it.
 pub const BROWSER_COOKIE: &str = "ks_browser";
 

@@ -1,4 +1,8 @@
-//! A JSON body extractor whose rejections speak SPEC §6.
+//! JSON body extractors whose rejections speak SPEC §6. Two flavours of one
+//! parser: [`ApiJson`] explains what is wrong (serde's message), and
+//! [`SecretJson`] does not, because serde's messages can quote the offending
+//! value and that body may hold a secret (client secret, password, login
+//! code).
 
 use axum::extract::{FromRequest, Request};
 use keystead_proto::ErrorCode;
@@ -8,6 +12,26 @@ use crate::error::ApiError;
 
 pub struct ApiJson<T>(pub T);
 
+pub struct SecretJson<T>(pub T);
+
+async fn parse<S, T>(req: Request, state: &S, explain: bool) -> Result<T, ApiError>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    match axum::Json::<T>::from_request(req, state).await {
+        Ok(axum::Json(v)) => Ok(v),
+        Err(rejection) => Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            if explain {
+                format!("the request body is not valid: {}", rejection.body_text())
+            } else {
+                "the body must be a JSON object with the documented fields (see /openapi.json), sent with Content-Type: application/json".to_string()
+            },
+        )),
+    }
+}
+
 impl<S, T> FromRequest<S> for ApiJson<T>
 where
     T: DeserializeOwned,
@@ -16,19 +40,9 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => Err(ApiError::new(
-                ErrorCode::InvalidRequest,
-                format!("the request body is not valid: {}", rejection.body_text()),
-            )),
-        }
+        parse(req, state, true).await.map(ApiJson)
     }
 }
-
-/// Like [`ApiJson`] for bodies holding a secret: serde's messages can quote
-/// the offending value, so the rejection says nothing about the content.
-pub struct SecretJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for SecretJson<T>
 where
@@ -38,12 +52,6 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(SecretJson(v)),
-            Err(_) => Err(ApiError::new(
-                ErrorCode::InvalidRequest,
-                "the body must be a JSON object with the documented fields (see /openapi.json), sent with Content-Type: application/json",
-            )),
-        }
+        parse(req, state, false).await.map(SecretJson)
     }
 }

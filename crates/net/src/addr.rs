@@ -39,14 +39,15 @@
 //!   IPv4-mapped IPv6 address, also against the unwrapped IPv4 address (the
 //!   same destination). Other embeddings (compatible, NAT64, 6to4) are not
 //!   unwrapped for the allow list: they are different destinations.
-//! * Names rejected without a lookup ([`Rejection::LocalName`]), regardless
-//!   of the allow list: `localhost` and `*.localhost` (RFC 6761), `*.local`
+//! * Names rejected without a lookup ([`Rejection::LocalName`]) while the
+//!   allow list is empty (production): `localhost` and `*.localhost` (RFC 6761), `*.local`
 //!   (mDNS, RFC 6762), `*.internal` (private-use TLD; covers
 //!   `metadata.google.internal`), `*.home.arpa` (RFC 8375), and single-label
 //!   names such as `intranet` or `metadata`, whose meaning depends on the
-//!   resolver search list. Trailing dots are ignored for this check. Dev
-//!   setups that need loopback must use an IP literal plus an allow-list
-//!   entry.
+//!   resolver search list. Trailing dots are ignored for this check. With
+//!   an allow list (dev/tests), such names are resolved like any other and
+//!   every address must still pass [`address_allowed`], so `localhost`
+//!   works exactly when all its addresses are in the allow list.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -137,7 +138,7 @@ pub fn check_url(url: &Url, allow: &[ipnet::IpNet]) -> Result<Target, Rejection>
         Some(Host::Ipv4(v4)) => IpAddr::V4(v4),
         Some(Host::Ipv6(v6)) => IpAddr::V6(v6),
         Some(Host::Domain(name)) => {
-            return if is_local_name(name) {
+            return if allow.is_empty() && is_local_name(name) {
                 Err(Rejection::LocalName)
             } else {
                 Ok(Target::Domain(name.to_owned()))
@@ -538,8 +539,14 @@ mod tests {
             check_str("https://[::ffff:7f00:1]/", &allow),
             Some(Ok(Target::Ip(_)))
         ));
+        // with an allow list, a local name is resolved and its addresses
+        // checked against it (see the resolver); without one it is refused
         assert_eq!(
             check_str("https://localhost/", &allow),
+            Some(Ok(Target::Domain("localhost".into())))
+        );
+        assert_eq!(
+            check_str("https://localhost/", &[]),
             Some(Err(Rejection::LocalName))
         );
         assert_eq!(

@@ -387,3 +387,42 @@ fn admin_cli_creates_project_key_and_developer() {
     );
     assert_eq!(out.code, 2);
 }
+
+#[test]
+fn localhost_names_are_fetched_only_under_an_allow_list() {
+    let issuer = format!("https://localhost:{}/main", idp().port);
+    let configure = |p: &crate::kit::Partner| {
+        let out = p.cli(
+            &[
+                "oidc",
+                "configure",
+                "--issuer",
+                &issuer,
+                "--client-id",
+                "c",
+                "--label",
+                "Acme",
+                "--auth-method",
+                "none",
+            ],
+            None,
+        );
+        assert_eq!(out.code, 0, "{out:?}");
+        p.cli(&["--json", "oidc", "verify"], None).json()
+    };
+    // dev/tests: localhost resolves into the allowed loopback ranges
+    let v = configure(&Server::shared().new_partner());
+    assert_eq!(check(&v, "discovery")["status"], "pass", "{v}");
+    assert_eq!(
+        check(&v, "issuer")["status"],
+        "fail",
+        "the IdP calls itself 127.0.0.1: {v}"
+    );
+    // production (no allow list): refused without a lookup
+    let strict = Server::start(ServerOpts {
+        allow_loopback: false,
+        ..Default::default()
+    });
+    let v = configure(&strict.new_partner());
+    assert_eq!(check(&v, "discovery")["code"], "address_not_allowed", "{v}");
+}

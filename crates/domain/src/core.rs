@@ -64,13 +64,6 @@ pub struct PartnerAuth {
     pub partner: PartnerRow,
 }
 
-/// A value that was just created: `first` is true for the call that made it.
-#[derive(Debug)]
-pub struct Created<T> {
-    pub value: T,
-    pub first: bool,
-}
-
 impl Core {
     pub fn new(
         store: Store,
@@ -104,22 +97,16 @@ impl Core {
 
     /// Makes the admin token on the first start of a deployment. Returns the
     /// token only to the instance that created it (it is stored hashed).
-    pub async fn ensure_admin_token(&self) -> Result<Created<Option<SecretString>>> {
+    pub async fn ensure_admin_token(&self) -> Result<Option<SecretString>> {
         if self.store.setting(ADMIN_TOKEN_SETTING).await?.is_some() {
-            return Ok(Created {
-                value: None,
-                first: false,
-            });
+            return Ok(None);
         }
         let token = random_token_bits("kat_", 32);
         let first = self
             .store
             .init_setting(ADMIN_TOKEN_SETTING, &token_hash(&token))
             .await?;
-        Ok(Created {
-            value: first.then(|| SecretString::from(token)),
-            first,
-        })
+        Ok(first.then(|| SecretString::from(token)))
     }
 
     pub async fn check_admin_token(&self, presented: &str) -> Result<()> {

@@ -15,5 +15,12 @@ pub mod time_fmt;
 pub mod verify;
 pub mod wallets;
 
-pub use crate::core::{Core, CoreConfig, Created, PartnerAuth};
+pub use crate::core::{Core, CoreConfig, PartnerAuth};
 pub use error::{Error, Result};
+
+/// Text from a partner's IdP made safe to show: no control characters
+/// (terminal escapes in the CLI, header or log injection) and at most `max`
+/// characters.
+pub(crate) fn printable(s: &str, max: usize) -> String {
+    s.chars().filter(|c| !c.is_control()).take(max).collect()
+}

@@ -112,7 +112,7 @@ fn with_params(base: &str, params: &[(&str, &str)]) -> String {
 
 /// IdP-supplied text shown back to the app: printable, short.
 fn clean(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).take(200).collect()
+    crate::printable(s, 200)
 }
 
 pub(crate) fn wallet_json(w: &WalletRow) -> Value {

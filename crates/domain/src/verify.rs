@@ -49,11 +49,9 @@ impl Checks {
     }
 }
 
-/// Details quote IdP-controlled text (issuer, endpoints, algorithm names):
-/// no control characters (terminal escapes in `keystead oidc verify`), and
-/// a bounded length.
+/// Details quote IdP-controlled text (issuer, endpoints, algorithm names).
 fn printable(s: String) -> String {
-    s.chars().filter(|c| !c.is_control()).take(1000).collect()
+    crate::printable(&s, 1000)
 }
 
 /// Maps a fetch failure to `(code, sentence)`; never includes resolved

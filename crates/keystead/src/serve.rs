@@ -90,8 +90,7 @@ pub async fn run(cfg: ServerConfig, stop_on_stdin_eof: bool) -> anyhow::Result<(
     let core = Core::new(store, keys, outbound, core_config);
 
     let token_path = cfg.data_dir.join("admin-token");
-    let created = core.ensure_admin_token().await?;
-    if let Some(token) = created.value {
+    if let Some(token) = core.ensure_admin_token().await? {
         write_file_0600(
             &token_path,
             format!("{}\n", token.expose_secret()).as_bytes(),

@@ -61,8 +61,6 @@ pub enum FetchError {
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: u16,
-    pub content_type: Option<String>,
-    pub location: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -224,14 +222,6 @@ impl Outbound {
         }
         let mut resp = req.send().await.map_err(|e| classify(&host, &e))?;
         let status = resp.status().as_u16();
-        let header = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let content_type = header("content-type");
-        let location = header("location");
         if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
             return Err(FetchError::TooLarge { host });
         }
@@ -242,12 +232,7 @@ impl Outbound {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Response {
-            status,
-            content_type,
-            location,
-            body,
-        })
+        Ok(Response { status, body })
     }
 }
 

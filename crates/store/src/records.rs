@@ -4,7 +4,7 @@ use keystead_crypto::{Sealed, WrappedKey};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{now_unix, opt_i64, Result, Store, StoreError};
+use crate::{now_unix, Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectRow {
@@ -73,7 +73,7 @@ fn oidc_from(row: &AnyRow) -> Result<CustomOidcRow> {
         auth_method: row.try_get("auth_method")?,
         button_label: row.try_get("button_label")?,
         enabled: row.try_get::<i64, _>("enabled")? != 0,
-        client_secret_updated_at: opt_i64(row, "client_secret_updated_at")?,
+        client_secret_updated_at: row.try_get("client_secret_updated_at")?,
         last_verification: row.try_get::<Option<String>, _>("last_verification")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,

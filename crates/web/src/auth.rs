@@ -19,6 +19,11 @@ fn bearer(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// A credential that must be present; `what` says how to send it.
+fn required<'a>(credential: Option<&'a str>, what: &str) -> Result<&'a str, ApiError> {
+    credential.ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, format!("{what} is required")))
+}
+
 pub struct Admin;
 
 impl FromRequestParts<AppState> for Admin {
@@ -28,12 +33,10 @@ impl FromRequestParts<AppState> for Admin {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::Unauthorized,
-                "the admin token is required as Authorization: Bearer <token>",
-            )
-        })?;
+        let token = required(
+            bearer(parts),
+            "the admin token, as Authorization: Bearer <token>,",
+        )?;
         state.core.check_admin_token(token).await?;
         Ok(Admin)
     }
@@ -54,12 +57,10 @@ impl FromRequestParts<AppState> for Partner {
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
             .or_else(|| bearer(parts));
-        let key = key.ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::Unauthorized,
-                "a secret key is required (X-API-Key: sk_… or Authorization: Bearer sk_…)",
-            )
-        })?;
+        let key = required(
+            key,
+            "a secret key (X-API-Key: sk_… or Authorization: Bearer sk_…)",
+        )?;
         Ok(Partner(state.core.authenticate_secret_key(key).await?))
     }
 }
@@ -74,12 +75,7 @@ impl FromRequestParts<AppState> for User {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::Unauthorized,
-                "a session token is required (Authorization: Bearer …)",
-            )
-        })?;
+        let token = required(bearer(parts), "a session token (Authorization: Bearer …)")?;
         Ok(User(state.core.authenticate_session(token).await?))
     }
 }

@@ -259,3 +259,14 @@ pub fn oidc_partner(
     assert_eq!(r.status, 200, "{}", r.text);
     p
 }
+
+/// The common case: the `main` IdP, client_secret_basic, RS256.
+pub fn basic_partner(server: &Server) -> Partner {
+    oidc_partner(
+        server,
+        &crate::kit::idp().issuer("main"),
+        &format!("{}-client_secret_basic", crate::kit::CLIENT_ID),
+        "client_secret_basic",
+        Some(crate::kit::CLIENT_SECRET),
+    )
+}

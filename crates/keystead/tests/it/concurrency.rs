@@ -3,17 +3,11 @@
 
 use std::collections::HashSet;
 
-use crate::browser::{login_to_me, oidc_partner, Browser};
-use crate::kit::{idp, postgres_db, Server, ServerOpts, CLIENT_ID, CLIENT_SECRET};
+use crate::browser::{basic_partner, login_to_me, Browser};
+use crate::kit::{postgres_db, Server, ServerOpts};
 
 fn twenty_parallel_first_logins(server: &Server) {
-    let p = oidc_partner(
-        server,
-        &idp().issuer("main"),
-        &format!("{CLIENT_ID}-client_secret_basic"),
-        "client_secret_basic",
-        Some(CLIENT_SECRET),
-    );
+    let p = basic_partner(server);
     let hint = keystead_crypto::random_token("twin-")[..18].to_string();
     let results: Vec<(String, String)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..20)
@@ -66,13 +60,7 @@ fn a_login_started_on_one_instance_completes_on_another() {
         key_file_from: Some(a.data_dir.join("master.key")),
         ..Default::default()
     });
-    let p = oidc_partner(
-        &a,
-        &idp().issuer("main"),
-        &format!("{CLIENT_ID}-client_secret_basic"),
-        "client_secret_basic",
-        Some(CLIENT_SECRET),
-    );
+    let p = basic_partner(&a);
     let browser = Browser::new(&a);
     let pk = crate::browser::pkce();
     let hint = keystead_crypto::random_token("roam-")[..18].to_string();

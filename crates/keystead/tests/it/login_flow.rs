@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::browser::{login_to_me, oidc_partner, Browser};
+use crate::browser::{basic_partner, login_to_me, oidc_partner, Browser};
 use crate::kit::{http, idp, Server, CLIENT_ID, CLIENT_SECRET};
 
 fn unique(prefix: &str) -> String {
@@ -91,13 +91,7 @@ fn login_with_ps256_id_tokens() {
 #[test]
 fn unverified_email_is_not_stored() {
     let server = Server::shared();
-    let p = oidc_partner(
-        server,
-        &idp().issuer("main"),
-        &format!("{CLIENT_ID}-client_secret_basic"),
-        "client_secret_basic",
-        Some(CLIENT_SECRET),
-    );
+    let p = basic_partner(server);
     let (_, me) = login_to_me(&Browser::new(server), &p, &unique("unverified-carol"));
     assert_eq!(me["user"]["identities"][0]["email"], Value::Null);
 }

@@ -4,17 +4,11 @@
 use keystead_crypto::hashing::token_hash;
 use keystead_store::{now_unix, LoginCodeRow, LoginStateRow, Store};
 
-use crate::browser::{oidc_partner, pkce, session, Browser, Outcome, RETURN_TO};
-use crate::kit::{http_raw, idp, Server, CLIENT_ID, CLIENT_SECRET};
+use crate::browser::{basic_partner, pkce, session, Browser, Outcome, RETURN_TO};
+use crate::kit::{http_raw, idp, Server};
 
 fn partner() -> crate::kit::Partner {
-    oidc_partner(
-        Server::shared(),
-        &idp().issuer("main"),
-        &format!("{CLIENT_ID}-client_secret_basic"),
-        "client_secret_basic",
-        Some(CLIENT_SECRET),
-    )
+    basic_partner(Server::shared())
 }
 
 fn page_error(o: &Outcome) -> (u16, String) {
@@ -87,13 +81,7 @@ fn server_store(server: &Server) -> (tokio::runtime::Runtime, Store) {
 #[test]
 fn expired_state_is_rejected() {
     let server = Server::start(Default::default());
-    let p = oidc_partner(
-        &server,
-        &idp().issuer("main"),
-        &format!("{CLIENT_ID}-client_secret_basic"),
-        "client_secret_basic",
-        Some(CLIENT_SECRET),
-    );
+    let p = basic_partner(&server);
     let (rt, store) = server_store(&server);
     let now = now_unix();
     let browser_id = "b".repeat(40);
@@ -153,13 +141,7 @@ fn login_code_is_single_use_and_needs_the_right_verifier() {
 #[test]
 fn expired_login_code_is_rejected() {
     let server = Server::start(Default::default());
-    let p = oidc_partner(
-        &server,
-        &idp().issuer("main"),
-        &format!("{CLIENT_ID}-client_secret_basic"),
-        "client_secret_basic",
-        Some(CLIENT_SECRET),
-    );
+    let p = basic_partner(&server);
     let (o, pk) = Browser::new(&server).login(&p, "gina");
     let user_id = {
         let s = session(&p, &o.login_code(), &pk.verifier);

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::browser::{login_to_me, oidc_partner, Browser};
+use crate::browser::{basic_partner, login_to_me, oidc_partner, Browser};
 use crate::kit::{
     files_containing, http, http_raw, idp, seen_bodies, verify, Partner, Server, ServerOpts,
-    CLIENT_ID, CLIENT_SECRET,
+    CLIENT_ID,
 };
 
 fn create(p: &Partner, kind: &str, id_type: &str, identifier: &str) -> Value {
@@ -297,13 +297,7 @@ fn same_type_and_identifier_is_409_and_idempotency_replays_across_a_restart() {
 #[test]
 fn partner_and_user_cannot_use_each_others_wallets_and_strangers_learn_nothing() {
     let server = Server::shared();
-    let p = oidc_partner(
-        server,
-        &idp().issuer("main"),
-        &format!("{CLIENT_ID}-client_secret_basic"),
-        "client_secret_basic",
-        Some(CLIENT_SECRET),
-    );
+    let p = basic_partner(server);
     let stranger = server.new_partner();
     let (token, me) = login_to_me(
         &Browser::new(server),
@@ -403,13 +397,7 @@ fn partner_and_user_cannot_use_each_others_wallets_and_strangers_learn_nothing()
 #[test]
 fn verified_email_claims_the_pregenerated_wallet() {
     let server = Server::shared();
-    let p = oidc_partner(
-        server,
-        &idp().issuer("main"),
-        &format!("{CLIENT_ID}-client_secret_basic"),
-        "client_secret_basic",
-        Some(CLIENT_SECRET),
-    );
+    let p = basic_partner(server);
     let hint = format!("alice-{}", &p.partner_id[4..12]);
     let pregen = create(
         &p,
@@ -581,13 +569,7 @@ fn private_keys_appear_in_no_response_log_or_file() {
         log_level: "trace",
         ..Default::default()
     });
-    let p = oidc_partner(
-        &server,
-        &idp().issuer("main"),
-        &format!("{CLIENT_ID}-client_secret_basic"),
-        "client_secret_basic",
-        Some(CLIENT_SECRET),
-    );
+    let p = basic_partner(&server);
     let mut ids = Vec::new();
     for kind in ["EVM", "SOLANA", "COSMOS"] {
         let w = create(&p, kind, "CUSTOM_ID", &format!("keys-{kind}"));

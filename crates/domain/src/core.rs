@@ -95,29 +95,55 @@ impl Core {
 
     // ---- operator -------------------------------------------------------
 
-    /// Makes the admin token on the first start of a deployment. Returns the
-    /// token only to the instance that created it (it is stored hashed).
-    pub async fn ensure_admin_token(&self) -> Result<Option<SecretString>> {
-        if self.store.setting(ADMIN_TOKEN_SETTING).await?.is_some() {
-            return Ok(None);
-        }
-        let token = random_token_bits("kat_", 32);
-        let first = self
-            .store
-            .init_setting(ADMIN_TOKEN_SETTING, &token_hash(&token))
-            .await?;
-        Ok(first.then(|| SecretString::from(token)))
+    /// A fresh admin token, not stored yet: the caller writes it where the
+    /// operator finds it first, then stores it with [`Core::ensure_admin_token`]
+    /// or [`Core::replace_admin_token`], so that a stored token is never one
+    /// nobody has.
+    pub fn new_admin_token() -> SecretString {
+        SecretString::from(random_token_bits("kat_", 32))
+    }
+
+    /// Whether the deployment has an admin token.
+    pub async fn has_admin_token(store: &Store) -> Result<bool> {
+        Ok(store.setting(ADMIN_TOKEN_SETTING).await?.is_some())
+    }
+
+    /// Stores `token` (hashed) as the admin token unless the deployment has
+    /// one; returns whether this call stored it (`false`: another instance
+    /// starting at the same time was first, and `token` does not work).
+    pub async fn ensure_admin_token(store: &Store, token: &SecretString) -> Result<bool> {
+        Ok(store
+            .init_setting(ADMIN_TOKEN_SETTING, &token_hash(token.expose_secret()))
+            .await?)
+    }
+
+    /// Makes `token` the admin token; the previous one stops working
+    /// (`keystead admin reset-token`).
+    pub async fn replace_admin_token(store: &Store, token: &SecretString) -> Result<()> {
+        Ok(store
+            .set_setting(ADMIN_TOKEN_SETTING, &token_hash(token.expose_secret()))
+            .await?)
+    }
+
+    /// Whether `presented` is the stored admin token.
+    pub async fn admin_token_matches(store: &Store, presented: &str) -> Result<bool> {
+        let Some(stored) = store.setting(ADMIN_TOKEN_SETTING).await? else {
+            return Ok(false);
+        };
+        Ok(constant_time_eq(
+            stored.as_bytes(),
+            token_hash(presented).as_bytes(),
+        ))
     }
 
     pub async fn check_admin_token(&self, presented: &str) -> Result<()> {
-        let stored = self.store.setting(ADMIN_TOKEN_SETTING).await?;
-        match stored {
-            Some(h) if constant_time_eq(h.as_bytes(), token_hash(presented).as_bytes()) => Ok(()),
-            _ => Err(Error::new(
-                ErrorCode::Unauthorized,
-                "a valid admin token is required (Authorization: Bearer <token from keystead-data/admin-token>)",
-            )),
+        if Self::admin_token_matches(&self.store, presented).await? {
+            return Ok(());
         }
+        Err(Error::new(
+            ErrorCode::Unauthorized,
+            "a valid admin token is required (Authorization: Bearer <token from keystead-data/admin-token>)",
+        ))
     }
 
     pub async fn create_project(&self, name: &str) -> Result<proto::Project> {

@@ -522,6 +522,9 @@ async fn oidc(ctx: &Context, cmd: &OidcCmd) -> CliResult {
 
 async fn admin(ctx: &Context, cmd: &AdminCmd) -> CliResult {
     match cmd {
+        AdminCmd::ResetToken { .. } => {
+            return Err(usage("internal: reset-token is not a client command"))
+        }
         AdminCmd::Projects(AdminProjects::Create { name }) => {
             let v = ctx
                 .admin(

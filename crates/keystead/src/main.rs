@@ -1,6 +1,7 @@
 //! `keystead`: the server (`keystead serve`) and the command-line client
 //! that configures it, in one binary (SPEC §9).
 
+mod admin_token;
 mod cli;
 mod config;
 mod serve;
@@ -50,7 +51,8 @@ pub enum Command {
     /// Allowed return URLs.
     #[command(name = "return-urls", subcommand)]
     ReturnUrls(ReturnUrlsCmd),
-    /// Operator commands (admin token from KEYSTEAD_ADMIN_TOKEN).
+    /// Operator commands (admin token from KEYSTEAD_ADMIN_TOKEN; reset-token
+    /// works on the server's database directly).
     #[command(subcommand)]
     Admin(AdminCmd),
     /// Pregenerated wallets (Bring Your Own Auth).
@@ -141,6 +143,15 @@ pub enum AdminCmd {
     ApiKeys(AdminApiKeys),
     #[command(subcommand)]
     Developers(AdminDevelopers),
+    /// Make a new admin token (the old one stops working): operates on the
+    /// server's database directly, writes the token to {data_dir}/admin-token
+    /// (0600) first, then stores it. Prints the file's path, never the token.
+    #[command(name = "reset-token")]
+    ResetToken {
+        /// Server config file, as for `keystead serve` (default ./keystead.toml if it exists).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -205,8 +216,52 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Admin(AdminCmd::ResetToken { config }) => {
+            let cfg = match config::ServerConfig::load(config.as_deref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return ExitCode::from(2);
+                }
+            };
+            match runtime.block_on(reset_admin_token(cfg)) {
+                Ok(path) => {
+                    if cli.json {
+                        println!("{}", serde_json::json!({ "admin_token_file": path }));
+                    } else {
+                        println!(
+                            "New admin token written to {} (mode 0600). The previous token no longer works.",
+                            path.display()
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         _ => runtime.block_on(cli::run(cli)),
     }
+}
+
+/// `keystead admin reset-token`: the deployment's store, opened as `serve`
+/// opens it (no key provider needed: only the token's hash changes).
+async fn reset_admin_token(cfg: config::ServerConfig) -> anyhow::Result<PathBuf> {
+    use anyhow::Context;
+    if !cfg.data_dir.is_dir() {
+        anyhow::bail!(
+            "data directory {} does not exist: run this where `keystead serve` runs, or pass its --config",
+            cfg.data_dir.display()
+        );
+    }
+    let store = keystead_store::Store::connect(&cfg.database_url())
+        .await
+        .context("opening the database")?;
+    let done = admin_token::reset(&store, &cfg.data_dir).await;
+    store.close().await;
+    done
 }
 
 fn init_tracing() {

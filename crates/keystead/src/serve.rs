@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use keystead_crypto::local::{write_file_0600, LocalKeyProvider};
-use keystead_crypto::{ExposeSecret, KeyProvider};
+use keystead_crypto::local::LocalKeyProvider;
+use keystead_crypto::KeyProvider;
 use keystead_domain::{Core, CoreConfig};
 use keystead_net::{Outbound, OutboundConfig};
 use keystead_store::Store;
@@ -89,23 +89,9 @@ pub async fn run(cfg: ServerConfig, stop_on_stdin_eof: bool) -> anyhow::Result<(
     );
     let core = Core::new(store, keys, outbound, core_config);
 
-    let token_path = cfg.data_dir.join("admin-token");
-    if let Some(token) = core.ensure_admin_token().await? {
-        write_file_0600(
-            &token_path,
-            format!("{}\n", token.expose_secret()).as_bytes(),
-        )
-        .with_context(|| format!("writing {}", token_path.display()))?;
-        println!(
-            "Admin token written to {} (mode 0600).",
-            token_path.display()
-        );
-    } else {
-        println!(
-            "Admin token: see {} (created on first start).",
-            token_path.display()
-        );
-    }
+    // The admin token file is written before its hash is stored (see
+    // admin_token.rs): a failure here stops the start with nothing stored.
+    crate::admin_token::on_start(&core.store, &cfg.data_dir).await?;
 
     println!(
         "keystead listening on http://{addr} (public URL {})",

@@ -448,6 +448,19 @@ impl Store {
         .await?;
         Ok(done.rows_affected() == 1)
     }
+
+    /// Sets `name`, replacing any value.
+    pub async fn set_setting(&self, name: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
 }
 
 pub(crate) async fn put_secret_tx(

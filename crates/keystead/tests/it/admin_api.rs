@@ -202,3 +202,133 @@ fn keystead_toml_is_read_and_the_environment_wins() {
     assert_eq!(p.call("GET", "/v1/wallets/wal_x", None).status, 404);
     assert_eq!(p.call("GET", "/v1/wallets/wal_x", None).status, 429);
 }
+
+/// `keystead admin reset-token` against a server's data directory, with the
+/// server's environment (no KEYSTEAD_ADMIN_TOKEN or server URL needed).
+fn reset_token(s: &Server) -> crate::kit::CliOut {
+    let out = std::process::Command::new(crate::kit::BIN)
+        .args(["admin", "reset-token"])
+        .current_dir(s.data_dir.parent().unwrap())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("KEYSTEAD_DATA_DIR", &s.data_dir)
+        .output()
+        .unwrap();
+    crate::kit::CliOut {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn reset_token_replaces_the_admin_token_and_prints_only_where_it_is() {
+    let s = Server::start(Default::default());
+    let old = s.admin_token.clone();
+    assert!(old.starts_with("kat_"), "{old:?}");
+    let create = |token: &str| {
+        http(
+            "POST",
+            &format!("{}/v1/admin/projects", s.url),
+            Some(token),
+            Some(json!({"name": "x"})),
+        )
+        .status
+    };
+    assert_eq!(create(&old), 201);
+
+    let out = reset_token(&s);
+    assert_eq!(out.code, 0, "{out:?}");
+    let file = s.data_dir.join("admin-token");
+    assert!(out.stdout.contains(&file.display().to_string()), "{out:?}");
+    let new = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    assert!(new.starts_with("kat_") && new != old, "{new:?}");
+    assert!(
+        !out.stdout.contains(&new) && !out.stderr.contains(&new),
+        "the token itself is never printed"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // the running server takes the new token at once, and only it
+    assert_eq!(create(&old), 401);
+    assert_eq!(create(&new), 201);
+
+    // a restart keeps the reset token (nothing is made again)
+    let s = s.restart();
+    assert_eq!(s.admin_token, new);
+    assert!(s.stdout_line.contains("keystead listening"));
+    assert_eq!(
+        s.admin("POST", "/v1/admin/projects", Some(json!({"name": "y"})))
+            .status,
+        201
+    );
+
+    // a reset that cannot write the file changes nothing
+    let s_dir = s.data_dir.clone();
+    std::fs::remove_file(s_dir.join("admin-token")).unwrap();
+    std::fs::create_dir(s_dir.join("admin-token")).unwrap();
+    let out = reset_token(&s);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("admin-token"), "{out:?}");
+    assert_eq!(
+        s.admin("POST", "/v1/admin/projects", Some(json!({"name": "z"})))
+            .status,
+        201
+    );
+}
+
+#[test]
+fn a_first_start_that_cannot_write_the_admin_token_stores_none() {
+    let dir = crate::kit::new_dir("server-");
+    let data_dir = dir.join("data");
+    // something in the way of the file (tests run as root, so no chmod trick)
+    std::fs::create_dir_all(data_dir.join("admin-token")).unwrap();
+    let out = std::process::Command::new(crate::kit::BIN)
+        .args(["serve", "--stop-on-stdin-eof"])
+        .current_dir(&dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("KEYSTEAD_LISTEN", "127.0.0.1:0")
+        .env("KEYSTEAD_DATA_DIR", &data_dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("keystead listening"), "{stdout}");
+    assert!(stderr.contains("admin-token"), "names the file: {stderr}");
+
+    // obstacle gone: the next start writes a token that works, which it
+    // could not if the first start had stored one
+    std::fs::remove_dir(data_dir.join("admin-token")).unwrap();
+    let s = Server::start(crate::kit::ServerOpts {
+        dir: Some(dir),
+        ..Default::default()
+    });
+    assert!(s.admin_token.starts_with("kat_"), "{:?}", s.admin_token);
+    let r = s.admin("POST", "/v1/admin/projects", Some(json!({"name": "x"})));
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+#[test]
+fn an_admin_token_file_without_a_stored_hash_is_adopted() {
+    // a start interrupted between writing the file and storing its hash (or
+    // a second instance sharing the data directory): the file's token is
+    // the one stored, so the file always works
+    let dir = crate::kit::new_dir("server-");
+    let data_dir = dir.join("data");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let token = "kat_written_before_an_interrupted_start_0123456789";
+    std::fs::write(data_dir.join("admin-token"), format!("{token}\n")).unwrap();
+    let s = Server::start(crate::kit::ServerOpts {
+        dir: Some(dir),
+        ..Default::default()
+    });
+    assert_eq!(s.admin_token, token);
+    let r = s.admin("POST", "/v1/admin/projects", Some(json!({"name": "x"})));
+    assert_eq!(r.status, 201, "{}", r.text);
+}

@@ -1,11 +1,14 @@
 //! The command-line client. Profiles (server URL, partner id) live in
 //! `.keysteadrc` (current directory, else home); the secret key comes from
 //! `KEYSTEAD_SECRET_KEY` or a separate 0600 credentials file and is never a
-//! command-line argument. Exit codes: 0 ok, 1 refused, 2 usage.
+//! command-line argument. A stored key is bound to the server it was saved
+//! for, and a `.keysteadrc` in the current directory may not send any secret
+//! to a server of its choosing (see [`Context::secret_key`] and
+//! [`Context::check_server_trusted`]). Exit codes: 0 ok, 1 refused, 2 usage.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use keystead_crypto::local::write_file_0600;
@@ -82,9 +85,14 @@ struct Credentials {
     profiles: BTreeMap<String, StoredKey>,
 }
 
+/// A secret key and the server it was checked against by `keystead login`:
+/// it is sent to that server only. Files written before the server was
+/// recorded have none; such a key is refused (log in again), never guessed.
 #[derive(Serialize, Deserialize)]
 struct StoredKey {
     secret_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    server: Option<String>,
 }
 
 impl Drop for StoredKey {
@@ -99,13 +107,34 @@ fn home() -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
+fn home_rc_path() -> Option<PathBuf> {
+    home().map(|h| h.join(".keysteadrc"))
+}
+
+/// `.keysteadrc` in the current directory, when there is one and it is not
+/// the home one (running in the home directory).
+fn local_rc_path() -> Option<PathBuf> {
+    let local = PathBuf::from(".keysteadrc");
+    if !local.exists() {
+        return None;
+    }
+    let same = |a: &PathBuf, b: &PathBuf| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    match home_rc_path() {
+        Some(h) if same(&local, &h) => None,
+        _ => Some(local),
+    }
+}
+
 /// `.keysteadrc` in the current directory if there is one, else in home.
 fn rc_path() -> PathBuf {
     let local = PathBuf::from(".keysteadrc");
     if local.exists() {
         return local;
     }
-    home().map(|h| h.join(".keysteadrc")).unwrap_or(local)
+    home_rc_path().unwrap_or(local)
 }
 
 /// The OS-appropriate credentials file (`KEYSTEAD_CREDENTIALS_FILE` overrides).
@@ -132,12 +161,15 @@ fn credentials_path() -> PathBuf {
     base.join("keystead").join("credentials.toml")
 }
 
-fn load_rc() -> CliResult<Rc> {
-    let p = rc_path();
-    match std::fs::read_to_string(&p) {
+fn read_rc(p: &Path) -> CliResult<Rc> {
+    match std::fs::read_to_string(p) {
         Ok(text) => toml::from_str(&text).map_err(|e| usage(format!("{}: {e}", p.display()))),
         Err(_) => Ok(Rc::default()),
     }
+}
+
+fn load_rc() -> CliResult<Rc> {
+    read_rc(&rc_path())
 }
 
 fn load_credentials() -> CliResult<Credentials> {
@@ -152,8 +184,57 @@ fn load_credentials() -> CliResult<Credentials> {
     }
 }
 
+/// A server URL in the one form used to compare servers: scheme and host
+/// lower-case, no default port, no trailing slash. No user info, query or
+/// fragment (they have no place in a server URL).
+fn normalize_server(raw: &str) -> Result<String, String> {
+    let u = url::Url::parse(raw.trim()).map_err(|e| {
+        format!("{raw:?} is not a server URL ({e}); use e.g. https://keystead.example.com")
+    })?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(format!("server URL {raw:?}: use http or https"));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(format!("server URL {raw:?}: remove the user name/password"));
+    }
+    if u.query().is_some() || u.fragment().is_some() {
+        return Err(format!("server URL {raw:?}: remove the query/fragment"));
+    }
+    let Some(host) = u.host_str() else {
+        return Err(format!("server URL {raw:?} has no host"));
+    };
+    // `url` already lower-cases the scheme and host and drops a default port.
+    let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+    Ok(format!(
+        "{}://{host}{port}{}",
+        u.scheme(),
+        u.path().trim_end_matches('/')
+    ))
+}
+
+/// Where the server URL of a command came from. Only a `.keysteadrc` in the
+/// current directory is untrusted: a cloned repository may carry one.
+#[derive(Debug)]
+enum ServerSource {
+    /// `--server` or `KEYSTEAD_SERVER`: the user's own choice.
+    Flag,
+    /// The profile in `~/.keysteadrc`.
+    HomeRc,
+    /// The profile in `./.keysteadrc`, a file the user may not have written.
+    LocalRc(PathBuf),
+    /// The server the profile's stored secret key belongs to.
+    Credential,
+    Default,
+}
+
 struct Context {
+    /// Normalised (see [`normalize_server`]).
     server: String,
+    source: ServerSource,
+    /// The profile's server in `~/.keysteadrc`, normalised.
+    home_server: Option<String>,
+    /// The server the profile's stored secret key belongs to, normalised.
+    credential_server: Option<String>,
     profile: String,
     json: bool,
     http: reqwest::Client,
@@ -161,17 +242,43 @@ struct Context {
 
 impl Context {
     fn new(cli: &Cli) -> CliResult<Self> {
-        let rc = load_rc()?;
+        let local = local_rc_path();
+        let home_rc = match home_rc_path() {
+            Some(p) => read_rc(&p)?,
+            None => Rc::default(),
+        };
+        let local_rc = match &local {
+            Some(p) => Some(read_rc(p)?),
+            None => None,
+        };
+        let rc = local_rc.as_ref().unwrap_or(&home_rc);
         let profile = cli
             .profile
             .clone()
             .or(rc.default_profile.clone())
             .unwrap_or_else(|| DEFAULT_PROFILE.into());
-        let server = cli
-            .server
-            .clone()
-            .or_else(|| rc.profiles.get(&profile).and_then(|p| p.server.clone()))
-            .unwrap_or_else(|| DEFAULT_SERVER.into());
+        let rc_server = |rc: &Rc| rc.profiles.get(&profile).and_then(|p| p.server.clone());
+        let home_server = rc_server(&home_rc).and_then(|s| normalize_server(&s).ok());
+        // An unreadable credentials file is reported when a key is needed.
+        let credential_server = load_credentials()
+            .ok()
+            .and_then(|c| c.profiles.get(&profile).and_then(|k| k.server.clone()))
+            .and_then(|s| normalize_server(&s).ok());
+
+        let (raw, source) = if let Some(s) = &cli.server {
+            (s.clone(), ServerSource::Flag)
+        } else if let Some(s) = local_rc.as_ref().and_then(rc_server) {
+            let path = local.clone().unwrap_or_default();
+            (s, ServerSource::LocalRc(path))
+        } else if let Some(s) = rc_server(&home_rc) {
+            (s, ServerSource::HomeRc)
+        } else if let Some(s) = &credential_server {
+            (s.clone(), ServerSource::Credential)
+        } else {
+            (DEFAULT_SERVER.to_string(), ServerSource::Default)
+        };
+        let server = normalize_server(&raw).map_err(usage)?;
+
         // Never follow redirects: a 307/308 would resend a secret-bearing
         // body (client secret, password) to wherever it points.
         let http = reqwest::Client::builder()
@@ -193,32 +300,97 @@ impl Context {
             }
         }
         Ok(Self {
-            server: server.trim_end_matches('/').to_string(),
+            server,
+            source,
+            home_server,
+            credential_server,
             profile,
             json: cli.json,
             http,
         })
     }
 
+    /// Checks that `what` (a secret not bound to a server: the admin token,
+    /// a key from the environment or typed in, a client secret) may go to
+    /// this command's server: any server but one named only by a
+    /// `.keysteadrc` in the current directory, unless that one is also the
+    /// profile's server in `~/.keysteadrc` or the server of its stored key.
+    fn check_server_trusted(&self, what: &str) -> CliResult {
+        let ServerSource::LocalRc(path) = &self.source else {
+            return Ok(());
+        };
+        let vouched = [&self.home_server, &self.credential_server]
+            .into_iter()
+            .any(|s| s.as_deref() == Some(self.server.as_str()));
+        if vouched {
+            return Ok(());
+        }
+        Err(usage(format!(
+            "not sending {what} to {server}: that server comes from {rc} in the current directory \
+             (profile {profile:?}), which is not trusted to choose where secrets go. \
+             If you mean that server, say so with --server {server} (or KEYSTEAD_SERVER).",
+            server = self.server,
+            rc = path.display(),
+            profile = self.profile,
+        )))
+    }
+
     fn secret_key(&self) -> CliResult<SecretString> {
         if let Ok(k) = std::env::var("KEYSTEAD_SECRET_KEY") {
             if !k.is_empty() {
+                self.check_server_trusted("the secret key from KEYSTEAD_SECRET_KEY")?;
                 return Ok(SecretString::from(k));
             }
         }
         let creds = load_credentials()?;
-        match creds.profiles.get(&self.profile) {
-            Some(k) => Ok(SecretString::from(k.secret_key.clone())),
-            None => Err(usage(format!(
+        let Some(k) = creds.profiles.get(&self.profile) else {
+            return Err(usage(format!(
                 "no secret key for profile {:?}: run `keystead login` or set KEYSTEAD_SECRET_KEY",
                 self.profile
-            ))),
+            )));
+        };
+        let Some(bound) = k.server.as_deref() else {
+            return Err(usage(format!(
+                "the secret key stored for profile {:?} in {} does not say which server it belongs to \
+                 (it was saved by an older keystead), so it is not sent anywhere. \
+                 Run `keystead login --server URL` again to store it with its server.",
+                self.profile,
+                credentials_path().display()
+            )));
+        };
+        let bound = normalize_server(bound).map_err(|e| {
+            usage(format!(
+                "{}: profile {:?}: {e}; run `keystead login` again",
+                credentials_path().display(),
+                self.profile
+            ))
+        })?;
+        if bound != self.server {
+            let from = match &self.source {
+                ServerSource::Flag => "--server/KEYSTEAD_SERVER".to_string(),
+                ServerSource::LocalRc(p) => {
+                    format!("{} in the current directory", p.display())
+                }
+                ServerSource::HomeRc => "~/.keysteadrc".to_string(),
+                ServerSource::Credential | ServerSource::Default => "the default".to_string(),
+            };
+            return Err(usage(format!(
+                "not sending the stored secret key of profile {profile:?} to {server} (from {from}): \
+                 it belongs to {bound}, and a stored key goes only to the server it was saved for. \
+                 Use --server {bound}, or run `keystead login --server {server}` to store a key for that server.",
+                profile = self.profile,
+                server = self.server,
+            )));
         }
+        Ok(SecretString::from(k.secret_key.clone()))
     }
 
     fn admin_token(&self) -> CliResult<SecretString> {
         match std::env::var("KEYSTEAD_ADMIN_TOKEN") {
-            Ok(t) if !t.trim().is_empty() => Ok(SecretString::from(t.trim().to_string())),
+            Ok(t) if !t.trim().is_empty() => {
+                self.check_server_trusted("the admin token (KEYSTEAD_ADMIN_TOKEN)")?;
+                Ok(SecretString::from(t.trim().to_string()))
+            }
             _ => Err(usage(
                 "set KEYSTEAD_ADMIN_TOKEN to the admin token (the server wrote it to keystead-data/admin-token)",
             )),
@@ -392,6 +564,7 @@ async fn dispatch(cli: &Cli) -> CliResult {
 }
 
 async fn login(ctx: &Context) -> CliResult {
+    ctx.check_server_trusted("the secret key you enter")?;
     let key = read_secret("Secret key (sk_…): ")?;
     let key = SecretString::from(key.expose_secret().trim().to_string());
     if !key.expose_secret().starts_with("sk_") {
@@ -418,6 +591,7 @@ async fn login(ctx: &Context) -> CliResult {
         ctx.profile.clone(),
         StoredKey {
             secret_key: key.expose_secret().to_string(),
+            server: Some(ctx.server.clone()),
         },
     );
     let cred_file = credentials_path();
@@ -431,7 +605,7 @@ async fn login(ctx: &Context) -> CliResult {
 
     ctx.print(&v, |_| {
         format!(
-            "Logged in as partner {} (project {}) on {}.\nProfile {:?} saved to {}; secret key saved to {} (mode 0600).",
+            "Logged in as partner {} (project {}) on {}.\nProfile {:?} saved to {}; secret key saved to {} (mode 0600), for this server only.",
             partner.partner_id,
             partner.project_id,
             ctx.server,
@@ -471,12 +645,17 @@ async fn oidc(ctx: &Context, cmd: &OidcCmd) -> CliResult {
             ctx.print(&v, |v| format!("Saved.\n{}", render_oidc(v)));
         }
         OidcCmd::SetSecret => {
+            // Which key, and whether this server may have secrets, is
+            // settled before the secret is asked for.
+            let key = ctx.secret_key()?;
+            ctx.check_server_trusted("the client secret")?;
             let secret = read_secret("Client secret: ")?;
             let body = serde_json::json!({ "client_secret": secret.expose_secret() });
-            let v = ctx
-                .partner(
+            let (_, v) = ctx
+                .call(
                     Method::PUT,
                     "/v1/partner/custom-oidc/client-secret",
+                    &key,
                     Some(&body),
                 )
                 .await?;
@@ -556,12 +735,13 @@ async fn admin(ctx: &Context, cmd: &AdminCmd) -> CliResult {
             });
         }
         AdminCmd::Developers(AdminDevelopers::Create { email, projects }) => {
+            let token = ctx.admin_token()?;
             let password = read_secret("Password for the new developer: ")?;
             let body = serde_json::json!({
                 "email": email, "password": password.expose_secret(), "project_ids": projects,
             });
-            let v = ctx
-                .admin(Method::POST, "/v1/admin/developers", Some(&body))
+            let (_, v) = ctx
+                .call(Method::POST, "/v1/admin/developers", &token, Some(&body))
                 .await?;
             ctx.print(&v, |v| {
                 let projects = strings(v, "project_ids");
@@ -775,4 +955,37 @@ fn render_verification(v: &Value) -> String {
         ver.checked_at
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_compare_after_normalising() {
+        let n = |s: &str| normalize_server(s).unwrap();
+        assert_eq!(n("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+        assert_eq!(n("HTTP://127.0.0.1:8080/"), "http://127.0.0.1:8080");
+        assert_eq!(
+            n("https://Auth.Example.COM:443/"),
+            "https://auth.example.com"
+        );
+        assert_eq!(n("http://localhost:80"), "http://localhost");
+        assert_eq!(
+            n(" https://x.example/keystead/ "),
+            "https://x.example/keystead"
+        );
+        assert_eq!(n("http://[::1]:8080/"), "http://[::1]:8080");
+        assert_ne!(n("https://x.example"), n("http://x.example"));
+        assert_ne!(n("https://x.example"), n("https://x.example:8443"));
+        for bad in [
+            "x.example",
+            "ftp://x.example",
+            "https://user:pw@x.example",
+            "https://x.example/?q=1",
+            "https://x.example/#f",
+        ] {
+            assert!(normalize_server(bad).is_err(), "{bad}");
+        }
+    }
 }

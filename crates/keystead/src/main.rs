@@ -18,7 +18,7 @@ use clap::{Args, Parser, Subcommand};
     about = "Wallets and Custom OIDC sign-in, self-hosted."
 )]
 pub struct Cli {
-    /// keystead server URL (default: the profile's, else http://127.0.0.1:8080).
+    /// keystead server URL (default: the profile's, else its stored key's, else http://127.0.0.1:8080).
     #[arg(long, global = true, env = "KEYSTEAD_SERVER")]
     pub server: Option<String>,
     /// Profile in .keysteadrc.

@@ -426,3 +426,309 @@ fn localhost_names_are_fetched_only_under_an_allow_list() {
     let v = configure(&strict.new_partner());
     assert_eq!(check(&v, "discovery")["code"], "address_not_allowed", "{v}");
 }
+
+// ---- where credentials go (a .keysteadrc in the current directory) ----------
+
+/// A stand-in for a foreign server on loopback: records every request it
+/// gets (head and body) and answers each with `status` and `body`.
+struct FakeServer {
+    url: String,
+    addr: std::net::SocketAddr,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FakeServer {
+    fn start(status: u16, body: &'static str) -> FakeServer {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (seen, stopped) = (requests.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut conn) = conn else { continue };
+                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                let mut raw = Vec::new();
+                let mut buf = [0u8; 4096];
+                // the head, then as much body as content-length says
+                while let Ok(n) = conn.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    raw.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&raw).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if raw.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&raw).into_owned());
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(answer.as_bytes());
+            }
+        });
+        FakeServer {
+            url: format!("http://{addr}"),
+            addr,
+            requests,
+            stop,
+        }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(self.addr);
+    }
+}
+
+/// Runs the CLI in `cwd` with `home` as HOME and no `--server` of its own.
+fn run_in(
+    cwd: &std::path::Path,
+    home: &std::path::Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+    stdin: Option<&str>,
+) -> crate::kit::CliOut {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(crate::kit::BIN);
+    cmd.args(args)
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    {
+        let mut i = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            i.write_all(s.as_bytes()).unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    crate::kit::CliOut {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn a_keysteadrc_in_the_current_directory_cannot_redirect_credentials() {
+    let server = Server::shared();
+    let p = server.new_partner();
+    let fake = FakeServer::start(
+        200,
+        r#"{"partner_id":"prt_fake","project_id":"prj_fake","name":"x","allowed_return_urls":[]}"#,
+    );
+    // the user logs in to the real server from home
+    let home = new_dir("home-");
+    let out = cli_in(
+        &home,
+        &server.url,
+        &[],
+        &["login"],
+        Some(&format!("{}\n", p.secret_key)),
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+
+    // a cloned repository whose .keysteadrc names a foreign server
+    let repo = new_dir("repo-");
+    std::fs::write(
+        repo.join(".keysteadrc"),
+        format!("[profiles.default]\nserver = \"{}\"\n", fake.url),
+    )
+    .unwrap();
+    let refused = |out: &crate::kit::CliOut, what: &str| {
+        assert!(
+            fake.requests().is_empty(),
+            "{what}: the foreign server got {:?}",
+            fake.requests()
+        );
+        assert_eq!(out.code, 2, "{what}: {out:?}");
+        assert!(out.stderr.contains("not sending"), "{what}: {}", out.stderr);
+        assert!(!out.stdout.contains("prt_fake"), "{what}: {out:?}");
+    };
+    let out = run_in(&repo, &home, &[], &["oidc", "show"], None);
+    refused(&out, "oidc show");
+    assert!(
+        out.stderr.contains(&server.url) && out.stderr.contains(&fake.url),
+        "names both servers: {}",
+        out.stderr
+    );
+    assert!(out.stderr.contains(".keysteadrc"), "{}", out.stderr);
+    refused(
+        &run_in(&repo, &home, &[], &["wallets", "show", "wal_x"], None),
+        "wallets show",
+    );
+    refused(
+        &run_in(
+            &repo,
+            &home,
+            &[],
+            &["oidc", "set-secret"],
+            Some(CLIENT_SECRET),
+        ),
+        "oidc set-secret",
+    );
+    // an explicit --server elsewhere does not take a stored key along either
+    refused(
+        &run_in(
+            &repo,
+            &home,
+            &[],
+            &["--server", &fake.url, "oidc", "show"],
+            None,
+        ),
+        "stored key, --server elsewhere",
+    );
+    refused(
+        &run_in(
+            &repo,
+            &home,
+            &[("KEYSTEAD_SERVER", &fake.url)],
+            &["oidc", "show"],
+            None,
+        ),
+        "stored key, KEYSTEAD_SERVER elsewhere",
+    );
+    // secrets that are not bound to a server: only to a server the user chose
+    refused(
+        &run_in(
+            &repo,
+            &home,
+            &[("KEYSTEAD_ADMIN_TOKEN", "kat_admin_token_for_the_test")],
+            &["admin", "projects", "create", "--name", "X"],
+            None,
+        ),
+        "admin token",
+    );
+    refused(
+        &run_in(
+            &repo,
+            &home,
+            &[("KEYSTEAD_ADMIN_TOKEN", "kat_admin_token_for_the_test")],
+            &["admin", "developers", "create", "--email", "a@example.com"],
+            Some("a long enough password\n"),
+        ),
+        "admin developers create",
+    );
+    refused(
+        &run_in(
+            &repo,
+            &home,
+            &[("KEYSTEAD_SECRET_KEY", "sk_from_the_environment")],
+            &["oidc", "show"],
+            None,
+        ),
+        "KEYSTEAD_SECRET_KEY",
+    );
+    refused(
+        &run_in(&repo, &home, &[], &["login"], Some("sk_typed_into_login\n")),
+        "login",
+    );
+    // the key is stored with its server
+    let creds = std::fs::read_to_string(home.join(".config/keystead/credentials.toml")).unwrap();
+    assert!(
+        creds.contains(&format!("server = \"{}\"", server.url)),
+        "{creds}"
+    );
+
+    // the stored key still reaches its own server from there, however spelled
+    let spelled = format!("{}/", server.url.replace("http://", "HTTP://"));
+    let out = run_in(
+        &repo,
+        &home,
+        &[],
+        &["--server", &spelled, "--json", "oidc", "show"],
+        None,
+    );
+    assert_eq!(out.code, 1, "reaches the real server: {out:?}");
+    assert!(out.stdout.contains("custom_oidc_not_configured"), "{out:?}");
+
+    // positive control: an explicit --server with an explicit key is the
+    // user's choice, and the fake does record it
+    let out = run_in(
+        &repo,
+        &home,
+        &[("KEYSTEAD_SECRET_KEY", "sk_chosen_by_the_user")],
+        &["--server", &fake.url, "--json", "oidc", "show"],
+        None,
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let seen = fake.requests();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].contains("sk_chosen_by_the_user"), "{seen:?}");
+    assert!(!seen[0].contains(&p.secret_key));
+}
+
+#[test]
+fn a_stored_key_without_its_server_is_not_sent() {
+    let server = Server::shared();
+    let p = server.new_partner();
+    let fake = FakeServer::start(200, "{}");
+    let home = new_dir("home-");
+    // a credentials file from before keys were bound to a server
+    let dir = home.join(".config/keystead");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("credentials.toml"),
+        format!("[profiles.default]\nsecret_key = \"{}\"\n", p.secret_key),
+    )
+    .unwrap();
+    for server_url in [&server.url, &fake.url] {
+        let out = cli_in(&home, server_url, &[], &["oidc", "show"], None);
+        assert_eq!(out.code, 2, "{out:?}");
+        assert!(out.stderr.contains("keystead login"), "{}", out.stderr);
+        assert!(out.stderr.contains("which server"), "{}", out.stderr);
+    }
+    assert!(fake.requests().is_empty(), "{:?}", fake.requests());
+    // logging in again binds it
+    let out = cli_in(
+        &home,
+        &server.url,
+        &[],
+        &["login"],
+        Some(&format!("{}\n", p.secret_key)),
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = cli_in(
+        &home,
+        &server.url,
+        &[],
+        &["--json", "return-urls", "set"],
+        None,
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+}

@@ -4,7 +4,8 @@
 //! command-line argument. A stored key is bound to the server it was saved
 //! for, and a `.keysteadrc` in the current directory may not send any secret
 //! to a server of its choosing (see [`Context::secret_key`] and
-//! [`Context::check_server_trusted`]). Exit codes: 0 ok, 1 refused, 2 usage.
+//! [`Context::check_server_trusted`]). Server text is printed without control
+//! characters ([`clean`]). Exit codes: 0 ok, 1 refused, 2 usage.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read};
@@ -13,7 +14,7 @@ use std::process::ExitCode;
 
 use keystead_crypto::local::write_file_0600;
 use keystead_crypto::{ExposeSecret, SecretString};
-use keystead_proto::{self as proto, CheckStatus, ErrorBody};
+use keystead_proto::{self as proto, CheckStatus};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -449,7 +450,7 @@ impl Context {
                     message: String::new(),
                 });
             }
-            return Err(refused(describe_error(status, &value)));
+            return Err(refused(describe_error(status, &clean(&value))));
         }
         Ok((status, value))
     }
@@ -464,7 +465,8 @@ impl Context {
         Ok(self.call(method, path, &token, body).await?.1)
     }
 
-    /// `--json`: the body as it is; otherwise the human rendering.
+    /// `--json`: the body as it is; otherwise the human rendering of the
+    /// body without control characters (see [`clean`]).
     fn print(&self, value: &Value, human: impl FnOnce(&Value) -> String) {
         if self.json {
             out(&if value.is_null() {
@@ -473,7 +475,7 @@ impl Context {
                 value.to_string()
             });
         } else {
-            let text = human(value);
+            let text = human(&clean(value));
             if !text.is_empty() {
                 out(&text);
             }
@@ -494,6 +496,26 @@ fn out(text: &str) {
     }
 }
 
+/// The server's answer with every control character (`char::is_control`:
+/// ESC, BEL, CR, newline, C1 controls such as CSI, ...) removed from its
+/// strings and keys, for printing to a terminal: text the server (or the
+/// partner's IdP behind it) chose can neither send escape sequences nor
+/// start a line of its own; the CLI's own newlines are added afterwards.
+fn clean(v: &Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(clean_str(s)),
+        Value::Array(a) => Value::Array(a.iter().map(clean).collect()),
+        Value::Object(o) => {
+            Value::Object(o.iter().map(|(k, v)| (clean_str(k), clean(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+fn clean_str(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).collect()
+}
+
 fn root(e: &reqwest::Error) -> String {
     let mut last: &dyn std::error::Error = e;
     while let Some(s) = last.source() {
@@ -502,16 +524,19 @@ fn root(e: &reqwest::Error) -> String {
     last.to_string()
 }
 
+/// `message (code)` and the hint of an error body (SPEC §6); the fields are
+/// read as strings, so a code this CLI does not know yet is still shown.
 fn describe_error(status: u16, body: &Value) -> String {
-    match serde_json::from_value::<ErrorBody>(body.clone()) {
-        Ok(b) => {
-            let mut s = format!("{} ({})", b.error.message, b.error.code);
-            if let Some(h) = b.error.hint {
+    let e = &body["error"];
+    match (e["message"].as_str(), e["code"].as_str()) {
+        (Some(message), Some(code)) => {
+            let mut s = format!("{message} ({code})");
+            if let Some(h) = e["hint"].as_str() {
                 s.push_str(&format!("\n  hint: {h}"));
             }
             s
         }
-        Err(_) => format!("the server answered HTTP {status}"),
+        _ => format!("the server answered HTTP {status}"),
     }
 }
 
@@ -571,7 +596,7 @@ async fn login(ctx: &Context) -> CliResult {
         return Err(usage("a secret key starts with sk_"));
     }
     let (_, v) = ctx.call(Method::GET, "/v1/partner", &key, None).await?;
-    let partner: proto::Partner = serde_json::from_value(v.clone())
+    let partner: proto::Partner = serde_json::from_value(clean(&v))
         .map_err(|_| refused("unexpected answer from the server"))?;
 
     let mut rc = load_rc()?;
@@ -987,5 +1012,16 @@ mod tests {
         ] {
             assert!(normalize_server(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn server_text_loses_control_characters() {
+        let v = serde_json::json!({
+            "a\u{1b}": ["x\u{1b}[31my\u{7}", 1, {"b": "l1\nl2\r\u{9b}2J\u{7f}"}],
+        });
+        assert_eq!(
+            clean(&v),
+            serde_json::json!({ "a": ["x[31my", 1, {"b": "l1l22J"}] })
+        );
     }
 }

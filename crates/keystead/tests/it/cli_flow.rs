@@ -732,3 +732,70 @@ fn a_stored_key_without_its_server_is_not_sent() {
     );
     assert_eq!(out.code, 0, "{out:?}");
 }
+
+// ---- server text on the terminal ----------------------------------------------
+
+#[test]
+fn server_text_is_printed_without_control_characters() {
+    const ERROR: &str = r#"{"error":{"code":"idp_error","message":"the IdP said \u001b[31mred\u0007\u009b1m\r\nPASS  forged line","hint":"try \u001b]0;title\u0007this"}}"#;
+    let fake = FakeServer::start(400, ERROR);
+    let key = [("KEYSTEAD_SECRET_KEY", "sk_for_the_fake")];
+    let out = crate::kit::cli(&fake.url, &key, &["oidc", "show"], None);
+    assert_eq!(out.code, 1, "{out:?}");
+    for text in [&out.stdout, &out.stderr] {
+        assert!(
+            !text
+                .chars()
+                .any(|c| c == '\u{1b}' || c == '\u{7}' || c == '\u{9b}' || c == '\r'),
+            "control characters printed: {text:?}"
+        );
+    }
+    assert!(
+        out.stderr.contains("the IdP said [31mred1m"),
+        "{:?}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.lines().any(|l| l.starts_with("PASS")),
+        "a server newline started a line: {:?}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("hint: try ]0;titlethis"),
+        "{:?}",
+        out.stderr
+    );
+    // --json prints the body as it is (JSON escapes, no raw control bytes)
+    let out = crate::kit::cli(&fake.url, &key, &["--json", "oidc", "show"], None);
+    assert_eq!(out.code, 1);
+    let v = out.json();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the IdP said \u{1b}[31mred\u{7}"),
+        "{v}"
+    );
+
+    // a successful answer: the Verify details shown by `oidc show`
+    const SHOW: &str = r#"{"enabled":false,"issuer":"https://idp.example\u001b[1m","client_id":"c","scopes":"openid","token_endpoint_auth_method":"none","button_label":"Acme\u0007","client_secret_set":false,"client_secret_updated_at":null,"redirect_uri":"http://127.0.0.1:1/auth/custom_oidc/callback","last_verification":{"ok":false,"checked_at":"2025-01-01T00:00:00Z","checks":[{"name":"discovery","status":"fail","detail":"bad \u001b[32mgreen\nPASS  issuer","code":"discovery_failed"}]}}"#;
+    let fake = FakeServer::start(200, SHOW);
+    let out = crate::kit::cli(&fake.url, &key, &["oidc", "show"], None);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        !out.stdout.contains('\u{1b}') && !out.stdout.contains('\u{7}'),
+        "{:?}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("FAIL  discovery  bad [32mgreenPASS  issuer"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.lines().any(|l| l.starts_with("PASS")),
+        "{}",
+        out.stdout
+    );
+}

@@ -46,6 +46,8 @@ pub struct Core {
     /// Sign-in starts per partner: `/auth/custom_oidc/start` is public (the
     /// publishable key is no secret) and writes a row per call.
     pub(crate) start_limiter: Arc<crate::wallets::RateLimiter>,
+    /// Verify runs per partner: each makes outbound requests.
+    pub(crate) verify_limiter: Arc<crate::wallets::RateLimiter>,
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
@@ -77,6 +79,10 @@ impl Core {
             start_limiter: Arc::new(crate::wallets::RateLimiter::new(
                 crate::login::STARTS_PER_SECOND,
                 crate::login::STARTS_BURST,
+            )),
+            verify_limiter: Arc::new(crate::wallets::RateLimiter::new(
+                crate::verify::VERIFY_PER_SECOND,
+                crate::verify::VERIFY_BURST,
             )),
             metrics: Arc::new(crate::metrics::Metrics::default()),
             store,

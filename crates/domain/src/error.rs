@@ -3,7 +3,7 @@ use keystead_proto::{ErrorCode, ErrorDetail};
 /// The domain's one error type. `Api` errors are shown to the caller as they
 /// are; `Internal` carries detail for the log only and is answered with a
 /// bare `internal`.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     #[error("{code}: {message}")]
     Api {
@@ -63,9 +63,7 @@ impl Error {
             },
             Error::RateLimited { retry_after } => ErrorDetail {
                 code: ErrorCode::RateLimited,
-                message: format!(
-                    "Too many wallet requests for this API key; retry after {retry_after} s."
-                ),
+                message: format!("Too many requests; retry after {retry_after} s."),
                 hint: None,
             },
             Error::Internal(_) => ErrorDetail {

@@ -28,12 +28,19 @@ use crate::time_fmt::rfc3339;
 pub const STATE_TTL_SECS: i64 = 600;
 pub const LOGIN_CODE_TTL_SECS: i64 = 60;
 pub const MAX_SESSION_SECS: i64 = 30 * 24 * 3600;
+/// Session JWTs live at most this long (SPEC §5); ask again for a fresh one.
+pub const SESSION_JWT_TTL_SECS: i64 = 30 * 60;
 /// Sign-in starts allowed per partner and instance (a flood of public
 /// starts must not fill the database).
 pub const STARTS_PER_SECOND: f64 = 500.0;
 pub const STARTS_BURST: f64 = 1000.0;
-/// The cookie that binds a login to the browser that started it.
+/// The cookie that binds a login to the browser that started it (its value
+/// is always minted here, never taken from the request).
 pub const BROWSER_COOKIE: &str = "ks_browser";
+/// Its name when `public_url` is https: the `__Host-` prefix makes browsers
+/// refuse it unless it is Secure, host-only and for path `/`, so a sibling
+/// subdomain cannot plant one.
+pub const BROWSER_COOKIE_HOST: &str = "__Host-ks_browser";
 
 #[derive(Debug, Clone, Default)]
 pub struct StartParams {
@@ -95,6 +102,16 @@ pub fn return_to_allowed(return_to: &str, allowed: &[String]) -> bool {
     })
 }
 
+/// The parameters keystead appends to `return_to`; one already there would
+/// come first and could be read instead of ours.
+const RESERVED_RETURN_PARAMS: [&str; 4] = ["login_code", "state", "error", "error_description"];
+
+fn reserved_param(return_to: &str) -> Option<&'static str> {
+    let u = Url::parse(return_to).ok()?;
+    u.query_pairs()
+        .find_map(|(k, _)| RESERVED_RETURN_PARAMS.iter().find(|r| **r == k).copied())
+}
+
 fn with_params(base: &str, params: &[(&str, &str)]) -> String {
     match Url::parse(base) {
         Ok(mut u) => {
@@ -143,6 +160,16 @@ pub struct UserSession {
     pub session: SessionRow,
 }
 
+impl UserSession {
+    /// The session's public id (`sid` of its JWTs): derived from the
+    /// stored token hash by another hash, so it identifies the session
+    /// without being a way to find or use the token.
+    pub fn session_id(&self) -> String {
+        let d = Sha256::digest(format!("keystead sid\0{}", self.token_hash));
+        format!("ses_{}", hex::encode(&d[..16]))
+    }
+}
+
 impl Core {
     async fn partner_by_pk(&self, api_key: &str) -> Result<PartnerRow> {
         match self.store.partner_by_publishable_key(api_key).await {
@@ -173,7 +200,7 @@ impl Core {
     }
 
     /// `GET /auth/custom_oidc/start`: validate, remember, send to the IdP.
-    pub async fn start_login(&self, p: &StartParams, browser_id: Option<&str>) -> Result<Started> {
+    pub async fn start_login(&self, p: &StartParams) -> Result<Started> {
         let partner = self.partner_by_pk(&p.api_key).await?;
         if let Err(retry_after) = self.start_limiter.check(&partner.id) {
             self.metrics
@@ -187,6 +214,13 @@ impl Core {
                 ErrorCode::ReturnToNotAllowed,
                 "return_to is not one of this app's allowed return URLs",
                 "add it with `keystead return-urls set …` (scheme, host, port and path must match exactly)",
+            ));
+        }
+        if let Some(name) = reserved_param(&p.return_to) {
+            return Err(Error::with_hint(
+                ErrorCode::ReturnToNotAllowed,
+                format!("return_to must not carry a {name} parameter: keystead adds login_code, state, error and error_description itself"),
+                "remove them from return_to; pass your own value in state",
             ));
         }
         if p.code_challenge_method != "S256" || !is_pkce_value(&p.code_challenge) {
@@ -224,16 +258,9 @@ impl Core {
         let state = random_token_bits("", 32);
         let nonce = random_token_bits("", 32);
         let verifier = random_token_bits("", 32);
-        let browser_id = match browser_id {
-            Some(b)
-                if b.len() >= 32
-                    && b.len() <= 64
-                    && b.bytes().all(|c| c.is_ascii_alphanumeric()) =>
-            {
-                b.to_string()
-            }
-            _ => random_token_bits("", 32),
-        };
+        // Minted for every start: a value the client brings could have
+        // been planted by someone who knows it (fixation of the binding).
+        let browser_id = random_token_bits("", 32);
         let now = now_unix();
         self.store
             .insert_login_state(&LoginStateRow {
@@ -586,13 +613,14 @@ impl Core {
         nonce: &str,
         now: i64,
     ) -> Result<IdClaims> {
-        let jwks = self.provider_jwks(&meta.jwks_uri, false).await?;
-        let first = jose::validate_id_token(token, &jwks, issuer, client_id, nonce, now);
+        let began = std::time::Instant::now();
+        let jwks = self.provider_jwks(&meta.jwks_uri, None).await?;
+        let first = jose::validate_id_token(token, &jwks.keys, issuer, client_id, nonce, now);
         let result = match first {
             Err(TokenError::UnknownKid(_)) => {
                 // Key rotation at the IdP: one (rate-limited) refetch.
-                let jwks = self.provider_jwks(&meta.jwks_uri, true).await?;
-                jose::validate_id_token(token, &jwks, issuer, client_id, nonce, now)
+                let jwks = self.provider_jwks(&meta.jwks_uri, Some(began)).await?;
+                jose::validate_id_token(token, &jwks.keys, issuer, client_id, nonce, now)
             }
             other => other,
         };
@@ -837,12 +865,16 @@ impl Core {
             .iter()
             .map(|w| json!({"id": w.id, "type": w.kind, "address": w.address, "publicKey": w.public_key}))
             .collect();
+        let now = now_unix();
         let claims = json!({
             "iss": self.issuer_url(),
             "aud": s.session.partner_id,
             "sub": s.session.user_id,
-            "iat": now_unix(),
-            "exp": s.session.expires_at,
+            "sid": s.session_id(),
+            "iat": now,
+            // Short-lived: a logout (or an expired session) stops new ones,
+            // so a revoked session's JWTs die within this window.
+            "exp": s.session.expires_at.min(now + SESSION_JWT_TTL_SECS),
             "data": { "wallets": wallets },
         });
         Ok(json!({ "token": signer.sign(&claims)?, "keyId": signer.kid }))
@@ -892,6 +924,24 @@ mod tests {
         ] {
             assert!(!return_to_allowed(bad, &allowed), "{bad}");
         }
+    }
+
+    #[test]
+    fn return_to_with_keysteads_own_parameters_is_spotted() {
+        assert_eq!(reserved_param("https://app.example.com/cb?x=1"), None);
+        assert_eq!(
+            reserved_param("https://app.example.com/cb?login_code=evil"),
+            Some("login_code")
+        );
+        assert_eq!(
+            reserved_param("https://app.example.com/cb?a=1&state=s"),
+            Some("state")
+        );
+        assert_eq!(
+            reserved_param("https://app.example.com/cb?error%5Fdescription=x"),
+            Some("error_description")
+        );
+        assert_eq!(reserved_param("myapp://cb?error=x"), Some("error"));
     }
 
     #[test]

@@ -1,47 +1,149 @@
-//! The partner IdP's metadata (discovery, JWKS) as used at login: fetched
-//! through the SSRF-safe client and cached in the database, so every
-//! instance shares it and a restart does not refetch. An unknown `kid`
-//! forces one JWKS refetch, at most every [`JWKS_MIN_REFETCH_SECS`] seconds per URL
-//! across all instances, so key rotation works without a restart and a
-//! token with random kids cannot make us hammer the IdP.
+//! The partner IdP's metadata (discovery, JWKS) as used at login and by
+//! Verify: fetched through the SSRF-safe client with a 256 KiB cap, reduced
+//! to the typed fields keystead reads, and cached only once it passed its
+//! checks. Two layers of cache: the database (shared by every instance, one
+//! row per URL, replaced on refetch, purged when stale) and a per-process
+//! LRU bounded in bytes. A failed fetch is remembered for a few seconds
+//! (negative cache) and only one fetch per URL is in flight at a time per
+//! process (single flight), so a failing IdP cannot make public sign-in
+//! starts pile up outbound connections.
+//!
+//! An ID token signed with an unknown `kid` forces one JWKS refetch, at most
+//! one per [`UNKNOWN_KID_REFETCH_SECS`] per URL across all instances,
+//! counted only against earlier unknown-kid refetches: a rotation right
+//! after an ordinary fetch never fails a login, and random kids cannot make
+//! us hammer the IdP.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
+use keystead_net::MAX_METADATA_BODY;
 use keystead_proto::ErrorCode;
 use keystead_store::{now_unix, CachedDoc};
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use url::Url;
 
 use crate::core::Core;
 use crate::error::{Error, Result};
+use crate::jose::jwk_algs;
 use crate::rules;
-use crate::verify::fetch_json;
+use crate::verify::fetch_failure;
 
 pub const DISCOVERY_TTL_SECS: i64 = 15 * 60;
 pub const JWKS_TTL_SECS: i64 = 15 * 60;
-pub const JWKS_MIN_REFETCH_SECS: i64 = 10;
+/// Unknown-kid refetches per JWKS URL, across instances: at most one per
+/// this many seconds.
+pub const UNKNOWN_KID_REFETCH_SECS: i64 = 1;
+/// How long a failed fetch (or a document that failed its checks) is
+/// answered from memory before the IdP is asked again.
+pub const FAILURE_TTL_SECS: i64 = 5;
+/// The per-process cache's budget: parsed documents are a few KiB each.
+pub const CACHE_BYTES: usize = 4 * 1024 * 1024;
+/// Real IdPs publish a handful of keys; more than this is not a JWKS we keep.
+const MAX_JWKS_KEYS: usize = 64;
+/// Longest key parameter kept (`n` of a 16384-bit RSA key is 2731 chars).
+const MAX_KEY_PARAM: usize = 4096;
+/// Entries of a `*_supported` list kept, and their length.
+const MAX_LIST: usize = 200;
+const MAX_LIST_ITEM: usize = 200;
 
-#[derive(Debug, Clone)]
-pub struct ProviderMeta {
-    pub authorization_endpoint: Url,
-    pub token_endpoint: Url,
-    pub jwks_uri: Url,
-    pub userinfo_endpoint: Option<Url>,
-    /// RFC 9207: the IdP promises `iss` on every authorization response.
-    pub iss_param_supported: bool,
+/// The fields of an OpenID Provider's discovery document that keystead
+/// reads (OpenID Connect Discovery 1.0 §3), and nothing else. Lists keep
+/// only their string entries, as the rules ask about membership.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Discovery {
+    pub issuer: Option<String>,
+    pub authorization_endpoint: Option<String>,
+    pub token_endpoint: Option<String>,
+    pub jwks_uri: Option<String>,
+    pub userinfo_endpoint: Option<String>,
+    pub response_types_supported: Option<Vec<String>>,
+    pub id_token_signing_alg_values_supported: Option<Vec<String>>,
+    pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
+    pub code_challenge_methods_supported: Option<Vec<String>>,
+    pub scopes_supported: Option<Vec<String>>,
+    pub authorization_response_iss_parameter_supported: Option<bool>,
 }
 
-fn endpoint(doc: &Value, key: &str, required: bool) -> Result<Option<Url>> {
-    let Some(raw) = doc.get(key).and_then(Value::as_str) else {
-        return if required {
-            Err(Error::new(
-                ErrorCode::DiscoveryFailed,
-                format!("the IdP's discovery document has no {key}"),
-            ))
-        } else {
-            Ok(None)
+impl Discovery {
+    /// Reads the known fields of a JSON object; `None` if it is not one.
+    pub fn from_json(body: &[u8]) -> Option<Self> {
+        let v: Value = serde_json::from_slice(body).ok()?;
+        Self::from_value(&v)
+    }
+
+    pub fn from_value(v: &Value) -> Option<Self> {
+        let obj = v.as_object()?;
+        let s = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_string);
+        let list = |k: &str| {
+            obj.get(k).and_then(Value::as_array).map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .filter(|s| s.len() <= MAX_LIST_ITEM)
+                    .take(MAX_LIST)
+                    .map(str::to_string)
+                    .collect()
+            })
         };
-    };
+        Some(Discovery {
+            issuer: s("issuer"),
+            authorization_endpoint: s("authorization_endpoint"),
+            token_endpoint: s("token_endpoint"),
+            jwks_uri: s("jwks_uri"),
+            userinfo_endpoint: s("userinfo_endpoint"),
+            response_types_supported: list("response_types_supported"),
+            id_token_signing_alg_values_supported: list("id_token_signing_alg_values_supported"),
+            token_endpoint_auth_methods_supported: list("token_endpoint_auth_methods_supported"),
+            code_challenge_methods_supported: list("code_challenge_methods_supported"),
+            scopes_supported: list("scopes_supported"),
+            authorization_response_iss_parameter_supported: obj
+                .get("authorization_response_iss_parameter_supported")
+                .and_then(Value::as_bool),
+        })
+    }
+
+    /// What sign-in needs, checked: the issuer equals `issuer` exactly and
+    /// the endpoints are https URLs.
+    pub fn meta(&self, issuer: &str) -> Result<ProviderMeta> {
+        let claimed = self.issuer.as_deref().unwrap_or("");
+        if claimed != issuer {
+            return Err(Error::with_hint(
+                ErrorCode::DiscoveryFailed,
+                format!(
+                    "the IdP's discovery document names issuer {:?}, not the configured {issuer:?}",
+                    crate::printable(claimed, 200)
+                ),
+                "run `keystead oidc verify` for details",
+            ));
+        }
+        let required = |v: &Option<String>, key: &str| {
+            endpoint(v.as_deref(), key)?.ok_or_else(|| {
+                Error::new(
+                    ErrorCode::DiscoveryFailed,
+                    format!("the IdP's discovery document has no {key}"),
+                )
+            })
+        };
+        Ok(ProviderMeta {
+            issuer: claimed.to_string(),
+            authorization_endpoint: required(
+                &self.authorization_endpoint,
+                "authorization_endpoint",
+            )?,
+            token_endpoint: required(&self.token_endpoint, "token_endpoint")?,
+            jwks_uri: required(&self.jwks_uri, "jwks_uri")?,
+            userinfo_endpoint: endpoint(self.userinfo_endpoint.as_deref(), "userinfo_endpoint")?,
+            iss_param_supported: self
+                .authorization_response_iss_parameter_supported
+                .unwrap_or(false),
+        })
+    }
+}
+
+fn endpoint(raw: Option<&str>, key: &str) -> Result<Option<Url>> {
+    let Some(raw) = raw else { return Ok(None) };
     match Url::parse(raw) {
         Ok(u) if u.scheme() == "https" => Ok(Some(u)),
         _ => Err(Error::new(
@@ -51,86 +153,276 @@ fn endpoint(doc: &Value, key: &str, required: bool) -> Result<Option<Url>> {
     }
 }
 
-/// A per-process copy of the database cache, so a login does not re-read
-/// and re-parse the same documents. It never outlives the database entry's
-/// expiry, and a refresh always goes back to the database (where another
-/// instance may already have stored the rotated keys).
+/// Discovery as sign-in uses it: checked, typed, small.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderMeta {
+    pub issuer: String,
+    pub authorization_endpoint: Url,
+    pub token_endpoint: Url,
+    pub jwks_uri: Url,
+    pub userinfo_endpoint: Option<Url>,
+    /// RFC 9207: the IdP promises `iss` on every authorization response.
+    pub iss_param_supported: bool,
+}
+
+impl ProviderMeta {
+    /// The cached form: the discovery field names, so rows written by
+    /// earlier versions (whole documents) read the same way.
+    fn to_doc(&self) -> Discovery {
+        Discovery {
+            issuer: Some(self.issuer.clone()),
+            authorization_endpoint: Some(self.authorization_endpoint.to_string()),
+            token_endpoint: Some(self.token_endpoint.to_string()),
+            jwks_uri: Some(self.jwks_uri.to_string()),
+            userinfo_endpoint: self.userinfo_endpoint.as_ref().map(Url::to_string),
+            authorization_response_iss_parameter_supported: Some(self.iss_param_supported),
+            ..Discovery::default()
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.issuer.len()
+            + self.authorization_endpoint.as_str().len()
+            + self.token_endpoint.as_str().len()
+            + self.jwks_uri.as_str().len()
+            + self
+                .userinfo_endpoint
+                .as_ref()
+                .map_or(0, |u| u.as_str().len())
+            + 256
+    }
+}
+
+/// A JWKS reduced to the public signing keys keystead can use, with only
+/// the members the verifier reads. `usable` counts them.
+#[derive(Debug, Clone)]
+pub struct Jwks {
+    pub keys: Value,
+    pub total: usize,
+    pub usable: usize,
+    bytes: usize,
+}
+
+const JWK_MEMBERS: &[&str] = &["kty", "kid", "use", "alg", "crv", "n", "e", "x", "y"];
+
+impl Jwks {
+    pub fn from_json(body: &[u8]) -> Option<Self> {
+        let v: Value = serde_json::from_slice(body).ok()?;
+        Self::from_value(&v)
+    }
+
+    pub fn from_value(v: &Value) -> Option<Self> {
+        let all = v.get("keys")?.as_array()?;
+        let mut bytes = 64;
+        let keys: Vec<Value> = all
+            .iter()
+            .filter(|k| !jwk_algs(k).is_empty())
+            .filter_map(|k| {
+                let mut out = Map::new();
+                for m in JWK_MEMBERS {
+                    match k.get(*m) {
+                        Some(Value::String(s)) if s.len() <= MAX_KEY_PARAM => {
+                            bytes += m.len() + s.len() + 16;
+                            out.insert((*m).to_string(), Value::String(s.clone()));
+                        }
+                        None => {}
+                        // A member keystead reads with an odd type or size:
+                        // not a key to trust.
+                        Some(_) => return None,
+                    }
+                }
+                Some(Value::Object(out))
+            })
+            .take(MAX_JWKS_KEYS)
+            .collect();
+        Some(Jwks {
+            total: all.len(),
+            usable: keys.len(),
+            keys: serde_json::json!({ "keys": keys }),
+            bytes,
+        })
+    }
+}
+
+// ---- the per-process cache -------------------------------------------------
+
+#[derive(Debug, Clone)]
+enum Cached {
+    Meta(Arc<ProviderMeta>),
+    Jwks(Arc<Jwks>),
+    Failed(Error),
+}
+
+#[derive(Debug)]
+struct Slot {
+    value: Cached,
+    expires_at: i64,
+    fetched: Instant,
+    bytes: usize,
+    used: u64,
+}
+
+#[derive(Debug, Default)]
+struct Lru {
+    slots: HashMap<String, Slot>,
+    bytes: usize,
+    tick: u64,
+}
+
+impl Lru {
+    fn get(&mut self, key: &str, now: i64) -> Option<(Cached, Instant)> {
+        self.tick += 1;
+        let tick = self.tick;
+        let slot = self.slots.get_mut(key)?;
+        if slot.expires_at <= now {
+            return None;
+        }
+        slot.used = tick;
+        Some((slot.value.clone(), slot.fetched))
+    }
+
+    fn put(&mut self, key: &str, value: Cached, expires_at: i64, bytes: usize) {
+        self.tick += 1;
+        let bytes = bytes + key.len() + 64;
+        if let Some(old) = self.slots.remove(key) {
+            self.bytes -= old.bytes;
+        }
+        if bytes > CACHE_BYTES / 4 {
+            return;
+        }
+        while self.bytes + bytes > CACHE_BYTES {
+            let Some(oldest) = self
+                .slots
+                .iter()
+                .min_by_key(|(_, s)| s.used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some(s) = self.slots.remove(&oldest) {
+                self.bytes -= s.bytes;
+            }
+        }
+        self.bytes += bytes;
+        self.slots.insert(
+            key.to_string(),
+            Slot {
+                value,
+                expires_at,
+                fetched: Instant::now(),
+                bytes,
+                used: self.tick,
+            },
+        );
+    }
+}
+
+/// The per-process cache and the single-flight locks.
 #[derive(Debug, Default)]
 pub struct DocCache {
-    docs: std::sync::Mutex<std::collections::HashMap<String, (Arc<Value>, i64)>>,
+    lru: Mutex<Lru>,
+    inflight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl DocCache {
-    fn get(&self, url: &str, now: i64) -> Option<Arc<Value>> {
-        let docs = self.docs.lock().ok()?;
-        docs.get(url)
-            .filter(|(_, exp)| *exp > now)
-            .map(|(v, _)| v.clone())
+    fn get(&self, key: &str, now: i64) -> Option<(Cached, Instant)> {
+        self.lru.lock().ok()?.get(key, now)
     }
 
-    fn put(&self, url: &str, doc: Arc<Value>, expires_at: i64) {
-        if let Ok(mut docs) = self.docs.lock() {
-            if docs.len() > 10_000 {
-                docs.clear();
-            }
-            docs.insert(url.to_string(), (doc, expires_at));
+    fn put(&self, key: &str, value: Cached, expires_at: i64) {
+        let bytes = match &value {
+            Cached::Meta(m) => m.bytes(),
+            Cached::Jwks(j) => j.bytes,
+            Cached::Failed(_) => 512,
+        };
+        if let Ok(mut lru) = self.lru.lock() {
+            lru.put(key, value, expires_at, bytes);
+        }
+    }
+
+    fn fail(&self, key: &str, e: &Error, now: i64) {
+        self.put(key, Cached::Failed(e.clone()), now + FAILURE_TTL_SECS);
+    }
+
+    /// Bytes held now (tests and metrics).
+    pub fn bytes(&self) -> usize {
+        self.lru.lock().map(|l| l.bytes).unwrap_or(0)
+    }
+
+    /// One fetch per key at a time: the returned guard is held across it.
+    async fn flight(&self, key: &str) -> FlightGuard<'_> {
+        let lock = match self.inflight.lock() {
+            Ok(mut m) => m.entry(key.to_string()).or_default().clone(),
+            Err(_) => Arc::default(),
+        };
+        let guard = lock.clone().lock_owned().await;
+        FlightGuard {
+            cache: self,
+            key: key.to_string(),
+            _guard: guard,
+            lock,
         }
     }
 }
 
-impl Core {
-    async fn cached_json(
-        &self,
-        url: &Url,
-        ttl: i64,
-        what: &str,
-        code: ErrorCode,
-        refresh: bool,
-    ) -> Result<Arc<Value>> {
-        let now = now_unix();
-        if !refresh {
-            if let Some(v) = self.docs.get(url.as_str(), now) {
-                return Ok(v);
-            }
-        }
-        let cached = self.store.cached_doc(url.as_str()).await?;
-        if let Some(c) = &cached {
-            let use_cache = if refresh {
-                !self
-                    .store
-                    .claim_refetch(url.as_str(), now, JWKS_MIN_REFETCH_SECS)
-                    .await?
-            } else {
-                c.expires_at > now
-            };
-            if use_cache {
-                if let Ok(v) = serde_json::from_str::<Value>(&c.body) {
-                    let v = Arc::new(v);
-                    self.docs
-                        .put(url.as_str(), v.clone(), c.expires_at.min(now + ttl));
-                    return Ok(v);
-                }
-            }
-        }
-        let value = fetch_json(&self.outbound, url, what, code)
-            .await
-            .map_err(|(code, msg)| Error::new(code, msg))?;
-        let body = serde_json::to_string(&value).map_err(Error::internal)?;
-        self.store
-            .put_cached_doc(
-                url.as_str(),
-                &CachedDoc {
-                    body,
-                    fetched_at: now,
-                    expires_at: now + ttl,
-                },
-            )
-            .await?;
-        let value = Arc::new(value);
-        self.docs.put(url.as_str(), value.clone(), now + ttl);
-        Ok(value)
-    }
+struct FlightGuard<'a> {
+    cache: &'a DocCache,
+    key: String,
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
 
+impl Drop for FlightGuard<'_> {
+    fn drop(&mut self) {
+        // The last one out removes the lock, so the map stays small.
+        if let Ok(mut m) = self.cache.inflight.lock() {
+            // ours + the map's = 2: nobody else waits on it.
+            if Arc::strong_count(&self.lock) <= 2 {
+                m.remove(&self.key);
+            }
+        }
+    }
+}
+
+fn disc_key(url: &Url) -> String {
+    format!("d {url}")
+}
+fn jwks_key(url: &Url) -> String {
+    format!("j {url}")
+}
+
+/// Fetches a metadata document (capped at 256 KiB), or the sentence saying
+/// why not.
+pub(crate) async fn fetch_doc(
+    outbound: &keystead_net::Outbound,
+    url: &Url,
+    what: &str,
+    code: ErrorCode,
+) -> std::result::Result<Vec<u8>, (ErrorCode, String)> {
+    let resp = outbound
+        .get(url, "application/json", MAX_METADATA_BODY)
+        .await
+        .map_err(|e| fetch_failure(what, &e, code))?;
+    if (300..400).contains(&resp.status) {
+        return Err((
+            code,
+            format!(
+                "{what}: {url} answered with a redirect (HTTP {}); keystead does not follow redirects — configure the final URL",
+                resp.status
+            ),
+        ));
+    }
+    if resp.status != 200 {
+        return Err((code, format!("{what}: {url} answered HTTP {}", resp.status)));
+    }
+    Ok(resp.body)
+}
+
+fn not_json(what: &str, url: &Url, code: ErrorCode) -> Error {
+    Error::new(code, format!("{what}: {url} did not return a JSON object"))
+}
+
+impl Core {
     /// Discovery for `issuer`, checked: its `issuer` must match exactly and
     /// the endpoints must be https.
     pub async fn provider_meta(&self, issuer: &str) -> Result<ProviderMeta> {
@@ -140,66 +432,308 @@ impl Core {
                 "the issuer does not form a valid discovery URL",
             )
         })?;
-        let doc = self
-            .cached_json(
-                &url,
-                DISCOVERY_TTL_SECS,
-                "discovery",
-                ErrorCode::DiscoveryFailed,
-                false,
-            )
-            .await?;
-        let claimed = doc.get("issuer").and_then(Value::as_str).unwrap_or("");
-        if claimed != issuer {
-            return Err(Error::with_hint(
-                ErrorCode::DiscoveryFailed,
-                format!("the IdP's discovery document names issuer {claimed:?}, not the configured {issuer:?}"),
-                "run `keystead oidc verify` for details",
-            ));
+        let key = disc_key(&url);
+        let from_memory = |now| match self.docs.get(&key, now) {
+            Some((Cached::Meta(m), _)) => Some(m.check(issuer)),
+            Some((Cached::Failed(e), _)) => Some(Err(e)),
+            _ => None,
+        };
+        if let Some(r) = from_memory(now_unix()) {
+            return r;
         }
-        Ok(ProviderMeta {
-            authorization_endpoint: endpoint(&doc, "authorization_endpoint", true)?
-                .ok_or_else(|| Error::internal("unreachable"))?,
-            token_endpoint: endpoint(&doc, "token_endpoint", true)?
-                .ok_or_else(|| Error::internal("unreachable"))?,
-            jwks_uri: endpoint(&doc, "jwks_uri", true)?
-                .ok_or_else(|| Error::internal("unreachable"))?,
-            userinfo_endpoint: endpoint(&doc, "userinfo_endpoint", false)?,
-            iss_param_supported: doc
-                .get("authorization_response_iss_parameter_supported")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-        })
-    }
-
-    /// Stores a freshly fetched document (from Verify) in both caches.
-    pub(crate) async fn remember_doc(&self, url: &Url, doc: &Value, ttl: i64) {
+        let _flight = self.docs.flight(&key).await;
         let now = now_unix();
-        let Ok(body) = serde_json::to_string(doc) else {
-            return;
-        };
-        let cached = CachedDoc {
-            body,
-            fetched_at: now,
-            expires_at: now + ttl,
-        };
-        match self.store.put_cached_doc(url.as_str(), &cached).await {
-            Ok(()) => self
-                .docs
-                .put(url.as_str(), Arc::new(doc.clone()), now + ttl),
-            Err(e) => tracing::warn!(error = %e, "could not cache a provider document"),
+        if let Some(r) = from_memory(now) {
+            return r;
         }
-    }
-
-    /// The JWKS; `refresh` asks for a refetch (rate-limited).
-    pub async fn provider_jwks(&self, jwks_uri: &Url, refresh: bool) -> Result<Arc<Value>> {
-        self.cached_json(
-            jwks_uri,
-            JWKS_TTL_SECS,
-            "jwks",
-            ErrorCode::JwksFailed,
-            refresh,
+        if let Some(c) = self.store.cached_doc(url.as_str()).await? {
+            if c.expires_at > now {
+                if let Some(meta) = Discovery::from_json(c.body.as_bytes())
+                    .and_then(|d| d.meta(d.issuer.as_deref().unwrap_or("")).ok())
+                {
+                    let meta = Arc::new(meta);
+                    self.docs.put(
+                        &key,
+                        Cached::Meta(meta.clone()),
+                        c.expires_at.min(now + DISCOVERY_TTL_SECS),
+                    );
+                    return meta.check(issuer);
+                }
+            }
+        }
+        let fetched = fetch_doc(
+            &self.outbound,
+            &url,
+            "discovery",
+            ErrorCode::DiscoveryFailed,
         )
         .await
+        .map_err(|(code, msg)| Error::new(code, msg))
+        .and_then(|body| {
+            Discovery::from_json(&body)
+                .ok_or_else(|| not_json("discovery", &url, ErrorCode::DiscoveryFailed))
+        })
+        .and_then(|d| d.meta(issuer));
+        match fetched {
+            Ok(meta) => {
+                self.remember_meta(&url, &meta, now).await;
+                Ok(meta)
+            }
+            Err(e) => {
+                self.docs.fail(&key, &e, now);
+                Err(e)
+            }
+        }
+    }
+
+    /// Stores discovery that passed its checks in both caches (sign-in and
+    /// a Verify that just fetched it).
+    pub(crate) async fn remember_meta(&self, url: &Url, meta: &ProviderMeta, now: i64) {
+        let Ok(body) = serde_json::to_string(&meta.to_doc()) else {
+            return;
+        };
+        let doc = CachedDoc {
+            body,
+            fetched_at: now,
+            expires_at: now + DISCOVERY_TTL_SECS,
+        };
+        if let Err(e) = self.store.put_cached_doc(url.as_str(), &doc).await {
+            tracing::warn!(error = %e, "could not cache a provider document");
+        }
+        self.docs.put(
+            &disc_key(url),
+            Cached::Meta(Arc::new(meta.clone())),
+            now + DISCOVERY_TTL_SECS,
+        );
+    }
+
+    /// Stores a JWKS in both caches when it holds a usable key; one
+    /// without is remembered briefly in memory only.
+    pub(crate) async fn remember_jwks(&self, url: &Url, jwks: &Jwks, now: i64) {
+        let key = jwks_key(url);
+        if jwks.usable == 0 {
+            self.docs.put(
+                &key,
+                Cached::Jwks(Arc::new(jwks.clone())),
+                now + FAILURE_TTL_SECS,
+            );
+            return;
+        }
+        if let Ok(body) = serde_json::to_string(&jwks.keys) {
+            let doc = CachedDoc {
+                body,
+                fetched_at: now,
+                expires_at: now + JWKS_TTL_SECS,
+            };
+            if let Err(e) = self.store.put_cached_doc(url.as_str(), &doc).await {
+                tracing::warn!(error = %e, "could not cache a provider document");
+            }
+        }
+        self.docs.put(
+            &key,
+            Cached::Jwks(Arc::new(jwks.clone())),
+            now + JWKS_TTL_SECS,
+        );
+    }
+
+    /// The JWKS. `unknown_kid` asks for a refetch because a token named a
+    /// key the cached set lacks; `since` is when that token's check began,
+    /// so a refetch someone else finished meanwhile counts.
+    pub async fn provider_jwks(
+        &self,
+        url: &Url,
+        unknown_kid: Option<Instant>,
+    ) -> Result<Arc<Jwks>> {
+        let key = jwks_key(url);
+        let from_memory = |now| match self.docs.get(&key, now) {
+            Some((Cached::Jwks(j), fetched)) if unknown_kid.is_none_or(|t| fetched >= t) => {
+                Some(Ok(j))
+            }
+            Some((Cached::Failed(e), _)) if unknown_kid.is_none() => Some(Err(e)),
+            _ => None,
+        };
+        if let Some(r) = from_memory(now_unix()) {
+            return r;
+        }
+        let _flight = self.docs.flight(&key).await;
+        let now = now_unix();
+        if let Some(r) = from_memory(now) {
+            return r;
+        }
+        let cached = self.store.cached_doc(url.as_str()).await?;
+        let from_row = |c: &CachedDoc| {
+            Jwks::from_json(c.body.as_bytes())
+                .filter(|j| j.usable > 0)
+                .map(Arc::new)
+        };
+        if let Some(c) = &cached {
+            let use_row = match unknown_kid {
+                // Another instance may have stored the new keys since.
+                Some(_) => {
+                    !self
+                        .store
+                        .claim_refetch(url.as_str(), now, UNKNOWN_KID_REFETCH_SECS)
+                        .await?
+                }
+                None => c.expires_at > now,
+            };
+            if use_row {
+                let c = match unknown_kid {
+                    Some(_) => self
+                        .store
+                        .cached_doc(url.as_str())
+                        .await?
+                        .unwrap_or_else(|| c.clone()),
+                    None => c.clone(),
+                };
+                if let Some(j) = from_row(&c) {
+                    self.docs.put(
+                        &key,
+                        Cached::Jwks(j.clone()),
+                        c.expires_at.min(now + JWKS_TTL_SECS),
+                    );
+                    return Ok(j);
+                }
+            }
+        }
+        let fetched = fetch_doc(&self.outbound, url, "jwks", ErrorCode::JwksFailed)
+            .await
+            .map_err(|(code, msg)| Error::new(code, msg))
+            .and_then(|body| {
+                Jwks::from_json(&body).ok_or_else(|| {
+                    Error::new(
+                        ErrorCode::JwksFailed,
+                        format!("jwks: {url} did not return a JSON object with keys"),
+                    )
+                })
+            });
+        match fetched {
+            Ok(jwks) => {
+                self.remember_jwks(url, &jwks, now).await;
+                Ok(Arc::new(jwks))
+            }
+            Err(e) => {
+                self.docs.fail(&key, &e, now);
+                Err(e)
+            }
+        }
+    }
+
+    /// Bytes held by the per-process provider cache.
+    pub fn provider_cache_bytes(&self) -> usize {
+        self.docs.bytes()
+    }
+}
+
+trait CheckIssuer {
+    fn check(&self, issuer: &str) -> Result<ProviderMeta>;
+}
+
+impl CheckIssuer for Arc<ProviderMeta> {
+    fn check(&self, issuer: &str) -> Result<ProviderMeta> {
+        if self.issuer == issuer {
+            Ok(ProviderMeta::clone(self))
+        } else {
+            self.to_doc().meta(issuer)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_keeps_only_the_fields_keystead_reads() {
+        let padding = "x".repeat(100_000);
+        let doc = serde_json::json!({
+            "issuer": "https://idp.example.com",
+            "authorization_endpoint": "https://idp.example.com/auth",
+            "token_endpoint": "https://idp.example.com/token",
+            "jwks_uri": "https://idp.example.com/jwks",
+            "response_types_supported": ["code", 7, "id_token"],
+            "x_padding": padding,
+            "claims_supported": vec!["a"; 1000],
+        });
+        let d = Discovery::from_value(&doc).unwrap();
+        assert_eq!(
+            d.response_types_supported,
+            Some(vec!["code".to_string(), "id_token".to_string()])
+        );
+        let kept =
+            serde_json::to_string(&d.meta("https://idp.example.com").unwrap().to_doc()).unwrap();
+        assert!(kept.len() < 1024, "{}", kept.len());
+    }
+
+    #[test]
+    fn discovery_issuer_must_match_exactly() {
+        let d = Discovery {
+            issuer: Some("https://idp.example.com/".into()),
+            authorization_endpoint: Some("https://idp.example.com/a".into()),
+            token_endpoint: Some("https://idp.example.com/t".into()),
+            jwks_uri: Some("https://idp.example.com/j".into()),
+            ..Discovery::default()
+        };
+        assert!(d.meta("https://idp.example.com/").is_ok());
+        let e = d.meta("https://idp.example.com").unwrap_err();
+        assert_eq!(e.code(), ErrorCode::DiscoveryFailed);
+        let mut http = d.clone();
+        http.token_endpoint = Some("http://idp.example.com/t".into());
+        assert!(http.meta("https://idp.example.com/").is_err());
+    }
+
+    #[test]
+    fn jwks_keeps_usable_signing_keys_and_their_public_members_only() {
+        let jwks = serde_json::json!({"keys": [
+            {"kty": "RSA", "kid": "a", "n": "AQAB", "e": "AQAB", "d": "private!", "x5c": ["big"]},
+            {"kty": "RSA", "kid": "enc", "use": "enc", "n": "AQAB", "e": "AQAB"},
+            {"kty": "oct", "k": "secret"},
+            {"kty": "EC", "crv": "P-256", "x": "x".repeat(5000), "y": "y"},
+        ]});
+        let j = Jwks::from_value(&jwks).unwrap();
+        assert_eq!((j.total, j.usable), (4, 1));
+        assert_eq!(
+            j.keys,
+            serde_json::json!({"keys": [{"kty": "RSA", "kid": "a", "n": "AQAB", "e": "AQAB"}]})
+        );
+        assert!(Jwks::from_value(&serde_json::json!({"nokeys": 1})).is_none());
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_byte_budget_and_evicts_the_least_recently_used() {
+        let mut lru = Lru::default();
+        let entry =
+            |i: usize| Cached::Failed(Error::new(ErrorCode::DiscoveryFailed, format!("{i}")));
+        let each = CACHE_BYTES / 10;
+        for i in 0..100 {
+            lru.put(&format!("k{i}"), entry(i), i64::MAX, each);
+            assert!(lru.bytes <= CACHE_BYTES, "{}", lru.bytes);
+        }
+        assert!(lru.slots.len() < 10);
+        assert!(lru.get("k0", 0).is_none());
+        let oldest = (0..100)
+            .find(|i| lru.slots.contains_key(&format!("k{i}")))
+            .unwrap();
+        // the oldest entry, once read, outlives the next insertion
+        assert!(lru.get(&format!("k{oldest}"), 0).is_some());
+        lru.put("new", entry(0), i64::MAX, each);
+        assert!(lru.get(&format!("k{oldest}"), 0).is_some());
+        assert!(lru.get(&format!("k{}", oldest + 1), 0).is_none());
+        // one entry larger than a quarter of the budget is not kept at all
+        lru.put("huge", entry(0), i64::MAX, CACHE_BYTES / 2);
+        assert!(lru.get("huge", 0).is_none());
+    }
+
+    #[test]
+    fn expired_entries_are_not_served() {
+        let mut lru = Lru::default();
+        lru.put(
+            "k",
+            Cached::Failed(Error::new(ErrorCode::DiscoveryFailed, "x")),
+            100,
+            10,
+        );
+        assert!(lru.get("k", 99).is_some());
+        assert!(lru.get("k", 100).is_none());
     }
 }

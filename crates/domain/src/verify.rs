@@ -2,17 +2,21 @@
 //! pass/warn/fail and a sentence a person can act on. All requests go
 //! through the SSRF-safe [`keystead_net::Outbound`].
 
-use keystead_net::{FetchError, Outbound};
+use keystead_net::FetchError;
 use keystead_proto::{Check, CheckStatus, ErrorCode, Verification};
-use keystead_store::CustomOidcRow;
-use serde_json::Value;
+use keystead_store::{now_unix, CustomOidcRow};
 use url::Url;
 
 use crate::core::{Core, PartnerAuth};
-use crate::error::Result;
-use crate::jose::jwk_algs;
+use crate::error::{Error, Result};
+use crate::provider::{fetch_doc, Discovery, Jwks};
 use crate::rules::{self, SUPPORTED_ALGS};
 use crate::time_fmt::rfc3339;
+
+/// Verify runs allowed per partner (and instance): a burst of 5, then one
+/// every 6 seconds.
+pub const VERIFY_PER_SECOND: f64 = 1.0 / 6.0;
+pub const VERIFY_BURST: f64 = 5.0;
 
 struct Checks(Vec<Check>);
 
@@ -80,55 +84,35 @@ pub(crate) fn fetch_failure(
             default_code,
             format!("{what}: could not connect to {host} over TLS ({detail})"),
         ),
-        FetchError::TooLarge { host } => (
+        FetchError::TooLarge { host, limit } => (
             default_code,
-            format!("{what}: the response from {host} is larger than 1 MiB"),
+            format!(
+                "{what}: the response from {host} is larger than {} KiB, more than any real IdP needs",
+                limit / 1024
+            ),
+        ),
+        FetchError::Busy { host } => (
+            default_code,
+            format!("{what}: keystead has too many requests to IdPs in flight to ask {host} now; try again in a moment"),
         ),
         FetchError::Other { host, detail } => (default_code, format!("{what}: {host}: {detail}")),
     }
 }
 
-pub(crate) async fn fetch_json(
-    outbound: &Outbound,
-    url: &Url,
-    what: &str,
-    code: ErrorCode,
-) -> std::result::Result<Value, (ErrorCode, String)> {
-    let resp = outbound
-        .get(url, "application/json")
-        .await
-        .map_err(|e| fetch_failure(what, &e, code))?;
-    if (300..400).contains(&resp.status) {
-        return Err((
-            code,
-            format!(
-                "{what}: {url} answered with a redirect (HTTP {}); keystead does not follow redirects — configure the final URL",
-                resp.status
-            ),
-        ));
-    }
-    if resp.status != 200 {
-        return Err((code, format!("{what}: {url} answered HTTP {}", resp.status)));
-    }
-    serde_json::from_slice::<Value>(&resp.body)
-        .ok()
-        .filter(Value::is_object)
-        .ok_or_else(|| (code, format!("{what}: {url} did not return a JSON object")))
-}
-
-fn str_list<'a>(doc: &'a Value, key: &str) -> Option<Vec<&'a str>> {
-    doc.get(key)?
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-}
-
 impl Core {
     pub async fn verify_custom_oidc(&self, auth: &PartnerAuth) -> Result<Verification> {
         let row = self.custom_oidc_row(&auth.partner.id).await?;
+        // Each Verify makes up to two outbound requests on the partner's
+        // say-so: a few a minute is all a person needs.
+        if let Err(retry_after) = self.verify_limiter.check(&auth.partner.id) {
+            self.metrics
+                .inc("keystead_rate_limited_total", String::new());
+            return Err(Error::RateLimited { retry_after });
+        }
         let checks = self.run_checks(&row).await;
         let v = Verification {
             ok: checks.iter().all(|c| c.status != CheckStatus::Fail),
-            checked_at: rfc3339(keystead_store::now_unix()),
+            checked_at: rfc3339(now_unix()),
             checks,
         };
         self.metrics.inc(
@@ -158,14 +142,21 @@ impl Core {
             );
             return;
         };
-        let doc = match fetch_json(
+        let doc = match fetch_doc(
             &self.outbound,
             &url,
             "discovery",
             ErrorCode::DiscoveryFailed,
         )
         .await
-        {
+        .and_then(|body| {
+            Discovery::from_json(&body).ok_or_else(|| {
+                (
+                    ErrorCode::DiscoveryFailed,
+                    format!("discovery: {url} did not return a JSON object"),
+                )
+            })
+        }) {
             Ok(doc) => doc,
             Err((code, detail)) => {
                 c.fail("discovery", code, detail, None);
@@ -173,12 +164,14 @@ impl Core {
             }
         };
         c.pass("discovery", format!("fetched {disc_url}"));
-        // A partner who fixed their IdP should not wait for the login cache.
-        self.remember_doc(&url, &doc, crate::provider::DISCOVERY_TTL_SECS)
-            .await;
+        // A partner who fixed their IdP should not wait for the login
+        // cache; only a document that passes sign-in's checks is kept.
+        if let Ok(meta) = doc.meta(&row.issuer) {
+            self.remember_meta(&url, &meta, now_unix()).await;
+        }
 
         // issuer, character for character
-        match doc.get("issuer").and_then(Value::as_str) {
+        match doc.issuer.as_deref() {
             Some(i) if i == row.issuer => c.pass("issuer", format!("the discovery document's issuer is {i}")),
             Some(i) if i.trim_end_matches('/') == row.issuer.trim_end_matches('/') => {
                 let hint = format!(
@@ -205,8 +198,12 @@ impl Core {
 
         // endpoints
         let mut jwks_url = None;
-        for key in ["authorization_endpoint", "token_endpoint", "jwks_uri"] {
-            let Some(raw) = doc.get(key).and_then(Value::as_str) else {
+        for (key, raw) in [
+            ("authorization_endpoint", &doc.authorization_endpoint),
+            ("token_endpoint", &doc.token_endpoint),
+            ("jwks_uri", &doc.jwks_uri),
+        ] {
+            let Some(raw) = raw.as_deref() else {
                 c.fail(
                     key,
                     ErrorCode::DiscoveryFailed,
@@ -249,41 +246,41 @@ impl Core {
 
         // JWKS
         if let Some(u) = jwks_url {
-            match fetch_json(&self.outbound, &u, "jwks", ErrorCode::JwksFailed).await {
-                Ok(jwks) => {
-                    self.remember_doc(&u, &jwks, crate::provider::JWKS_TTL_SECS)
-                        .await;
-                    let keys = jwks
-                        .get("keys")
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default();
-                    let usable: Vec<&str> = keys.iter().flat_map(jwk_algs).collect();
-                    if usable.is_empty() {
-                        c.fail(
-                            "jwks",
+            let jwks = fetch_doc(&self.outbound, &u, "jwks", ErrorCode::JwksFailed)
+                .await
+                .and_then(|body| {
+                    Jwks::from_json(&body).ok_or_else(|| {
+                        (
                             ErrorCode::JwksFailed,
-                            format!(
-                                "the JWKS has {} key(s) but none usable for a supported algorithm ({})",
-                                keys.len(),
-                                SUPPORTED_ALGS.join(", ")
-                            ),
-                            None,
-                        );
-                    } else {
-                        c.pass(
-                            "jwks",
-                            format!("{} key(s), usable signing keys present", keys.len()),
-                        );
-                    }
+                            format!("jwks: {u} did not return a JSON object with keys"),
+                        )
+                    })
+                });
+            match jwks {
+                Ok(jwks) if jwks.usable == 0 => c.fail(
+                    "jwks",
+                    ErrorCode::JwksFailed,
+                    format!(
+                        "the JWKS has {} key(s) but none usable for a supported algorithm ({})",
+                        jwks.total,
+                        SUPPORTED_ALGS.join(", ")
+                    ),
+                    None,
+                ),
+                Ok(jwks) => {
+                    self.remember_jwks(&u, &jwks, now_unix()).await;
+                    c.pass(
+                        "jwks",
+                        format!("{} key(s), usable signing keys present", jwks.total),
+                    );
                 }
                 Err((code, detail)) => c.fail("jwks", code, detail, None),
             }
         }
 
         // response types
-        match str_list(&doc, "response_types_supported") {
-            Some(l) if l.contains(&"code") => c.pass("response_types", "the authorization code flow is supported"),
+        match &doc.response_types_supported {
+            Some(l) if l.iter().any(|t| t == "code") => c.pass("response_types", "the authorization code flow is supported"),
             _ => c.fail(
                 "response_types",
                 ErrorCode::DiscoveryFailed,
@@ -293,7 +290,12 @@ impl Core {
         }
 
         // ID token algorithms
-        let algs = str_list(&doc, "id_token_signing_alg_values_supported").unwrap_or_default();
+        let algs: Vec<&str> = doc
+            .id_token_signing_alg_values_supported
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
         let good: Vec<&str> = algs
             .iter()
             .copied()
@@ -324,8 +326,10 @@ impl Core {
         }
 
         // token endpoint auth method; an absent list means client_secret_basic only
-        let methods = str_list(&doc, "token_endpoint_auth_methods_supported")
-            .unwrap_or_else(|| vec!["client_secret_basic"]);
+        let methods: Vec<&str> = match &doc.token_endpoint_auth_methods_supported {
+            Some(l) => l.iter().map(String::as_str).collect(),
+            None => vec!["client_secret_basic"],
+        };
         if methods.contains(&row.auth_method.as_str()) {
             c.pass(
                 "token_endpoint_auth_method",
@@ -357,8 +361,8 @@ impl Core {
 
         // PKCE for public clients
         if row.auth_method == "none" {
-            match str_list(&doc, "code_challenge_methods_supported") {
-                Some(l) if l.contains(&"S256") => c.pass("pkce", "PKCE S256 is supported"),
+            match &doc.code_challenge_methods_supported {
+                Some(l) if l.iter().any(|m| m == "S256") => c.pass("pkce", "PKCE S256 is supported"),
                 _ => c.warn(
                     "pkce",
                     "the IdP does not list S256 in code_challenge_methods_supported; a public client (auth method none) relies on PKCE",
@@ -368,10 +372,13 @@ impl Core {
 
         // scopes (warn only: many IdPs list a subset)
         let scopes: Vec<&str> = row.scopes.split(' ').collect();
-        match str_list(&doc, "scopes_supported") {
+        match &doc.scopes_supported {
             Some(l) => {
-                let missing: Vec<&str> =
-                    scopes.iter().copied().filter(|s| !l.contains(s)).collect();
+                let missing: Vec<&str> = scopes
+                    .iter()
+                    .copied()
+                    .filter(|s| !l.iter().any(|x| x == s))
+                    .collect();
                 if missing.is_empty() {
                     c.pass(
                         "scopes",

@@ -38,7 +38,23 @@ pub enum Caller {
     User(UserSession),
 }
 
+/// Whose allowance a wallet call spends.
+#[derive(Debug, Clone, Copy)]
+pub enum RateBucket<'a> {
+    /// A partner's backend, by partner id.
+    Partner(&'a str),
+    /// An end user, by user id.
+    User(&'a str),
+}
+
 impl Caller {
+    pub fn rate_bucket(&self) -> RateBucket<'_> {
+        match self {
+            Caller::Partner(p) => RateBucket::Partner(&p.partner.id),
+            Caller::User(u) => RateBucket::User(&u.session.user_id),
+        }
+    }
+
     pub fn partner_id(&self) -> &str {
         match self {
             Caller::Partner(p) => &p.partner.id,
@@ -55,6 +71,9 @@ pub enum SignKind {
     Transaction,
     Raw,
 }
+
+/// Buckets kept per limiter before full ones are dropped.
+const MAX_BUCKETS: usize = 100_000;
 
 /// A token bucket per partner, per instance (SPEC leaves the scope open;
 /// with N instances the effective limit is N times the configured one).
@@ -80,6 +99,15 @@ impl RateLimiter {
             return Ok(());
         };
         let now = Instant::now();
+        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(key) {
+            // A full bucket is the same as none: drop those first.
+            let (rate, burst) = (self.rate, self.burst);
+            buckets
+                .retain(|_, (t, last)| *t + now.duration_since(*last).as_secs_f64() * rate < burst);
+            if buckets.len() >= MAX_BUCKETS {
+                buckets.clear();
+            }
+        }
         let (tokens, last) = buckets.entry(key.to_string()).or_insert((self.burst, now));
         *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
         *last = now;
@@ -134,8 +162,15 @@ impl Core {
         );
     }
 
-    pub fn rate_check(&self, partner_id: &str) -> Result<()> {
-        self.limiter.check(partner_id).map_err(|retry_after| {
+    /// The wallet routes' rate limit. A partner's backend (secret key) and
+    /// each of its end users (session) have buckets of their own, so one
+    /// user cannot starve the partner or the partner's other users.
+    pub fn rate_check(&self, bucket: RateBucket<'_>) -> Result<()> {
+        let bucket = match bucket {
+            RateBucket::Partner(id) => format!("p {id}"),
+            RateBucket::User(id) => format!("u {id}"),
+        };
+        self.limiter.check(&bucket).map_err(|retry_after| {
             self.metrics
                 .inc("keystead_rate_limited_total", String::new());
             Error::RateLimited { retry_after }

@@ -26,6 +26,44 @@ pub struct ServerConfig {
     pub kms: KmsSection,
     #[serde(default)]
     pub wallets: WalletsSection,
+    #[serde(default)]
+    pub http: HttpSection,
+}
+
+/// Limits on inbound connections and requests (issue 7: slow clients).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HttpSection {
+    /// Time a client has to send a complete request head, from the moment
+    /// the connection is accepted or the previous response was sent (this
+    /// also closes idle keep-alive connections).
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_ms: u64,
+    /// Time a request may take, body included, before it gets a 408.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_ms: u64,
+    /// Connections open at once; more wait in the kernel's accept queue.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        Self {
+            header_timeout_ms: default_header_timeout(),
+            request_timeout_ms: default_request_timeout(),
+            max_connections: default_max_connections(),
+        }
+    }
+}
+
+fn default_header_timeout() -> u64 {
+    10_000
+}
+fn default_request_timeout() -> u64 {
+    30_000
+}
+fn default_max_connections() -> usize {
+    4096
 }
 
 /// Per-partner rate limit of the wallet routes (per instance).
@@ -63,6 +101,9 @@ pub struct OutboundSection {
     pub connect_timeout_ms: u64,
     #[serde(default = "default_timeout")]
     pub timeout_ms: u64,
+    /// Outbound requests in flight at once, over all partners.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
 }
 
 impl Default for OutboundSection {
@@ -72,6 +113,7 @@ impl Default for OutboundSection {
             extra_ca_file: String::new(),
             connect_timeout_ms: default_connect_timeout(),
             timeout_ms: default_timeout(),
+            max_in_flight: default_max_in_flight(),
         }
     }
 }
@@ -81,6 +123,9 @@ fn default_connect_timeout() -> u64 {
 }
 fn default_timeout() -> u64 {
     10000
+}
+fn default_max_in_flight() -> usize {
+    keystead_net::DEFAULT_MAX_IN_FLIGHT
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -139,6 +184,7 @@ impl Default for ServerConfig {
             outbound: OutboundSection::default(),
             kms: KmsSection::default(),
             wallets: WalletsSection::default(),
+            http: HttpSection::default(),
         }
     }
 }

@@ -18,6 +18,13 @@ use crate::addr::{address_allowed, check_url, Rejection, Target};
 
 /// Bodies above this are cut off with an error, not buffered.
 pub const MAX_BODY: usize = 1024 * 1024;
+/// Discovery documents and JWKS: real IdPs serve a few KiB (the largest
+/// public ones stay under 64 KiB); anything near this is an attack on memory.
+pub const MAX_METADATA_BODY: usize = 256 * 1024;
+/// Outbound requests in flight at once, all partners together, unless
+/// configured otherwise: a failing IdP must not let public sign-in starts
+/// pile up connections.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
 
 #[derive(Debug, Clone)]
 pub struct OutboundConfig {
@@ -27,6 +34,9 @@ pub struct OutboundConfig {
     pub extra_ca_pem: Option<Vec<u8>>,
     pub connect_timeout: Duration,
     pub timeout: Duration,
+    /// Requests in flight at once; a request waits at most `connect_timeout`
+    /// for a slot, then fails with [`FetchError::Busy`].
+    pub max_in_flight: usize,
 }
 
 impl Default for OutboundConfig {
@@ -36,6 +46,7 @@ impl Default for OutboundConfig {
             extra_ca_pem: None,
             connect_timeout: Duration::from_millis(5000),
             timeout: Duration::from_millis(10000),
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         }
     }
 }
@@ -52,8 +63,10 @@ pub enum FetchError {
     Timeout { host: String },
     #[error("{host}: TLS or connection failure: {detail}")]
     Connect { host: String, detail: String },
-    #[error("{host}: the response body is larger than 1 MiB")]
-    TooLarge { host: String },
+    #[error("{host}: the response body is larger than {limit} bytes")]
+    TooLarge { host: String, limit: usize },
+    #[error("{host}: too many outbound requests in flight; try again shortly")]
+    Busy { host: String },
     #[error("{host}: {detail}")]
     Other { host: String, detail: String },
 }
@@ -68,6 +81,8 @@ pub struct Response {
 pub struct Outbound {
     client: reqwest::Client,
     allow: Arc<Vec<IpNet>>,
+    slots: Arc<tokio::sync::Semaphore>,
+    slot_wait: Duration,
 }
 
 impl std::fmt::Debug for Outbound {
@@ -150,7 +165,12 @@ impl Outbound {
             }
         }
         let client = builder.build().map_err(|e| e.to_string())?;
-        Ok(Self { client, allow })
+        Ok(Self {
+            client,
+            allow,
+            slots: Arc::new(tokio::sync::Semaphore::new(cfg.max_in_flight.max(1))),
+            slot_wait: cfg.connect_timeout,
+        })
     }
 
     /// Checks a URL against the policy without sending anything; domains
@@ -178,9 +198,19 @@ impl Outbound {
         }
     }
 
-    pub async fn get(&self, url: &Url, accept: &str) -> Result<Response, FetchError> {
-        self.send(url, self.client.get(url.clone()).header("accept", accept))
-            .await
+    /// A GET whose body may be at most `max_body` bytes.
+    pub async fn get(
+        &self,
+        url: &Url,
+        accept: &str,
+        max_body: usize,
+    ) -> Result<Response, FetchError> {
+        self.send(
+            url,
+            self.client.get(url.clone()).header("accept", accept),
+            max_body,
+        )
+        .await
     }
 
     /// A form POST (token endpoint). `basic` is `(user, password)` already
@@ -199,7 +229,7 @@ impl Outbound {
         if let Some((u, p)) = basic {
             req = req.basic_auth(u, Some(p));
         }
-        self.send(url, req).await
+        self.send(url, req, MAX_BODY).await
     }
 
     pub async fn get_bearer(&self, url: &Url, token: &str) -> Result<Response, FetchError> {
@@ -209,26 +239,40 @@ impl Outbound {
                 .get(url.clone())
                 .header("accept", "application/json")
                 .bearer_auth(token),
+            MAX_BODY,
         )
         .await
     }
 
-    async fn send(&self, url: &Url, req: reqwest::RequestBuilder) -> Result<Response, FetchError> {
+    async fn send(
+        &self,
+        url: &Url,
+        req: reqwest::RequestBuilder,
+        max_body: usize,
+    ) -> Result<Response, FetchError> {
         let host = host_of(url);
         // IP literals and scheme/userinfo are checked here; reqwest only
         // consults the resolver for names.
         if let Err(reason) = check_url(url, &self.allow) {
             return Err(FetchError::NotAllowed { host, reason });
         }
+        let _slot = match tokio::time::timeout(self.slot_wait, self.slots.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            _ => return Err(FetchError::Busy { host }),
+        };
         let mut resp = req.send().await.map_err(|e| classify(&host, &e))?;
         let status = resp.status().as_u16();
-        if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
-            return Err(FetchError::TooLarge { host });
+        let too_large = || FetchError::TooLarge {
+            host: host.clone(),
+            limit: max_body,
+        };
+        if resp.content_length().is_some_and(|n| n > max_body as u64) {
+            return Err(too_large());
         }
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| classify(&host, &e))? {
-            if body.len() + chunk.len() > MAX_BODY {
-                return Err(FetchError::TooLarge { host });
+            if body.len() + chunk.len() > max_body {
+                return Err(too_large());
             }
             body.extend_from_slice(&chunk);
         }

@@ -126,11 +126,12 @@ impl Store {
         Ok(())
     }
 
-    /// Claims the right to refetch `url` now if its last fetch is older than
-    /// `min_age` seconds; across instances only one caller wins.
+    /// Claims the right to refetch `url` now (a token named an unknown
+    /// key) if the last such refetch is at least `min_age` seconds old;
+    /// ordinary fetches do not count. Across instances one caller wins.
     pub async fn claim_refetch(&self, url: &str, now: i64, min_age: i64) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE provider_cache SET fetched_at = $1 WHERE url = $2 AND fetched_at <= $3",
+            "UPDATE provider_cache SET refetched_at = $1 WHERE url = $2 AND refetched_at <= $3",
         )
         .bind(now)
         .bind(url)
@@ -217,7 +218,16 @@ impl Store {
 
     /// Counts for tests and the benchmark.
     pub async fn count(&self, table: &str) -> Result<i64> {
-        if !["users", "identities", "wallets", "sessions", "secrets"].contains(&table) {
+        if ![
+            "users",
+            "identities",
+            "wallets",
+            "sessions",
+            "secrets",
+            "provider_cache",
+        ]
+        .contains(&table)
+        {
             return Err(StoreError::NotFound);
         }
         Ok(sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
@@ -312,7 +322,16 @@ impl Store {
             .bind(now - 24 * 3600)
             .execute(self.ephemeral())
             .await?;
-        Ok(a.rows_affected() + b.rows_affected() + c.rows_affected() + d.rows_affected())
+        // Stale metadata: refetched on the next use anyway.
+        let e = sqlx::query("DELETE FROM provider_cache WHERE expires_at < $1")
+            .bind(now - 3600)
+            .execute(self.ephemeral())
+            .await?;
+        Ok(a.rows_affected()
+            + b.rows_affected()
+            + c.rows_affected()
+            + d.rows_affected()
+            + e.rows_affected())
     }
 
     /// Any one sealed secret, to check at start that the key provider can

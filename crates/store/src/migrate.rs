@@ -161,6 +161,16 @@ CREATE TABLE idempotency_keys (
 );
 "#,
     ),
+    (
+        4,
+        // The cache now holds only the checked, typed fields: drop rows of
+        // whole documents (they are refetched on demand). `refetched_at`
+        // rate-limits unknown-kid refetches apart from ordinary fetches.
+        r#"
+DELETE FROM provider_cache;
+ALTER TABLE provider_cache ADD COLUMN refetched_at BIGINT NOT NULL DEFAULT 0
+"#,
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

@@ -101,6 +101,7 @@ both_backends!(
     login_code_is_single_use,
     sessions_expire_and_revoke,
     secret_rules_hold_even_against_concurrent_changes,
+    provider_cache_keeps_one_row_per_url_and_limits_unknown_kid_refetches,
 );
 
 async fn seed(store: &Store) -> PartnerRow {
@@ -145,7 +146,7 @@ async fn migrations_are_idempotent(store: &Store) {
         .fetch_one(store.pool())
         .await
         .unwrap();
-    assert_eq!(n, 3);
+    assert_eq!(n, 4);
 }
 
 async fn partner_is_found_by_each_key(store: &Store) {
@@ -612,4 +613,53 @@ async fn secret_rules_hold_even_against_concurrent_changes(store: &Store) {
     assert!(!store.upsert_custom_oidc(&c).await.unwrap().enabled);
     store.set_client_secret("ptn_1", &sealed(2)).await.unwrap();
     assert!(store.upsert_custom_oidc(&c).await.unwrap().enabled);
+}
+
+async fn provider_cache_keeps_one_row_per_url_and_limits_unknown_kid_refetches(store: &Store) {
+    let doc = |body: &str, at: i64| CachedDoc {
+        body: body.into(),
+        fetched_at: at,
+        expires_at: at + 900,
+    };
+    store
+        .put_cached_doc("https://a/jwks", &doc("one", 100))
+        .await
+        .unwrap();
+    store
+        .put_cached_doc("https://a/jwks", &doc("two", 105))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.count("provider_cache").await.unwrap(),
+        1,
+        "replaced, not appended"
+    );
+    assert_eq!(
+        store
+            .cached_doc("https://a/jwks")
+            .await
+            .unwrap()
+            .unwrap()
+            .body,
+        "two"
+    );
+    // an ordinary fetch a moment ago does not hold back an unknown-kid refetch
+    assert!(store.claim_refetch("https://a/jwks", 106, 1).await.unwrap());
+    // but a second unknown-kid refetch within the second is refused
+    assert!(!store.claim_refetch("https://a/jwks", 106, 1).await.unwrap());
+    assert!(store.claim_refetch("https://a/jwks", 107, 1).await.unwrap());
+    // a refetch stores the new body and keeps the refetch mark
+    store
+        .put_cached_doc("https://a/jwks", &doc("three", 107))
+        .await
+        .unwrap();
+    assert!(!store.claim_refetch("https://a/jwks", 107, 1).await.unwrap());
+    // stale rows are purged
+    store
+        .put_cached_doc("https://b/jwks", &doc("b", 5000))
+        .await
+        .unwrap();
+    store.purge_expired(107 + 900 + 3601).await.unwrap();
+    assert!(store.cached_doc("https://a/jwks").await.unwrap().is_none());
+    assert!(store.cached_doc("https://b/jwks").await.unwrap().is_some());
 }

@@ -473,8 +473,8 @@ struct Fees {
 /// Signs a transaction given as JSON with ethers/viem/eth-account field names and returns the raw signed transaction bytes
 /// (caller hex-encodes with 0x). Fields: type (2 = EIP-1559, the default when absent; 0 = legacy), chainId, nonce, to (absent/null = contract creation),
 /// value, gas or gasLimit, maxFeePerGas, maxPriorityFeePerGas, gasPrice (legacy), data (or input) as 0x-hex, accessList [{address, storageKeys}].
-/// Quantities may be JSON numbers, decimal strings or 0x-hex strings. Legacy with chainId → EIP-155 (v = chainId*2+35+recid); legacy without chainId → v = 27+recid (pre-155).
-/// EIP-1559 requires chainId. Unknown fields or wrong types are refused with a sentence.
+/// Quantities may be JSON numbers, decimal strings or 0x-hex strings. Legacy → EIP-155 (v = chainId*2+35+recid).
+/// Every transaction requires chainId (SPEC §5): a pre-EIP-155 signature would replay on every chain. Unknown fields or wrong types are refused with a sentence.
 ///
 /// A `null` field counts as absent. `from`, when given, must be the signing
 /// key's address (as eth-account checks). type may also be "legacy" or
@@ -518,15 +518,19 @@ pub fn sign_transaction(key: &SigningKey, tx: &Value) -> Result<Vec<u8>, EvmErro
     };
 
     let chain_id = match field("chainId") {
-        None => None,
+        None => {
+            return invalid(
+                "the transaction has no `chainId`; give the id of the chain it is meant for (keystead never makes a pre-EIP-155 signature, which would be valid on every chain)",
+            )
+        }
         Some(v) => {
             let id = parse_u64(v, &what("chainId"))?;
             if id == 0 {
                 return invalid(
-                    "transaction field `chainId` is 0, which names no chain; give the real chain id (omit it only for a pre-EIP-155 legacy signature)",
+                    "transaction field `chainId` is 0, which names no chain; give the real chain id",
                 );
             }
-            Some(id)
+            id
         }
     };
     let nonce = match field("nonce") {
@@ -622,11 +626,6 @@ pub fn sign_transaction(key: &SigningKey, tx: &Value) -> Result<Vec<u8>, EvmErro
                     "transaction field `gasPrice` belongs to legacy transactions; an EIP-1559 (type 2) transaction takes maxFeePerGas and maxPriorityFeePerGas"
                 });
             }
-            if chain_id.is_none() {
-                return invalid(
-                    "an EIP-1559 (type 2) transaction needs `chainId`; give the id of the chain it is meant for",
-                );
-            }
             let Some(max_fee) = field("maxFeePerGas") else {
                 return invalid("the EIP-1559 transaction has no `maxFeePerGas`; give it in wei");
             };
@@ -663,15 +662,10 @@ pub fn sign_transaction(key: &SigningKey, tx: &Value) -> Result<Vec<u8>, EvmErro
                 rlp_bytes(&data),
             ];
             let mut unsigned = items.clone();
-            if let Some(id) = chain_id {
-                unsigned.extend([rlp_u64(id), rlp_bytes(&[]), rlp_bytes(&[])]);
-            }
+            unsigned.extend([rlp_u64(chain_id), rlp_bytes(&[]), rlp_bytes(&[])]);
             let sig = sign_digest(key, &keccak256(&rlp_list(&unsigned)))?;
             let parity = u128::from(sig[64] - 27);
-            let v = match chain_id {
-                Some(id) => u128::from(id) * 2 + 35 + parity,
-                None => 27 + parity,
-            };
+            let v = u128::from(chain_id) * 2 + 35 + parity;
             items.extend([
                 rlp_u128(v),
                 rlp_bytes(strip_leading_zeros(&sig[..32])),
@@ -688,7 +682,7 @@ pub fn sign_transaction(key: &SigningKey, tx: &Value) -> Result<Vec<u8>, EvmErro
                 })
                 .collect();
             let mut items = vec![
-                rlp_u64(chain_id.unwrap_or_default()),
+                rlp_u64(chain_id),
                 rlp_u64(nonce),
                 rlp_uint(&fees.max_priority_fee),
                 rlp_uint(&fees.max_fee),
@@ -2163,26 +2157,26 @@ mod tests {
     }
 
     #[test]
-    fn legacy_without_chain_id_is_pre_eip155_and_creation_has_no_to() {
+    fn every_transaction_needs_a_chain_id_and_creation_has_no_to() {
         let k = cow_key();
-        let tx = json!({"type": 0, "nonce": 0, "gasPrice": 1, "gas": 53000, "data": "0x6000", "to": null});
+        for tx in [
+            json!({"type": 0, "nonce": 0, "gasPrice": 1, "gas": 53000, "data": "0x6000", "to": null}),
+            json!({"type": 2, "nonce": 0, "maxFeePerGas": 2, "maxPriorityFeePerGas": 1, "gas": 21000, "to": null}),
+            json!({"type": 0, "nonce": 0, "gasPrice": 1, "gas": 53000, "to": null, "chainId": null}),
+        ] {
+            let e = sign_transaction(&k, &tx).unwrap_err().to_string();
+            assert!(e.contains("`chainId`"), "{e}");
+        }
+        let tx = json!({"type": 0, "nonce": 0, "gasPrice": 1, "gas": 53000, "data": "0x6000", "to": null, "chainId": 1});
         let raw = sign_transaction(&k, &tx).unwrap();
         let decoded = rlp_decode(&raw);
         let f = decoded.list();
         assert_eq!(f.len(), 9);
         assert_eq!(f[3].bytes(), &[] as &[u8], "creation encodes an empty `to`");
         let v = f[6].bytes();
-        assert!(v == [27] || v == [28], "pre-155 v is 27/28, got {v:?}");
-        let digest = keccak256(&rlp_list(
-            &f[..6].iter().map(rlp_reencode).collect::<Vec<_>>(),
-        ));
-        let mut sig = [0u8; 65];
-        sig[..32].copy_from_slice(&pad32(f[7].bytes()));
-        sig[32..64].copy_from_slice(&pad32(f[8].bytes()));
-        sig[64] = v[0];
-        assert_eq!(
-            recover_address(&digest, &sig).unwrap(),
-            address_of(k.verifying_key())
+        assert!(
+            v == [37] || v == [38],
+            "EIP-155 v on chain 1 is 37/38, got {v:?}"
         );
 
         // EIP-155 with a large chain id: v = chainId * 2 + 35 + parity.
@@ -2223,12 +2217,12 @@ mod tests {
         assert!(with(&|t| {
             t.remove("chainId");
         })
-        .contains("needs `chainId`"));
+        .contains("has no `chainId`"));
         assert!(with(&|t| {
             t.insert("type".into(), json!(2));
             t.remove("chainId");
         })
-        .contains("needs `chainId`"));
+        .contains("has no `chainId`"));
         assert!(with(&|t| {
             t.insert("chainId".into(), json!(0));
         })

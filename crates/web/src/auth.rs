@@ -98,7 +98,7 @@ impl FromRequestParts<AppState> for WalletCaller {
             }
             _ => Caller::Partner(Partner::from_request_parts(parts, state).await?.0),
         };
-        state.core.rate_check(caller.partner_id())?;
+        state.core.rate_check(caller.rate_bucket())?;
         Ok(WalletCaller(caller))
     }
 }

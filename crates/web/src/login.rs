@@ -8,7 +8,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use keystead_domain::login::{CallbackParams, StartParams, BROWSER_COOKIE, STATE_TTL_SECS};
+use keystead_domain::login::{
+    CallbackParams, StartParams, BROWSER_COOKIE, BROWSER_COOKIE_HOST, STATE_TTL_SECS,
+};
 use keystead_domain::Error;
 use serde::Deserialize;
 use serde_json::Value;
@@ -87,6 +89,10 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
+fn https(s: &AppState) -> bool {
+    s.core.config.public_url.scheme() == "https"
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -163,11 +169,7 @@ pub struct StartQuery {
            ("code_challenge_method" = String, Query, description = "S256"), ("state" = Option<String>, Query),
            ("login_hint" = Option<String>, Query)),
     responses((status = 302, description = "to the IdP's authorization endpoint"), (status = 400, description = "error page")))]
-pub async fn start(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<StartQuery>,
-) -> Response {
+pub async fn start(State(s): State<AppState>, Query(q): Query<StartQuery>) -> Response {
     let params = StartParams {
         api_key: q.api_key.unwrap_or_default(),
         return_to: q.return_to.unwrap_or_default(),
@@ -176,24 +178,26 @@ pub async fn start(
         state: q.state,
         login_hint: q.login_hint,
     };
-    let existing = cookie(&headers, BROWSER_COOKIE);
-    match s.core.start_login(&params, existing.as_deref()).await {
+    match s.core.start_login(&params).await {
         Ok(started) => {
-            let secure = if s.core.config.public_url.scheme() == "https" {
-                "; Secure"
+            let set = if https(&s) {
+                // `__Host-` demands Path=/ and Secure.
+                format!(
+                    "{BROWSER_COOKIE_HOST}={}; Path=/; Max-Age={STATE_TTL_SECS}; HttpOnly; SameSite=Lax; Secure",
+                    started.browser_id
+                )
             } else {
-                ""
+                // Under public_url's path, so a deployment behind a path
+                // prefix still gets the cookie back on its callback.
+                let path = format!(
+                    "{}/auth/custom_oidc",
+                    s.core.config.public_url.path().trim_end_matches('/')
+                );
+                format!(
+                    "{BROWSER_COOKIE}={}; Path={path}; Max-Age={STATE_TTL_SECS}; HttpOnly; SameSite=Lax",
+                    started.browser_id
+                )
             };
-            // Under public_url's path, so a deployment behind a path prefix
-            // still gets the cookie back on its callback.
-            let path = format!(
-                "{}/auth/custom_oidc",
-                s.core.config.public_url.path().trim_end_matches('/')
-            );
-            let set = format!(
-                "{BROWSER_COOKIE}={}; Path={path}; Max-Age={STATE_TTL_SECS}; HttpOnly; SameSite=Lax{secure}",
-                started.browser_id
-            );
             let mut r = redirect(&started.location);
             if let Ok(v) = HeaderValue::from_str(&set) {
                 r.headers_mut().insert(header::SET_COOKIE, v);
@@ -228,7 +232,12 @@ pub async fn callback(
         error: q.error,
         error_description: q.error_description,
     };
-    let browser = cookie(&headers, BROWSER_COOKIE);
+    let name = if https(&s) {
+        BROWSER_COOKIE_HOST
+    } else {
+        BROWSER_COOKIE
+    };
+    let browser = cookie(&headers, name);
     match s.core.finish_login(&params, browser.as_deref()).await {
         Ok(location) => redirect(&location),
         Err(f) => match f.back_to {

@@ -165,7 +165,10 @@ pub async fn add_my_wallet(
     State(s): State<AppState>,
     ApiJson(b): ApiJson<Value>,
 ) -> ApiResult<Response> {
-    s.core.rate_check(&u.session.partner_id)?;
+    s.core
+        .rate_check(keystead_domain::wallets::RateBucket::User(
+            &u.session.user_id,
+        ))?;
     let (created, body) = s.core.add_user_wallet(&u, &b).await?;
     let status = if created {
         StatusCode::CREATED

@@ -146,10 +146,26 @@ fn session_jwt_verifies_with_the_published_jwks_and_logout_ends_the_session() {
         me["wallets"][0]["address"]
     );
     assert_eq!(claims["data"]["wallets"][0]["id"], me["wallets"][0]["id"]);
-    assert!(
-        claims["exp"].as_i64().unwrap() > claims["iat"].as_i64().unwrap() + 6 * 24 * 3600,
-        "7-day default session"
+    // 30 minutes, well inside the 7-day session; the session id is there
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        30 * 60,
+        "{claims}"
     );
+    let sid = claims["sid"].as_str().expect("sid claim").to_string();
+    assert!(sid.starts_with("ses_"), "{sid}");
+    assert!(!jwt.contains(&token) && !sid.contains(&token[4..]));
+    // a fresh JWT of the same session carries the same sid
+    let again = http(
+        "POST",
+        &format!("{}/v1/sessions/jwt", server.url),
+        Some(&token),
+        None,
+    );
+    let claims2 = jsonwebtoken::decode::<Value>(again.json["token"].as_str().unwrap(), &dk, &v)
+        .unwrap()
+        .claims;
+    assert_eq!(claims2["sid"], sid.as_str());
     // a tampered token does not verify
     let mut bad = jwt.to_string();
     bad.pop();
@@ -166,6 +182,14 @@ fn session_jwt_verifies_with_the_published_jwks_and_logout_ends_the_session() {
     let r = http("GET", &format!("{}/v1/me", server.url), Some(&token), None);
     assert_eq!(r.status, 401);
     assert_eq!(r.code(), "unauthorized");
+    // after logout no fresh JWT is issued
+    let r = http(
+        "POST",
+        &format!("{}/v1/sessions/jwt", server.url),
+        Some(&token),
+        None,
+    );
+    assert_eq!(r.status, 401);
 }
 
 #[test]

@@ -246,7 +246,114 @@ fn the_browser_binding_cookie_is_httponly_and_lax() {
     assert!(cookie.contains("Path=/auth/custom_oidc"), "{cookie}");
 }
 
+#[test]
+fn the_browser_binding_is_minted_by_the_server_never_adopted() {
+    let p = partner();
+    let b = Browser::new(Server::shared());
+    let planted = "a".repeat(43);
+    let url = b.start_url(&p, RETURN_TO, &pkce(), "h");
+    let cookies = reqwest::get_with_cookie(&url, &format!("ks_browser={planted}"));
+    let cookie = cookies
+        .iter()
+        .find(|c| c.starts_with("ks_browser="))
+        .expect("binding cookie set");
+    assert!(
+        !cookie.contains(&planted),
+        "adopted the client's value: {cookie}"
+    );
+    // and a state started with a planted value does not complete with it
+    let (cb, _) = until_callback(&b, &p);
+    let r = http_raw(
+        "GET",
+        &cb,
+        Some(("cookie", format!("ks_browser={planted}"))),
+        None,
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.text.contains("state_invalid"), "{}", r.text);
+}
+
+#[test]
+fn an_https_deployment_uses_a_host_prefixed_secure_cookie() {
+    let server = Server::start(crate::kit::ServerOpts {
+        public_url_env: false,
+        env: vec![("KEYSTEAD_PUBLIC_URL", "https://keystead.test")],
+        ..Default::default()
+    });
+    let p = basic_partner(&server);
+    let b = Browser::new(&server);
+    let cookies = reqwest::blocking_free_get(&b.start_url(&p, RETURN_TO, &pkce(), "h"));
+    let cookie = cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-ks_browser="))
+        .unwrap_or_else(|| panic!("no __Host- cookie in {cookies:?}"));
+    for part in ["Path=/;", "Secure", "HttpOnly", "SameSite=Lax"] {
+        assert!(cookie.contains(part), "{part} missing: {cookie}");
+    }
+    assert!(!cookie.contains("Domain"), "{cookie}");
+    // the plain name is not read on an https deployment
+    let state = "s".repeat(43);
+    let url = format!(
+        "{}/auth/custom_oidc/callback?code=x&state={state}",
+        server.url
+    );
+    let value = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
+    let r = http_raw(
+        "GET",
+        &url,
+        Some(("cookie", format!("ks_browser={value}"))),
+        None,
+    );
+    assert!(r.text.contains("state_invalid"));
+}
+
+#[test]
+fn return_to_carrying_keysteads_own_parameters_is_refused() {
+    let p = partner();
+    let b = Browser::new(Server::shared());
+    for bad in [
+        "login_code=klc_evil",
+        "state=x",
+        "error=access_denied",
+        "error_description=x",
+    ] {
+        let url = b.start_url(&p, &format!("{RETURN_TO}?{bad}"), &pkce(), "h");
+        let (status, code) = page_error(&b.follow(&url));
+        assert_eq!(
+            (status, code.as_str()),
+            (400, "return_to_not_allowed"),
+            "{bad}"
+        );
+    }
+    // another query is fine, and comes back with keystead's parameters after it
+    let pk = pkce();
+    let o = b.follow(&b.start_url(&p, &format!("{RETURN_TO}?tab=2"), &pk, "h"));
+    assert!(o.login_code().starts_with("klc_"), "{o:?}");
+    assert_eq!(o.param("tab").as_deref(), Some("2"));
+}
+
 mod reqwest {
+    /// The Set-Cookie headers of one GET sent with `cookie`.
+    pub fn get_with_cookie(url: &str, cookie: &str) -> Vec<String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let c = ::reqwest::Client::builder()
+                .redirect(::reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            let r = c.get(url).header("cookie", cookie).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 302);
+            r.headers()
+                .get_all("set-cookie")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_string())
+                .collect()
+        })
+    }
+
     /// The Set-Cookie headers of one GET, without following redirects.
     pub fn blocking_free_get(url: &str) -> Vec<String> {
         let rt = tokio::runtime::Builder::new_current_thread()

@@ -120,6 +120,12 @@ const SCENARIOS = [
       return { signing: k, jwks: [publicJwk(k)] };
     },
   },
+  // Resource scenarios (issue 7): oversized, padded and failing documents. A path segment
+  // `<scenario>~<tag>` mounts the same scenario under its own issuer, so a test can make
+  // many distinct URLs.
+  { name: 'huge-docs', desc: 'discovery and JWKS valid but padded to ~1 MiB each', pad: 1024 * 1024 },
+  { name: 'padded-docs', desc: 'discovery and JWKS valid, padded to ~200 KB each (under the 256 KiB cap)', pad: 200 * 1000 },
+  { name: 'discovery-down', desc: 'discovery answers 503 after 300 ms; GET /<scenario>/_stats counts fetches', discoveryDown: 300 },
   { name: 'discovery-issuer-mismatch', desc: 'advertised issuer = issuer + "x" (discovery, iss param, ID token)', advertisedIssuer: (b) => `${b}x` },
   { name: 'discovery-issuer-trailing-slash', desc: 'advertised issuer = issuer + "/" (discovery, iss param, ID token)', advertisedIssuer: (b) => `${b}/` },
   {
@@ -156,7 +162,7 @@ const states = new Map();
 function stateOf(sc) {
   let st = states.get(sc.name);
   if (!st) {
-    st = { codes: new Map(), tokens: new Map() };
+    st = { codes: new Map(), tokens: new Map(), hits: { discovery: 0, jwks: 0 } };
     st.keys = (sc.keys ?? defaultKeys)(sc, st);
     st.keys.catch((e) => console.error(`bad-idp[${sc.name}] key generation failed:`, e));
     states.set(sc.name, st);
@@ -260,6 +266,11 @@ async function buildIdToken(sc, st, x, grant) {
 }
 
 // ---------------------------------------------------------------- endpoints
+
+// An unknown member of `sc.pad` bytes: valid JSON that a careful RP ignores.
+function padded(sc, doc) {
+  return sc.pad ? { ...doc, x_padding: 'p'.repeat(sc.pad) } : doc;
+}
 
 function discovery(sc, base, issuer) {
   return {
@@ -431,20 +442,29 @@ async function dispatch(req, res) {
   const url = new URL(req.url, `https://127.0.0.1:${PORT}`);
   const segs = url.pathname.split('/');
   if (url.pathname === '/_scenarios') return json(res, 200, SCENARIOS.map((s) => s.name));
-  const sc = byName.get(segs[1]);
+  const mount = segs[1] ?? '';
+  const sc = byName.get(mount.split('~')[0]);
   if (!sc) return json(res, 404, { error: 'not_found', scenarios: SCENARIOS.map((s) => s.name) });
   const rest = `/${segs.slice(2).join('/')}`;
-  const base = `https://127.0.0.1:${PORT}/${sc.name}`;
+  const base = `https://127.0.0.1:${PORT}/${mount}`;
   const st = stateOf(sc);
   const x = { issuer: sc.advertisedIssuer ? sc.advertisedIssuer(base) : base, now: now(), clientId: CLIENT_ID };
 
   switch (rest) {
     case '/.well-known/openid-configuration':
       if (req.method !== 'GET') break;
-      return json(res, 200, discovery(sc, base, x.issuer));
+      st.hits.discovery += 1;
+      if (sc.discoveryDown) {
+        await new Promise((r) => { setTimeout(r, sc.discoveryDown); });
+        return json(res, 503, { error: 'temporarily_unavailable' });
+      }
+      return json(res, 200, padded(sc, discovery(sc, base, x.issuer)));
     case '/jwks':
       if (req.method !== 'GET') break;
-      return json(res, 200, { keys: (await st.keys).jwks });
+      st.hits.jwks += 1;
+      return json(res, 200, padded(sc, { keys: (await st.keys).jwks }));
+    case '/_stats':
+      return json(res, 200, st.hits);
     case '/auth':
       return authEndpoint(sc, st, x, req, res, url);
     case '/token':

@@ -330,3 +330,56 @@ fn root_cause(e: &reqwest::Error) -> String {
     }
     last.to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loopback(max_in_flight: usize) -> Outbound {
+        Outbound::new(&OutboundConfig {
+            allow_networks: vec!["127.0.0.0/8".parse().unwrap()],
+            connect_timeout: Duration::from_secs(1),
+            timeout: Duration::from_secs(5),
+            max_in_flight,
+            ..OutboundConfig::default()
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn requests_over_the_in_flight_cap_fail_fast_instead_of_queueing() {
+        // a server that accepts and never answers: each request holds its
+        // slot until the connect timeout (1 s) ends its TLS handshake
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("https://{}/doc", l.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = l.accept().await {
+                held.push(s);
+            }
+        });
+        let out = loopback(1);
+        let spawn = |out: Outbound, url: Url| {
+            tokio::spawn(async move { out.get(&url, "application/json", 1024).await })
+        };
+        let first = spawn(out.clone(), url.clone());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let second = spawn(out.clone(), url.clone());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // the third waits one connect timeout for a slot; the first frees
+        // its slot then, but the second is ahead in the queue
+        let started = std::time::Instant::now();
+        let third = out.get(&url, "application/json", 1024).await;
+        assert!(matches!(third, Err(FetchError::Busy { .. })), "{third:?}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        for r in [first.await.unwrap(), second.await.unwrap()] {
+            assert!(
+                matches!(
+                    r,
+                    Err(FetchError::Timeout { .. } | FetchError::Connect { .. })
+                ),
+                "{r:?}"
+            );
+        }
+    }
+}

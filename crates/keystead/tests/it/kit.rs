@@ -92,6 +92,12 @@ pub struct Proc {
     _stdin: ChildStdin,
 }
 
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -344,6 +350,25 @@ impl Server {
         Server::start(opts)
     }
 
+    /// Resident memory of the server process, in KiB (Linux).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self._proc.pid()))
+            .expect("reading /proc/PID/status (these tests need Linux)");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/PID/status")
+    }
+
+    /// Bytes of the SQLite database with its write-ahead log.
+    pub fn db_bytes(&self) -> u64 {
+        ["keystead.db", "keystead.db-wal"]
+            .iter()
+            .map(|f| std::fs::metadata(self.data_dir.join(f)).map_or(0, |m| m.len()))
+            .sum()
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -423,6 +448,20 @@ impl BadIdp {
     pub fn issuer(&self, scenario: &str) -> String {
         format!("https://127.0.0.1:{}/{scenario}", self.port)
     }
+
+    /// `GET /<scenario>/_stats`: how often its documents were fetched.
+    pub fn stats(&self, scenario: &str) -> Value {
+        let ca = reqwest::Certificate::from_pem(&std::fs::read(&tls().ca_pem).unwrap()).unwrap();
+        runtime().block_on(async {
+            let client = reqwest::Client::builder()
+                .add_root_certificate(ca)
+                .no_proxy()
+                .build()
+                .unwrap();
+            let url = format!("{}/_stats", self.issuer(scenario));
+            client.get(url).send().await.unwrap().json().await.unwrap()
+        })
+    }
 }
 
 /// tests/idp/bad.mjs: one provider per RP-certification scenario.
@@ -458,7 +497,7 @@ impl Resp {
     }
 }
 
-fn runtime() -> &'static tokio::runtime::Runtime {
+pub fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()

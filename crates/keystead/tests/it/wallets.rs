@@ -142,6 +142,18 @@ fn evm_signatures_verify_with_ethers() {
     );
 
     // bad input: a clear error, nothing signed
+    for tx in [
+        json!({"type": 0, "nonce": 1, "to": "0x3535353535353535353535353535353535353535", "gasLimit": 21000, "gasPrice": 1}),
+        json!({"type": 2, "nonce": 1, "to": "0x3535353535353535353535353535353535353535", "gas": 21000, "maxFeePerGas": 2, "maxPriorityFeePerGas": 1}),
+    ] {
+        let r = p.call(
+            "POST",
+            &format!("/v1/wallets/{id}/sign-transaction"),
+            Some(json!({ "transaction": tx })),
+        );
+        assert_eq!((r.status, r.code()), (400, "invalid_request"), "{}", r.text);
+        assert!(r.text.contains("chainId"), "{}", r.text);
+    }
     let r = p.call(
         "POST",
         &format!("/v1/wallets/{id}/sign-transaction"),
@@ -561,6 +573,65 @@ fn wallet_routes_are_rate_limited_per_partner_with_retry_after() {
     // another partner has its own bucket
     assert_eq!(other.call("GET", "/v1/wallets/wal_x", None).status, 404);
     let _ = http_raw;
+}
+
+#[test]
+fn end_users_have_their_own_wallet_bucket_and_cannot_starve_the_partner() {
+    let server = Server::start(ServerOpts {
+        env: vec![
+            ("KEYSTEAD_WALLETS__RATE_LIMIT_PER_SECOND", "0.2"),
+            ("KEYSTEAD_WALLETS__RATE_LIMIT_BURST", "3"),
+        ],
+        ..Default::default()
+    });
+    let p = oidc_partner(
+        &server,
+        &idp().issuer("main"),
+        &format!("{CLIENT_ID}-none"),
+        "none",
+        None,
+    );
+    let user = |name: &str| {
+        login_to_me(
+            &Browser::new(&server),
+            &p,
+            &format!("{name}-{}", &p.partner_id[4..12]),
+        )
+        .0
+    };
+    let (eve, bob) = (user("eve"), user("bob"));
+    let as_user = |token: &str| {
+        http(
+            "GET",
+            &format!("{}/v1/wallets/wal_x", server.url),
+            Some(token),
+            None,
+        )
+        .status
+    };
+    // one user spends their own allowance, then is refused
+    let eve_calls: Vec<u16> = (0..5).map(|_| as_user(&eve)).collect();
+    assert_eq!(&eve_calls[..3], &[404, 404, 404], "{eve_calls:?}");
+    assert_eq!(eve_calls[3..], [429, 429], "{eve_calls:?}");
+    // the partner's backend and another user still have theirs
+    let partner_calls: Vec<u16> = (0..3)
+        .map(|_| p.call("GET", "/v1/wallets/wal_x", None).status)
+        .collect();
+    assert_eq!(partner_calls, [404, 404, 404]);
+    assert_eq!(as_user(&bob), 404);
+    // and the user's own wallet route counts against the user too
+    let add = http(
+        "POST",
+        &format!("{}/v1/me/wallets", server.url),
+        Some(&eve),
+        Some(json!({"type": "SOLANA"})),
+    );
+    assert_eq!(
+        (add.status, add.code()),
+        (429, "rate_limited"),
+        "{}",
+        add.text
+    );
 }
 
 #[test]

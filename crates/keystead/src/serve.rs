@@ -13,6 +13,7 @@ use keystead_store::Store;
 use crate::config::ServerConfig;
 
 pub async fn run(cfg: ServerConfig, stop_on_stdin_eof: bool) -> anyhow::Result<()> {
+    private_files();
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
     #[cfg(unix)]
@@ -116,13 +117,26 @@ pub async fn run(cfg: ServerConfig, stop_on_stdin_eof: bool) -> anyhow::Result<(
         }
     });
 
-    let app = keystead_web::router(core.clone());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal(stop_on_stdin_eof))
-        .await?;
+    let limits = keystead_web::HttpLimits {
+        header_timeout: Duration::from_millis(cfg.http.header_timeout_ms),
+        request_timeout: Duration::from_millis(cfg.http.request_timeout_ms),
+        max_connections: cfg.http.max_connections,
+    };
+    let app = keystead_web::router(core.clone(), &limits);
+    keystead_web::serve(listener, app, &limits, shutdown_signal(stop_on_stdin_eof)).await;
     core.store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Every file the server creates (the SQLite database and its `-wal` and
+/// `-shm`, the key file, the admin token) is readable by its owner only.
+fn private_files() {
+    #[cfg(unix)]
+    // SAFETY: umask only sets the process's file mode mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
 }
 
 async fn shutdown_signal(stop_on_stdin_eof: bool) {

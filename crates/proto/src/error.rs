@@ -34,6 +34,8 @@ pub enum ErrorCode {
     IdTokenInvalid,
     RateLimited,
     InvalidRequest,
+    PayloadTooLarge,
+    RequestTimeout,
     Conflict,
     Internal,
 }
@@ -69,6 +71,8 @@ impl ErrorCode {
             ErrorCode::IdTokenInvalid => "id_token_invalid",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::Conflict => "conflict",
             ErrorCode::Internal => "internal",
         }
@@ -97,6 +101,8 @@ impl ErrorCode {
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound | ErrorCode::CustomOidcNotConfigured => 404,
             ErrorCode::WalletExists | ErrorCode::Conflict => 409,
+            ErrorCode::RequestTimeout => 408,
+            ErrorCode::PayloadTooLarge => 413,
             ErrorCode::RateLimited => 429,
             ErrorCode::AddressNotAllowed
             | ErrorCode::DiscoveryFailed

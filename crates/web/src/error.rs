@@ -45,3 +45,31 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// 408 and 413 answered by tower layers (no body, or plain text) become
+/// SPEC §6 JSON; responses that already are JSON pass unchanged.
+pub(crate) async fn json_status_bodies(resp: Response) -> Response {
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return resp;
+    }
+    match resp.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "the request body is larger than {} KiB",
+                crate::MAX_REQUEST_BODY / 1024
+            ),
+        )
+        .into_response(),
+        StatusCode::REQUEST_TIMEOUT => ApiError::new(
+            ErrorCode::RequestTimeout,
+            "the request took too long (the body arrived too slowly, or the work did)",
+        )
+        .into_response(),
+        _ => resp,
+    }
+}

@@ -21,6 +21,21 @@ where
 {
     match axum::Json::<T>::from_request(req, state).await {
         Ok(axum::Json(v)) => Ok(v),
+        // a chunked body that grew past the limit while being read
+        Err(rejection) if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "the request body is larger than {} KiB",
+                    crate::MAX_REQUEST_BODY / 1024
+                ),
+            ))
+        }
+        // the body stopped arriving (the body timeout of `[http]`)
+        Err(rejection) if stalled(&rejection) => Err(ApiError::new(
+            ErrorCode::RequestTimeout,
+            "the request body arrived too slowly",
+        )),
         Err(rejection) => Err(ApiError::new(
             ErrorCode::InvalidRequest,
             if explain {
@@ -30,6 +45,17 @@ where
             },
         )),
     }
+}
+
+fn stalled(rejection: &axum::extract::rejection::JsonRejection) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(e) = source {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 impl<S, T> FromRequest<S> for ApiJson<T>

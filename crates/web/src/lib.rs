@@ -7,30 +7,45 @@ mod error;
 mod extract;
 mod login;
 mod routes;
+mod serve;
 mod wallets;
 
 use std::time::Duration;
 
+use axum::http::StatusCode;
 use axum::http::{header, HeaderValue, Request};
 use axum::Router;
 use keystead_domain::Core;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 pub use routes::openapi;
+pub use serve::{serve, HttpLimits};
 
 #[derive(Clone)]
 pub struct AppState {
     pub core: Core,
 }
 
-pub fn router(core: Core) -> Router {
+/// Largest request body accepted (SPEC §6: 413 `payload_too_large`).
+pub const MAX_REQUEST_BODY: usize = 64 * 1024;
+
+pub fn router(core: Core, limits: &HttpLimits) -> Router {
     let state = AppState { core };
     routes::routes()
         .with_state(state)
-        .layer(RequestBodyLimitLayer::new(64 * 1024))
+        .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BODY))
+        .layer(RequestBodyTimeoutLayer::new(limits.header_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+        // The layers above answer 408/413 without a body: give them the
+        // JSON error shape every other error has.
+        .layer(axum::middleware::map_response(error::json_status_bodies))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),

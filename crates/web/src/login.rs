@@ -47,10 +47,12 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/sessions/current", delete(logout))
         .route("/v1/me", get(me))
         .route("/.well-known/jwks.json", get(jwks))
+        .method_not_allowed_fallback(crate::routes::method_not_allowed)
         .layer(cors);
     Router::new()
         .route("/auth/custom_oidc/start", get(start))
         .route("/auth/custom_oidc/callback", get(callback))
+        .method_not_allowed_fallback(crate::routes::method_not_allowed)
         .merge(api)
 }
 

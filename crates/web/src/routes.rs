@@ -35,10 +35,12 @@ pub fn routes() -> Router<AppState> {
             put(put_client_secret).delete(delete_client_secret),
         )
         .route("/v1/partner/custom-oidc/verify", post(verify_custom_oidc))
+        .method_not_allowed_fallback(method_not_allowed)
+        // Browser-called routes set their 405 before their CORS layer, so
+        // the layer still answers preflights (OPTIONS) for them.
         .merge(crate::login::routes())
         .merge(crate::wallets::routes())
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
 }
 
 #[derive(OpenApi)]
@@ -91,7 +93,7 @@ async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such route")
 }
 
-async fn method_not_allowed() -> Response {
+pub(crate) async fn method_not_allowed() -> Response {
     let body = proto::ErrorBody {
         error: proto::ErrorDetail {
             code: ErrorCode::InvalidRequest,

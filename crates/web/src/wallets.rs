@@ -25,6 +25,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/wallets/{id}/sign-transaction", post(sign_transaction))
         .route("/v1/wallets/{id}/sign-raw", post(sign_raw))
         .route("/v1/me/wallets", post(add_my_wallet))
+        // The JSON 405 first, then CORS around it (preflights are OPTIONS).
+        .method_not_allowed_fallback(crate::routes::method_not_allowed)
         // Browsers call these with a session token (never a secret key:
         // X-API-Key is not an allowed header), so any origin is fine.
         .layer(crate::login::cors())

@@ -332,3 +332,30 @@ fn an_admin_token_file_without_a_stored_hash_is_adopted() {
     let r = s.admin("POST", "/v1/admin/projects", Some(json!({"name": "x"})));
     assert_eq!(r.status, 201, "{}", r.text);
 }
+
+#[test]
+fn every_file_in_the_data_directory_is_private() {
+    let s = Server::start(Default::default());
+    // a write, so the write-ahead log exists
+    s.new_partner();
+    use std::os::unix::fs::PermissionsExt;
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&s.data_dir).unwrap() {
+        let entry = entry.unwrap();
+        let mode = entry.metadata().unwrap().permissions().mode();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        assert_eq!(mode & 0o077, 0, "{name} is {:o}", mode & 0o777);
+        names.push(name);
+    }
+    for f in [
+        "keystead.db",
+        "keystead.db-wal",
+        "keystead.db-shm",
+        "master.key",
+        "admin-token",
+    ] {
+        assert!(names.iter().any(|n| n == f), "{f} missing from {names:?}");
+    }
+    let dir = std::fs::metadata(&s.data_dir).unwrap().permissions().mode();
+    assert_eq!(dir & 0o077, 0, "data directory is {:o}", dir & 0o777);
+}

@@ -192,6 +192,74 @@ fn session_jwt_verifies_with_the_published_jwks_and_logout_ends_the_session() {
     assert_eq!(r.status, 401);
 }
 
+/// What a browser sends before a cross-origin POST with a bearer token.
+fn preflight(url: &str, method: &str) -> (u16, reqwest::header::HeaderMap, String) {
+    crate::kit::runtime().block_on(async {
+        let r = reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, url)
+            .header("origin", "https://app.example.test")
+            .header("access-control-request-method", method)
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .send()
+            .await
+            .unwrap();
+        let headers = r.headers().clone();
+        (r.status().as_u16(), headers, r.text().await.unwrap())
+    })
+}
+
+#[test]
+fn browser_routes_answer_cors_preflights_and_others_do_not() {
+    let server = Server::shared();
+    for (path, method) in [
+        ("/v1/sessions", "POST"),
+        ("/v1/sessions/jwt", "POST"),
+        ("/v1/sessions/current", "DELETE"),
+        ("/v1/me", "GET"),
+        ("/v1/me/wallets", "POST"),
+        ("/v1/sdk/config", "GET"),
+        ("/v1/wallets/wal_x/sign-message", "POST"),
+        ("/v1/wallets/wal_x", "GET"),
+    ] {
+        let (status, h, body) = preflight(&format!("{}{path}", server.url), method);
+        assert!((200..300).contains(&status), "{path}: {status} {body}");
+        assert_eq!(h["access-control-allow-origin"], "*", "{path}");
+        let methods = h["access-control-allow-methods"].to_str().unwrap();
+        assert!(methods.contains(method), "{path}: {methods}");
+        let headers = h["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase();
+        assert!(
+            headers.contains("authorization") && headers.contains("content-type"),
+            "{path}: {headers}"
+        );
+        assert!(
+            h.get("access-control-allow-credentials").is_none(),
+            "{path}"
+        );
+    }
+    // a wrong method is still the JSON 405, with or without CORS
+    let r = http("PUT", &format!("{}/v1/me", server.url), None, None);
+    assert_eq!((r.status, r.code()), (405, "invalid_request"), "{}", r.text);
+    let r = http(
+        "PUT",
+        &format!("{}/v1/partner/custom-oidc/verify", server.url),
+        None,
+        None,
+    );
+    assert_eq!((r.status, r.code()), (405, "invalid_request"), "{}", r.text);
+    // partner and admin routes are for backends: no CORS grant
+    let (status, h, _) = preflight(&format!("{}/v1/partner", server.url), "GET");
+    assert!(
+        h.get("access-control-allow-origin").is_none(),
+        "{status} {h:?}"
+    );
+}
+
 #[test]
 fn sdk_config_shows_enabled_methods_with_cors() {
     let server = Server::shared();

@@ -2,10 +2,16 @@
 //! partner-controlled document can cost keystead, and what an IdP outage
 //! costs it.
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
 use serde_json::Value;
 
 use crate::browser::{oidc_partner, pkce, Browser, RETURN_TO};
-use crate::kit::{bad_idp, runtime, Partner, Server, ServerOpts, BAD_CLIENT_ID, BAD_CLIENT_SECRET};
+use crate::kit::{
+    bad_idp, http, runtime, Partner, Server, ServerOpts, BAD_CLIENT_ID, BAD_CLIENT_SECRET,
+};
 
 fn partner(server: &Server, issuer: &str) -> Partner {
     oidc_partner(
@@ -128,4 +134,120 @@ fn a_failing_idp_is_asked_once_not_once_per_start() {
         fetched <= 2,
         "40 starts made {fetched} discovery fetches to a failing IdP"
     );
+}
+
+// ---- slow and idle clients -------------------------------------------------
+
+fn addr(server: &Server) -> String {
+    server.url.trim_start_matches("http://").to_string()
+}
+
+/// Writes `head`, then reads until the server closes; returns what came
+/// back and how long the server kept the connection.
+fn send_and_wait_for_close(server: &Server, head: &[u8]) -> (String, Duration) {
+    let mut s = TcpStream::connect(addr(server)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let started = Instant::now();
+    s.write_all(head).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the server kept the connection open: {e}"),
+        }
+    }
+    (
+        String::from_utf8_lossy(&got).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[test]
+fn slow_clients_are_cut_off_in_the_configured_time() {
+    let server = Server::start(ServerOpts {
+        env: vec![
+            ("KEYSTEAD_HTTP__HEADER_TIMEOUT_MS", "1000"),
+            ("KEYSTEAD_HTTP__REQUEST_TIMEOUT_MS", "3000"),
+        ],
+        ..Default::default()
+    });
+    // a request head without its final CRLF
+    let (_, took) = send_and_wait_for_close(&server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n");
+    assert!(took >= Duration::from_millis(900), "closed after {took:?}");
+    assert!(took < Duration::from_secs(6), "closed only after {took:?}");
+    // a connection that sends nothing at all
+    let (_, took) = send_and_wait_for_close(&server, b"");
+    assert!(took < Duration::from_secs(6), "closed only after {took:?}");
+    // a POST whose body never comes: a JSON 408, then the connection closes
+    let (resp, took) = send_and_wait_for_close(
+        &server,
+        b"POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"api_",
+    );
+    assert!(took < Duration::from_secs(6), "closed only after {took:?}");
+    assert!(resp.starts_with("HTTP/1.1 408"), "{resp}");
+    assert!(resp.contains(r#""code":"request_timeout""#), "{resp}");
+    // the server still serves
+    assert_eq!(
+        http("GET", &format!("{}/healthz", server.url), None, None).status,
+        200
+    );
+}
+
+#[test]
+fn a_thousand_idle_connections_do_not_stop_a_normal_request() {
+    let server = Server::start(ServerOpts::default());
+    let idle: Vec<TcpStream> = (0..1000)
+        .map(|_| TcpStream::connect(addr(&server)).unwrap())
+        .collect();
+    let started = Instant::now();
+    let r = http("GET", &format!("{}/healthz", server.url), None, None);
+    assert_eq!(r.status, 200);
+    // well inside the 10 s header timeout that would free the idle ones
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(idle);
+}
+
+#[test]
+fn a_body_over_the_limit_gets_the_json_error_shape() {
+    let server = Server::shared();
+    let big = format!(r#"{{"api_key": "{}"}}"#, "x".repeat(100 * 1024));
+    // with a Content-Length: refused before reading
+    let r = crate::kit::http_raw(
+        "POST",
+        &format!("{}/v1/sessions", server.url),
+        None,
+        Some(big.clone()),
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (413, "payload_too_large"),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("64 KiB"),
+        "{}",
+        r.text
+    );
+    // chunked, so the limit is hit while reading
+    let mut req = b"POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    for c in big.as_bytes().chunks(8192) {
+        req.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        req.extend_from_slice(c);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    let (resp, _) = send_and_wait_for_close(server, &req);
+    assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
+    assert!(resp.contains(r#""code":"payload_too_large""#), "{resp}");
 }

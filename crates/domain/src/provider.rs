@@ -486,20 +486,30 @@ impl Core {
         }
     }
 
-    /// Stores discovery that passed its checks in both caches (sign-in and
-    /// a Verify that just fetched it).
-    pub(crate) async fn remember_meta(&self, url: &Url, meta: &ProviderMeta, now: i64) {
-        let Ok(body) = serde_json::to_string(&meta.to_doc()) else {
-            return;
-        };
+    /// The database row for `url` (one per URL, replaced); a failure to
+    /// write only costs a refetch later.
+    async fn persist(&self, url: &Url, body: serde_json::Result<String>, now: i64, ttl: i64) {
+        let Ok(body) = body else { return };
         let doc = CachedDoc {
             body,
             fetched_at: now,
-            expires_at: now + DISCOVERY_TTL_SECS,
+            expires_at: now + ttl,
         };
         if let Err(e) = self.store.put_cached_doc(url.as_str(), &doc).await {
             tracing::warn!(error = %e, "could not cache a provider document");
         }
+    }
+
+    /// Stores discovery that passed its checks in both caches (sign-in and
+    /// a Verify that just fetched it).
+    pub(crate) async fn remember_meta(&self, url: &Url, meta: &ProviderMeta, now: i64) {
+        self.persist(
+            url,
+            serde_json::to_string(&meta.to_doc()),
+            now,
+            DISCOVERY_TTL_SECS,
+        )
+        .await;
         self.docs.put(
             &disc_key(url),
             Cached::Meta(Arc::new(meta.clone())),
@@ -519,16 +529,8 @@ impl Core {
             );
             return;
         }
-        if let Ok(body) = serde_json::to_string(&jwks.keys) {
-            let doc = CachedDoc {
-                body,
-                fetched_at: now,
-                expires_at: now + JWKS_TTL_SECS,
-            };
-            if let Err(e) = self.store.put_cached_doc(url.as_str(), &doc).await {
-                tracing::warn!(error = %e, "could not cache a provider document");
-            }
-        }
+        self.persist(url, serde_json::to_string(&jwks.keys), now, JWKS_TTL_SECS)
+            .await;
         self.docs.put(
             &key,
             Cached::Jwks(Arc::new(jwks.clone())),

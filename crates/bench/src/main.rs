@@ -1,8 +1,12 @@
-//! `keystead-bench`: drives full Custom OIDC logins over HTTP against a
-//! release `keystead serve` (SQLite) and the fast hand-written test IdP
-//! (tests/idp/bad.mjs, scenario good-rs256), and reports logins/s, p50/p99
-//! latency of the callback request, and the keystead process's CPU time per
-//! login (from /proc), for first logins and for returning logins.
+//! `keystead-bench`: drives full Custom OIDC logins over HTTP, in one run and
+//! against one IdP (the fast hand-written test IdP, tests/idp/bad.mjs,
+//! scenario good-rs256), first against a release `keystead serve` (SQLite),
+//! then against the reference relying party in bench/reference-rp (Node:
+//! openid-client 6, better-sqlite3 12, @noble/curves). For each it reports
+//! logins/s, p50/p99 latency of the callback request and the server
+//! process's CPU time per login (utime+stime from /proc), for first logins
+//! and for returning logins, and the ratio of the two CPU costs; then
+//! keystead's peak RSS and `GET /v1/sdk/config` requests/s.
 //!
 //! Run: `cargo build --release -p keystead && cargo run --release -p keystead-bench`
 
@@ -77,12 +81,23 @@ fn cpu_seconds(pid: u32) -> Result<f64> {
     Ok(ticks / 100.0)
 }
 
-struct Setup {
-    server: String,
-    pk: String,
+/// A server under test: where its routes are and how its session call looks.
+struct Target {
+    name: &'static str,
+    /// Base URL the client connects to.
+    base: String,
+    /// Start route (path), and the query pairs that come first (api key).
+    start: &'static str,
+    fixed: Vec<(&'static str, String)>,
+    /// Path fragment of the callback route (its latency is measured).
+    callback: &'static str,
+    /// Session route (path); `api_key` goes into its body when set.
+    sessions: &'static str,
+    api_key: Option<String>,
+    pid: u32,
 }
 
-async fn one_login(setup: &Setup, hint: &str, ca: &reqwest::Certificate) -> Result<Duration> {
+async fn one_login(t: &Target, hint: &str, ca: &reqwest::Certificate) -> Result<Duration> {
     let client = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -91,13 +106,17 @@ async fn one_login(setup: &Setup, hint: &str, ca: &reqwest::Certificate) -> Resu
         .build()?;
     let verifier = format!("verifier-{hint}-0123456789abcdefghijklmnopqrstuvwxyz");
     let challenge = B64URL.encode(Sha256::digest(verifier.as_bytes()));
-    let mut url = url::Url::parse(&format!("{}/auth/custom_oidc/start", setup.server))?;
-    url.query_pairs_mut()
-        .append_pair("api_key", &setup.pk)
-        .append_pair("return_to", RETURN_TO)
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256")
-        .append_pair("login_hint", hint);
+    let mut url = url::Url::parse(&format!("{}{}", t.base, t.start))?;
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in &t.fixed {
+            q.append_pair(k, v);
+        }
+        q.append_pair("return_to", RETURN_TO)
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("login_hint", hint);
+    }
     let mut current = url.to_string();
     let mut callback_time = Duration::ZERO;
     for _ in 0..10 {
@@ -107,32 +126,42 @@ async fn one_login(setup: &Setup, hint: &str, ca: &reqwest::Certificate) -> Resu
                 .query_pairs()
                 .find(|(k, _)| k == "login_code")
                 .map(|(_, v)| v.into_owned())
-                .ok_or_else(|| anyhow!("login failed: {current}"))?;
+                .ok_or_else(|| anyhow!("{}: login failed: {current}", t.name))?;
+            let mut body = json!({"login_code": code, "code_verifier": verifier});
+            if let Some(k) = &t.api_key {
+                body["api_key"] = json!(k);
+            }
             let r = client
-                .post(format!("{}/v1/sessions", setup.server))
-                .json(&json!({"api_key": setup.pk, "login_code": code, "code_verifier": verifier}))
+                .post(format!("{}{}", t.base, t.sessions))
+                .json(&body)
                 .send()
                 .await?;
             if !r.status().is_success() {
-                bail!("session failed: {}", r.text().await?);
+                bail!("{}: session failed: {}", t.name, r.text().await?);
             }
             return Ok(callback_time);
         }
-        let is_callback = current.contains("/auth/custom_oidc/callback");
-        let t = Instant::now();
+        let is_callback = current.contains(t.callback) && !current.contains(t.start);
+        let started = Instant::now();
         let resp = client.get(&current).send().await?;
         if is_callback {
-            callback_time = t.elapsed();
+            callback_time = started.elapsed();
         }
         let loc = resp
             .headers()
             .get("location")
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| anyhow!("no redirect from {current}: HTTP {}", resp.status()))?
+            .ok_or_else(|| {
+                anyhow!(
+                    "{}: no redirect from {current}: HTTP {}",
+                    t.name,
+                    resp.status()
+                )
+            })?
             .to_string();
         let next = url::Url::parse(&current)?.join(&loc)?.to_string();
         current = match next.strip_prefix(PUBLIC_URL) {
-            Some(rest) => format!("{}{rest}", setup.server),
+            Some(rest) => format!("{}{rest}", t.base),
             None => next,
         };
     }
@@ -148,18 +177,18 @@ struct Phase {
 
 async fn phase(
     name: &'static str,
-    setup: Arc<Setup>,
+    target: Arc<Target>,
     ca: &reqwest::Certificate,
-    pid: u32,
     n: usize,
     concurrency: usize,
 ) -> Result<Phase> {
+    let pid = target.pid;
     let cpu0 = cpu_seconds(pid)?;
     let t0 = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let setup = setup.clone();
+        let target = target.clone();
         let next = next.clone();
         let ca = ca.clone();
         tasks.push(tokio::spawn(async move {
@@ -169,7 +198,7 @@ async fn phase(
                 if i >= n {
                     return Ok::<_, anyhow::Error>(lat);
                 }
-                lat.push(one_login(&setup, &format!("user-{i}"), &ca).await?);
+                lat.push(one_login(&target, &format!("user-{i}"), &ca).await?);
             }
         }));
     }
@@ -343,51 +372,202 @@ async fn main() -> Result<()> {
     .await?
     .error_for_status()?;
 
-    let setup = Arc::new(Setup { server, pk });
-    let pid = ks.0.id();
-    // warm-up: caches, connection pools, the JIT of the IdP
-    for i in 0..5 {
-        one_login(&setup, &format!("warmup-{i}"), &ca).await?;
+    let keystead = Arc::new(Target {
+        name: "keystead",
+        base: server.clone(),
+        start: "/auth/custom_oidc/start",
+        fixed: vec![("api_key", pk.clone())],
+        callback: "/auth/custom_oidc/callback",
+        sessions: "/v1/sessions",
+        api_key: Some(pk.clone()),
+        pid: ks.0.id(),
+    });
+
+    // the reference relying party, against the same IdP
+    let rp_dir = root.join("bench/reference-rp");
+    let status = Command::new("bash")
+        .arg(rp_dir.join("install.sh"))
+        .status()
+        .context("running bench/reference-rp/install.sh")?;
+    if !status.success() {
+        bail!("bench/reference-rp/install.sh failed");
     }
+    let rp_cfg = dir.path().join("rp.json");
+    std::fs::write(
+        &rp_cfg,
+        json!({
+            "issuer": issuer, "client_id": "bench", "client_secret": "bench-secret",
+            "token_endpoint_auth_method": "client_secret_basic",
+            "db": dir.path().join("rp.sqlite"), "ca_file": ca_pem, "public_url": PUBLIC_URL,
+            "allowed_return_urls": [RETURN_TO], "scope": "openid email",
+        })
+        .to_string(),
+    )?;
+    let mut cmd = Command::new("node");
+    cmd.arg(rp_dir.join("rp.mjs"))
+        .arg(&rp_cfg)
+        .env("NODE_EXTRA_CA_CERTS", &ca_pem);
+    let (rp, line) = spawn(cmd, "{\"port\"")?;
+    let rp_port = serde_json::from_str::<Value>(&line)?["port"]
+        .as_u64()
+        .ok_or_else(|| anyhow!("port"))?;
+    let reference = Arc::new(Target {
+        name: "reference RP",
+        base: format!("http://127.0.0.1:{rp_port}"),
+        start: "/start",
+        fixed: vec![],
+        callback: "/callback",
+        sessions: "/sessions",
+        api_key: None,
+        pid: rp.0.id(),
+    });
+
     println!(
         "keystead-bench: {} logins per phase, concurrency {}, IdP scenario {} (RS256 ID tokens, client_secret_basic), SQLite",
         args.logins, args.concurrency, args.scenario
     );
-    let first = phase(
-        "first logins",
-        setup.clone(),
-        &ca,
-        pid,
-        args.logins,
-        args.concurrency,
-    )
-    .await?;
-    let returning = phase(
-        "returning logins",
-        setup.clone(),
-        &ca,
-        pid,
-        args.logins,
-        args.concurrency,
+    let mut results = Vec::new();
+    for target in [&keystead, &reference] {
+        // warm-up: caches, connection pools, JITs
+        for i in 0..20 {
+            one_login(target, &format!("warmup-{i}"), &ca).await?;
+        }
+        let first = phase("first", target.clone(), &ca, args.logins, args.concurrency).await?;
+        let returning = phase(
+            "returning",
+            target.clone(),
+            &ca,
+            args.logins,
+            args.concurrency,
+        )
+        .await?;
+        results.push((target.name, first, returning));
+    }
+    println!(
+        "{:<14} {:<10} {:>10} {:>14} {:>14} {:>12}",
+        "server", "logins", "logins/s", "callback p50", "callback p99", "CPU/login"
+    );
+    for (name, first, returning) in &results {
+        for p in [first, returning] {
+            println!(
+                "{:<14} {:<10} {:>10.1} {:>11.2} ms {:>11.2} ms {:>9.3} ms",
+                name,
+                p.name,
+                p.latencies.len() as f64 / p.wall.as_secs_f64(),
+                pct(&p.latencies, 0.50),
+                pct(&p.latencies, 0.99),
+                p.cpu_per_login_ms(),
+            );
+        }
+    }
+    let (_, ks_first, ks_ret) = &results[0];
+    let (_, rp_first, rp_ret) = &results[1];
+    println!(
+        "CPU ratio reference RP / keystead: first logins {:.1}x, returning logins {:.1}x",
+        rp_first.cpu_per_login_ms() / ks_first.cpu_per_login_ms(),
+        rp_ret.cpu_per_login_ms() / ks_ret.cpu_per_login_ms(),
+    );
+    println!("(CPU/login: utime+stime of the server process over the phase, divided by logins; a login is start + IdP + callback + session call; targets: keystead first <= 0.5 ms, returning <= 0.3 ms)");
+
+    let rps = sdk_config_rps(
+        &server,
+        &pk,
+        args.concurrency.max(8),
+        Duration::from_secs(3),
     )
     .await?;
     println!(
-        "{:<18} {:>10} {:>14} {:>14} {:>16}",
-        "phase", "logins/s", "callback p50", "callback p99", "CPU/login (ks)"
+        "keystead GET /v1/sdk/config: {rps:.0} req/s (keep-alive, {} connections, 3 s)",
+        args.concurrency.max(8)
     );
-    for p in [&first, &returning] {
-        let n = p.latencies.len() as f64;
-        println!(
-            "{:<18} {:>10.1} {:>11.2} ms {:>11.2} ms {:>13.3} ms",
-            p.name,
-            n / p.wall.as_secs_f64(),
-            pct(&p.latencies, 0.50),
-            pct(&p.latencies, 0.99),
-            p.cpu * 1000.0 / n,
-        );
-    }
-    println!("(CPU/login: utime+stime of the keystead process over the phase, divided by logins; each login is start + callback + POST /v1/sessions)");
+    println!(
+        "keystead peak RSS: {:.1} MiB (VmHWM), now {:.1} MiB (VmRSS)",
+        proc_status_kib(keystead.pid, "VmHWM:")? as f64 / 1024.0,
+        proc_status_kib(keystead.pid, "VmRSS:")? as f64 / 1024.0
+    );
+    drop(rp);
     drop(ks);
     drop(idp);
     Ok(())
+}
+
+impl Phase {
+    fn cpu_per_login_ms(&self) -> f64 {
+        self.cpu * 1000.0 / self.latencies.len().max(1) as f64
+    }
+}
+
+/// A field of /proc/PID/status in KiB.
+fn proc_status_kib(pid: u32, field: &str) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| anyhow!("{field} not in /proc/{pid}/status"))
+}
+
+/// Requests per second of `GET /v1/sdk/config` over `conns` keep-alive
+/// connections, with a minimal HTTP/1.1 client (so the client costs little
+/// of the two cores the server shares with it).
+async fn sdk_config_rps(server: &str, pk: &str, conns: usize, dur: Duration) -> Result<f64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = server.trim_start_matches("http://").to_string();
+    let request = format!("GET /v1/sdk/config?api_key={pk} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    let deadline = Instant::now() + dur;
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (addr, request) = (addr.clone(), request.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut s = tokio::net::TcpStream::connect(&addr).await?;
+            s.set_nodelay(true)?;
+            let mut buf = vec![0u8; 16 * 1024];
+            let mut done = 0u64;
+            while Instant::now() < deadline {
+                s.write_all(request.as_bytes()).await?;
+                let mut have = 0;
+                loop {
+                    let n = s.read(&mut buf[have..]).await?;
+                    if n == 0 {
+                        bail!("connection closed");
+                    }
+                    have += n;
+                    if let Some(end) = response_end(&buf[..have]) {
+                        if end != have {
+                            bail!("unexpected bytes after the response");
+                        }
+                        if !buf.starts_with(b"HTTP/1.1 200") {
+                            bail!(
+                                "sdk/config: {}",
+                                String::from_utf8_lossy(&buf[..have.min(200)])
+                            );
+                        }
+                        break;
+                    }
+                }
+                done += 1;
+            }
+            Ok::<_, anyhow::Error>(done)
+        }));
+    }
+    let t0 = Instant::now();
+    let mut total = 0;
+    for t in tasks {
+        total += t.await??;
+    }
+    Ok(total as f64 / t0.elapsed().as_secs_f64())
+}
+
+/// The length of a complete HTTP/1.1 response with a content-length, once
+/// `buf` holds all of it.
+fn response_end(buf: &[u8]) -> Option<usize> {
+    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&buf[..head_end]).ok()?;
+    let len: usize = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("content-length")
+            .then(|| v.trim().parse().ok())?
+    })?;
+    (buf.len() >= head_end + len).then_some(head_end + len)
 }

@@ -1,12 +1,14 @@
-//! Storage. One implementation over `sqlx::Any` serves SQLite (the embedded
-//! default) and PostgreSQL: the schema sticks to TEXT/BIGINT/BLOB, `$n`
-//! placeholders (both drivers read them), `ON CONFLICT` and `RETURNING`, and
+//! Storage. The SQL is written once and runs on two native drivers (see
+//! `db`): SQLite through `rusqlite` (the embedded default) and PostgreSQL
+//! through `sqlx`'s postgres driver. The schema sticks to TEXT/BIGINT/BLOB,
+//! `$n` placeholders (both read them), `ON CONFLICT` and `RETURNING`, and
 //! timestamps are unix seconds. Everything that another instance must see —
-//! including login state later — lives here, never in process memory.
+//! including login state — lives here, never in process memory.
 //!
 //! Methods are grouped by record type in the submodules; the domain layer
 //! only ever calls these methods, never SQL.
 
+mod db;
 mod login;
 mod migrate;
 mod records;
@@ -16,10 +18,9 @@ pub use login::*;
 pub use records::*;
 pub use wallets::*;
 
-use std::time::Duration;
+use db::{Db, SqlitePool};
 
-use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, Executor};
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -28,14 +29,16 @@ pub enum StoreError {
     #[error("already exists")]
     Conflict,
     #[error("database: {0}")]
-    Db(#[source] sqlx::Error),
+    Db(#[source] BoxError),
+    #[error("database row: {0}")]
+    Decode(String),
     #[error("migration {version}: {source}")]
     Migration {
         version: i64,
         #[source]
-        source: sqlx::Error,
+        source: Box<StoreError>,
     },
-    #[error("unsupported database url (use sqlite://… or postgres://…)")]
+    #[error("unsupported database url (use sqlite://PATH or postgres://…)")]
     UnsupportedUrl,
 }
 
@@ -44,7 +47,23 @@ impl From<sqlx::Error> for StoreError {
         match &e {
             sqlx::Error::RowNotFound => StoreError::NotFound,
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-            _ => StoreError::Db(e),
+            _ => StoreError::Db(Box::new(e)),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ffi;
+        match &e {
+            rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.extended_code == ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || f.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                StoreError::Conflict
+            }
+            _ => StoreError::Db(Box::new(e)),
         }
     }
 }
@@ -59,14 +78,14 @@ pub enum Backend {
 
 #[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
+    pool: Db,
     /// For records whose loss in a power cut costs a user one retry and
     /// nothing else (login states, login-code redemption and sessions,
     /// provider caches, purges): on SQLite its connections commit with
     /// synchronous=NORMAL (no fsync); the next durable commit on `pool`
     /// syncs the shared WAL, these commits included. On PostgreSQL it is
     /// the same pool.
-    ephemeral: AnyPool,
+    ephemeral: Db,
     backend: Backend,
 }
 
@@ -81,40 +100,20 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Connects and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Self> {
-        sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
+        let (pool, ephemeral, backend) = if url.starts_with("sqlite:") {
+            // A few connections to one file in WAL mode: reads run beside
+            // the one writer. synchronous=FULL: an acknowledged write (a
+            // wallet address a partner may already have funded) survives a
+            // power loss, not only a process crash; we pay one fsync per
+            // durable transaction.
+            let pool = SqlitePool::open(url, "FULL", 4)?;
+            let ephemeral = SqlitePool::open(url, "NORMAL", 2)?;
+            (Db::Sqlite(pool), Db::Sqlite(ephemeral), Backend::Sqlite)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Backend::Postgres
+            let pool = db::pg_connect(url, 16).await?;
+            (Db::Pg(pool.clone()), Db::Pg(pool), Backend::Postgres)
         } else {
             return Err(StoreError::UnsupportedUrl);
-        };
-        let (pool, ephemeral) = match backend {
-            // A few connections: WAL lets reads run beside the one writer.
-            // Every multi-statement transaction here begins with a write,
-            // so a writer never has to upgrade a stale read snapshot (the
-            // one case busy_timeout cannot wait out).
-            // synchronous=FULL: an acknowledged write (a wallet address a
-            // partner may already have funded) survives a power loss, not
-            // only a process crash; we pay one fsync per transaction.
-            Backend::Sqlite => {
-                let url = if url.contains('?') {
-                    url.to_string()
-                } else {
-                    format!("{url}?mode=rwc")
-                };
-                let pool = sqlite_pool(&url, 4, "FULL").await?;
-                let ephemeral = sqlite_pool(&url, 2, "NORMAL").await?;
-                (pool, ephemeral)
-            }
-            Backend::Postgres => {
-                let pool = AnyPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect(url)
-                    .await?;
-                (pool.clone(), pool)
-            }
         };
         let store = Store {
             pool,
@@ -130,7 +129,7 @@ impl Store {
     }
 
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        db::query("SELECT 1").execute(self.pool()).await?;
         Ok(())
     }
 
@@ -139,34 +138,13 @@ impl Store {
         self.pool.close().await;
     }
 
-    pub(crate) fn ephemeral(&self) -> &AnyPool {
+    pub(crate) fn ephemeral(&self) -> &Db {
         &self.ephemeral
     }
 
-    pub(crate) fn pool(&self) -> &AnyPool {
+    pub(crate) fn pool(&self) -> &Db {
         &self.pool
     }
-}
-
-async fn sqlite_pool(url: &str, connections: u32, synchronous: &'static str) -> Result<AnyPool> {
-    Ok(AnyPoolOptions::new()
-        .max_connections(connections)
-        .acquire_timeout(Duration::from_secs(30))
-        .after_connect(move |conn, _| {
-            Box::pin(async move {
-                conn.execute(
-                    format!(
-                        "PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous}; \
-                         PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;"
-                    )
-                    .as_str(),
-                )
-                .await?;
-                Ok(())
-            })
-        })
-        .connect(url)
-        .await?)
 }
 
 /// Current unix time in seconds.

@@ -5,9 +5,8 @@
 //! code.
 
 use keystead_crypto::Sealed;
-use sqlx::any::AnyRow;
-use sqlx::Row;
 
+use crate::db::{query, Row, Tx};
 use crate::records::put_secret_tx;
 use crate::{Result, Store, StoreError};
 
@@ -73,7 +72,7 @@ pub struct SessionRow {
     pub expires_at: i64,
 }
 
-pub(crate) fn wallet_from(row: &AnyRow) -> Result<WalletRow> {
+pub(crate) fn wallet_from(row: &Row) -> Result<WalletRow> {
     Ok(WalletRow {
         id: row.try_get("id")?,
         partner_id: row.try_get("partner_id")?,
@@ -96,11 +95,10 @@ impl Store {
     // ---- provider metadata cache ------------------------------------------
 
     pub async fn cached_doc(&self, url: &str) -> Result<Option<CachedDoc>> {
-        let row =
-            sqlx::query("SELECT body, fetched_at, expires_at FROM provider_cache WHERE url = $1")
-                .bind(url)
-                .fetch_optional(self.pool())
-                .await?;
+        let row = query("SELECT body, fetched_at, expires_at FROM provider_cache WHERE url = $1")
+            .bind(url)
+            .fetch_optional(self.pool())
+            .await?;
         row.map(|r| {
             Ok(CachedDoc {
                 body: r.try_get("body")?,
@@ -112,7 +110,7 @@ impl Store {
     }
 
     pub async fn put_cached_doc(&self, url: &str, doc: &CachedDoc) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO provider_cache (url, body, fetched_at, expires_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (url) DO UPDATE SET body = excluded.body, fetched_at = excluded.fetched_at, \
              expires_at = excluded.expires_at",
@@ -130,7 +128,7 @@ impl Store {
     /// key) if the last such refetch is at least `min_age` seconds old;
     /// ordinary fetches do not count. Across instances one caller wins.
     pub async fn claim_refetch(&self, url: &str, now: i64, min_age: i64) -> Result<bool> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE provider_cache SET refetched_at = $1 WHERE url = $2 AND refetched_at <= $3",
         )
         .bind(now)
@@ -144,7 +142,7 @@ impl Store {
     // ---- login states -----------------------------------------------------
 
     pub async fn insert_login_state(&self, s: &LoginStateRow) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO login_states (state_hash, partner_id, browser_hash, issuer, return_to, \
              app_state, app_code_challenge, nonce, pkce_verifier, created_at, expires_at, used_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL)",
@@ -174,7 +172,7 @@ impl Store {
         issuer: &str,
         sub: &str,
     ) -> Result<Option<(String, String)>> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT user_id, id FROM identities WHERE partner_id = $1 AND issuer = $2 AND sub = $3",
         )
         .bind(partner_id)
@@ -189,15 +187,12 @@ impl Store {
     pub async fn wallets_of_user(&self, user_id: &str) -> Result<Vec<WalletRow>> {
         let sql =
             format!("SELECT {WALLET_COLS} FROM wallets WHERE user_id = $1 ORDER BY created_at, id");
-        let rows = sqlx::query(&sql)
-            .bind(user_id)
-            .fetch_all(self.pool())
-            .await?;
+        let rows = query(sql).bind(user_id).fetch_all(self.pool()).await?;
         rows.iter().map(wallet_from).collect()
     }
 
     pub async fn identities_of_user(&self, user_id: &str) -> Result<Vec<IdentityRow>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT id, user_id, issuer, sub, email FROM identities WHERE user_id = $1 ORDER BY created_at, id",
         )
         .bind(user_id)
@@ -230,9 +225,10 @@ impl Store {
         {
             return Err(StoreError::NotFound);
         }
-        Ok(sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-            .fetch_one(self.pool())
-            .await?)
+        Ok(query(format!("SELECT COUNT(*) FROM {table}"))
+            .scalar(self.pool())
+            .await?
+            .unwrap_or(0))
     }
 
     // ---- login codes and sessions -------------------------------------------
@@ -244,7 +240,7 @@ impl Store {
         now: i64,
         ttl: i64,
     ) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO login_codes (code_hash, partner_id, user_id, code_challenge, created_at, expires_at, used_at) \
              VALUES ($1, $2, $3, $4, $5, $6, NULL)",
         )
@@ -260,7 +256,7 @@ impl Store {
     }
 
     pub async fn insert_session(&self, token_hash: &str, s: &SessionRow, now: i64) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO sessions (token_hash, user_id, partner_id, created_at, expires_at, revoked_at) \
              VALUES ($1, $2, $3, $4, $5, NULL)",
         )
@@ -275,7 +271,7 @@ impl Store {
     }
 
     pub async fn session(&self, token_hash: &str, now: i64) -> Result<Option<SessionRow>> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT user_id, partner_id, expires_at FROM sessions \
              WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
         )
@@ -294,36 +290,34 @@ impl Store {
     }
 
     pub async fn revoke_session(&self, token_hash: &str, now: i64) -> Result<()> {
-        sqlx::query(
-            "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(token_hash)
-        .execute(self.ephemeral())
-        .await?;
+        query("UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(token_hash)
+            .execute(self.ephemeral())
+            .await?;
         Ok(())
     }
 
     /// Deletes login states and codes that can no longer be used.
     pub async fn purge_expired(&self, now: i64) -> Result<u64> {
-        let a = sqlx::query("DELETE FROM login_states WHERE expires_at < $1")
+        let a = query("DELETE FROM login_states WHERE expires_at < $1")
             .bind(now - 60)
             .execute(self.ephemeral())
             .await?;
-        let b = sqlx::query("DELETE FROM login_codes WHERE expires_at < $1")
+        let b = query("DELETE FROM login_codes WHERE expires_at < $1")
             .bind(now - 60)
             .execute(self.ephemeral())
             .await?;
-        let c = sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
+        let c = query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
             .bind(now - 24 * 3600)
             .execute(self.ephemeral())
             .await?;
-        let d = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+        let d = query("DELETE FROM idempotency_keys WHERE created_at < $1")
             .bind(now - 24 * 3600)
             .execute(self.ephemeral())
             .await?;
         // Stale metadata: refetched on the next use anyway.
-        let e = sqlx::query("DELETE FROM provider_cache WHERE expires_at < $1")
+        let e = query("DELETE FROM provider_cache WHERE expires_at < $1")
             .bind(now - 3600)
             .execute(self.ephemeral())
             .await?;
@@ -337,7 +331,7 @@ impl Store {
     /// Any one sealed secret, to check at start that the key provider can
     /// still open what the database holds.
     pub async fn any_secret(&self) -> Result<Option<(String, String, Sealed)>> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT owner_id, purpose, key_id, wrapped_key, nonce, ciphertext FROM secrets LIMIT 1",
         )
         .fetch_optional(self.pool())
@@ -369,11 +363,11 @@ impl Store {
         now: i64,
     ) -> Result<()> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("INSERT INTO signing_keys (kid, public_jwk, created_at) VALUES ($1, $2, $3)")
+        query("INSERT INTO signing_keys (kid, public_jwk, created_at) VALUES ($1, $2, $3)")
             .bind(kid)
             .bind(public_jwk)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         put_secret_tx(&mut tx, kid, PURPOSE_SESSION_JWT_KEY, sealed, now).await?;
         tx.commit().await?;
@@ -382,21 +376,21 @@ impl Store {
 
     pub async fn delete_signing_key(&self, kid: &str) -> Result<()> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM secrets WHERE owner_id = $1 AND purpose = $2")
+        query("DELETE FROM secrets WHERE owner_id = $1 AND purpose = $2")
             .bind(kid)
             .bind(PURPOSE_SESSION_JWT_KEY)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
-        sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
+        query("DELETE FROM signing_keys WHERE kid = $1")
             .bind(kid)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         tx.commit().await?;
         Ok(())
     }
 
     pub async fn signing_keys(&self) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query("SELECT kid, public_jwk FROM signing_keys ORDER BY created_at, kid")
+        let rows = query("SELECT kid, public_jwk FROM signing_keys ORDER BY created_at, kid")
             .fetch_all(self.pool())
             .await?;
         rows.iter()
@@ -405,11 +399,8 @@ impl Store {
     }
 }
 
-pub(crate) async fn insert_wallet_tx(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    w: &WalletRow,
-) -> Result<()> {
-    sqlx::query(
+pub(crate) async fn insert_wallet_tx(tx: &mut Tx, w: &WalletRow) -> Result<()> {
+    query(
         "INSERT INTO wallets (id, partner_id, user_id, type, address, public_key, user_identifier, \
          user_identifier_type, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
@@ -423,7 +414,7 @@ pub(crate) async fn insert_wallet_tx(
     .bind(&w.user_identifier_type)
     .bind(&w.status)
     .bind(w.created_at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -477,7 +468,7 @@ impl Store {
         browser_hash: &str,
         now: i64,
     ) -> Result<Option<LoginStateRow>> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT state_hash, partner_id, browser_hash, issuer, return_to, app_state, \
              app_code_challenge, nonce, pkce_verifier, created_at, expires_at FROM login_states \
              WHERE state_hash = $1 AND browser_hash = $2 AND used_at IS NULL AND expires_at > $3",
@@ -507,24 +498,23 @@ impl Store {
 
     /// Marks a state used (a failed sign-in cannot be retried with it).
     pub async fn consume_login_state(&self, state_hash: &str, now: i64) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE login_states SET used_at = $1 WHERE state_hash = $2 AND used_at IS NULL",
-        )
-        .bind(now)
-        .bind(state_hash)
-        .execute(self.ephemeral())
-        .await?;
+        let done =
+            query("UPDATE login_states SET used_at = $1 WHERE state_hash = $2 AND used_at IS NULL")
+                .bind(now)
+                .bind(state_hash)
+                .execute(self.ephemeral())
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
     pub async fn finish_login(&self, f: &FinishLogin<'_>) -> Result<LoginFinished> {
         let mut tx = self.pool().begin().await?;
-        let consumed = sqlx::query(
+        let consumed = query(
             "UPDATE login_states SET used_at = $1 WHERE state_hash = $2 AND used_at IS NULL AND expires_at > $1",
         )
         .bind(f.now)
         .bind(f.state_hash)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         if consumed.rows_affected() != 1 {
             tx.rollback().await?;
@@ -532,13 +522,13 @@ impl Store {
         }
         let mut created = None;
         if let Some((user_id, identity_id, wallet, key)) = f.new_user {
-            sqlx::query("INSERT INTO users (id, partner_id, created_at) VALUES ($1, $2, $3)")
+            query("INSERT INTO users (id, partner_id, created_at) VALUES ($1, $2, $3)")
                 .bind(user_id)
                 .bind(f.partner_id)
                 .bind(f.now)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
-            let inserted: Option<String> = sqlx::query_scalar(
+            let inserted: Option<String> = query(
                 "INSERT INTO identities (id, user_id, partner_id, issuer, sub, email, created_at, last_login_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
                  ON CONFLICT (partner_id, issuer, sub) DO NOTHING RETURNING id",
@@ -550,7 +540,7 @@ impl Store {
             .bind(f.sub)
             .bind(f.email)
             .bind(f.now)
-            .fetch_optional(&mut *tx)
+            .scalar(&mut tx)
             .await?;
             if inserted.is_some() {
                 insert_wallet_tx(&mut tx, wallet).await?;
@@ -558,16 +548,16 @@ impl Store {
                 created = Some(user_id.to_string());
             } else {
                 // A concurrent first login made the identity: drop ours.
-                sqlx::query("DELETE FROM users WHERE id = $1")
+                query("DELETE FROM users WHERE id = $1")
                     .bind(user_id)
-                    .execute(&mut *tx)
+                    .execute(&mut tx)
                     .await?;
             }
         }
         let user_id = match &created {
             Some(u) => u.clone(),
             None => {
-                let user_id: String = sqlx::query_scalar(
+                let user_id: String = query(
                     "UPDATE identities SET last_login_at = $1, email = COALESCE($2, email) \
                      WHERE partner_id = $3 AND issuer = $4 AND sub = $5 RETURNING user_id",
                 )
@@ -576,7 +566,7 @@ impl Store {
                 .bind(f.partner_id)
                 .bind(f.issuer)
                 .bind(f.sub)
-                .fetch_optional(&mut *tx)
+                .scalar(&mut tx)
                 .await?
                 .ok_or(StoreError::NotFound)?;
                 user_id
@@ -584,18 +574,18 @@ impl Store {
         };
         let mut claimed = 0;
         if let Some(email) = f.email {
-            claimed = sqlx::query(
+            claimed = query(
                 "UPDATE wallets SET user_id = $1 WHERE partner_id = $2 AND user_identifier_type = 'EMAIL' \
                  AND user_identifier = $3 AND user_id IS NULL",
             )
             .bind(&user_id)
             .bind(f.partner_id)
             .bind(email)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?
             .rows_affected();
         }
-        sqlx::query(
+        query(
             "INSERT INTO login_codes (code_hash, partner_id, user_id, code_challenge, created_at, expires_at, used_at) \
              VALUES ($1, $2, $3, $4, $5, $6, NULL)",
         )
@@ -605,7 +595,7 @@ impl Store {
         .bind(f.code_challenge)
         .bind(f.now)
         .bind(f.now + f.code_ttl)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         tx.commit().await?;
         Ok(LoginFinished::Done {
@@ -628,13 +618,13 @@ impl Store {
         expires_at: i64,
     ) -> Result<Redeemed> {
         let mut tx = self.ephemeral().begin().await?;
-        let row = sqlx::query(
+        let row = query(
             "UPDATE login_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $1 \
              RETURNING partner_id, user_id, code_challenge",
         )
         .bind(now)
         .bind(code_hash)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await?;
         let Some(row) = row else {
             tx.rollback().await?;
@@ -648,7 +638,7 @@ impl Store {
         } else if !verifier_ok(&challenge) {
             Redeemed::PkceMismatch
         } else {
-            sqlx::query(
+            query(
                 "INSERT INTO sessions (token_hash, user_id, partner_id, created_at, expires_at, revoked_at) \
                  VALUES ($1, $2, $3, $4, $5, NULL)",
             )
@@ -657,7 +647,7 @@ impl Store {
             .bind(partner_id)
             .bind(now)
             .bind(expires_at)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
             Redeemed::Session { user_id }
         };

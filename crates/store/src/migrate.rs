@@ -2,6 +2,7 @@
 //! with its row in `schema_migrations`, so a crash mid-migration leaves the
 //! previous version intact. `{blob}` is the only dialect difference.
 
+use crate::db::query;
 use crate::{Backend, Result, Store, StoreError};
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -175,7 +176,7 @@ ALTER TABLE provider_cache ADD COLUMN refetched_at BIGINT NOT NULL DEFAULT 0
 
 pub(crate) async fn run(store: &Store) -> Result<()> {
     let pool = store.pool();
-    sqlx::query(
+    query(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
     )
     .execute(pool)
@@ -189,33 +190,32 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
         // Re-check inside the transaction; on PostgreSQL a second instance
         // starting at the same moment blocks on the lock and then skips.
         if store.backend() == Backend::Postgres {
-            sqlx::query("LOCK TABLE schema_migrations IN EXCLUSIVE MODE")
-                .execute(&mut *tx)
+            query("LOCK TABLE schema_migrations IN EXCLUSIVE MODE")
+                .execute(&mut tx)
                 .await?;
         }
-        let done: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
-                .bind(*version)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let done: Option<i64> = query("SELECT version FROM schema_migrations WHERE version = $1")
+            .bind(*version)
+            .scalar(&mut tx)
+            .await?;
         if done.is_some() {
             tx.rollback().await?;
             continue;
         }
         let sql = sql.replace("{blob}", blob);
         for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-            sqlx::query(stmt)
-                .execute(&mut *tx)
+            query(stmt.to_string())
+                .execute(&mut tx)
                 .await
                 .map_err(|source| StoreError::Migration {
                     version: *version,
-                    source,
+                    source: Box::new(source),
                 })?;
         }
-        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+        query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(*version)
             .bind(crate::now_unix())
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         tx.commit().await?;
         tracing::info!(version, "applied database migration");

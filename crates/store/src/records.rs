@@ -1,9 +1,8 @@
 //! Row types and the queries that read and write them.
 
 use keystead_crypto::{Sealed, WrappedKey};
-use sqlx::any::AnyRow;
-use sqlx::Row;
 
+use crate::db::{query, Row, Tx};
 use crate::{now_unix, Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +50,7 @@ pub struct CustomOidcRow {
 
 pub const PURPOSE_OIDC_CLIENT_SECRET: &str = "oidc_client_secret";
 
-fn partner_from(row: &AnyRow) -> Result<PartnerRow> {
+fn partner_from(row: &Row) -> Result<PartnerRow> {
     let urls: String = row.try_get("allowed_return_urls")?;
     Ok(PartnerRow {
         id: row.try_get("id")?,
@@ -64,7 +63,7 @@ fn partner_from(row: &AnyRow) -> Result<PartnerRow> {
     })
 }
 
-fn oidc_from(row: &AnyRow) -> Result<CustomOidcRow> {
+fn oidc_from(row: &Row) -> Result<CustomOidcRow> {
     Ok(CustomOidcRow {
         partner_id: row.try_get("partner_id")?,
         issuer: row.try_get("issuer")?,
@@ -72,9 +71,9 @@ fn oidc_from(row: &AnyRow) -> Result<CustomOidcRow> {
         scopes: row.try_get("scopes")?,
         auth_method: row.try_get("auth_method")?,
         button_label: row.try_get("button_label")?,
-        enabled: row.try_get::<i64, _>("enabled")? != 0,
+        enabled: row.try_get::<i64>("enabled")? != 0,
         client_secret_updated_at: row.try_get("client_secret_updated_at")?,
-        last_verification: row.try_get::<Option<String>, _>("last_verification")?,
+        last_verification: row.try_get::<Option<String>>("last_verification")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -94,7 +93,7 @@ impl Store {
 
     pub async fn insert_project(&self, id: &str, name: &str) -> Result<ProjectRow> {
         let now = now_unix();
-        sqlx::query("INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3)")
+        query("INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3)")
             .bind(id)
             .bind(name)
             .bind(now)
@@ -108,7 +107,7 @@ impl Store {
     }
 
     pub async fn project(&self, id: &str) -> Result<ProjectRow> {
-        let row = sqlx::query("SELECT id, name, created_at FROM projects WHERE id = $1")
+        let row = query("SELECT id, name, created_at FROM projects WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?
@@ -133,7 +132,7 @@ impl Store {
         session_ttl_secs: i64,
     ) -> Result<PartnerRow> {
         let now = now_unix();
-        sqlx::query(
+        query(
             "INSERT INTO partners (id, project_id, name, publishable_key, secret_key_hash, \
              allowed_return_urls, session_ttl_secs, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -156,7 +155,7 @@ impl Store {
 
     pub async fn partner(&self, id: &str) -> Result<PartnerRow> {
         let sql = format!("SELECT {} FROM partners WHERE id = $1", Self::PARTNER_COLS);
-        let row = sqlx::query(&sql)
+        let row = query(sql)
             .bind(id)
             .fetch_optional(self.pool())
             .await?
@@ -169,7 +168,7 @@ impl Store {
             "SELECT {} FROM partners WHERE secret_key_hash = $1",
             Self::PARTNER_COLS
         );
-        let row = sqlx::query(&sql)
+        let row = query(sql)
             .bind(hash)
             .fetch_optional(self.pool())
             .await?
@@ -182,7 +181,7 @@ impl Store {
             "SELECT {} FROM partners WHERE publishable_key = $1",
             Self::PARTNER_COLS
         );
-        let row = sqlx::query(&sql)
+        let row = query(sql)
             .bind(key)
             .fetch_optional(self.pool())
             .await?
@@ -191,7 +190,7 @@ impl Store {
     }
 
     pub async fn set_allowed_return_urls(&self, partner_id: &str, urls: &[String]) -> Result<()> {
-        let done = sqlx::query("UPDATE partners SET allowed_return_urls = $1 WHERE id = $2")
+        let done = query("UPDATE partners SET allowed_return_urls = $1 WHERE id = $2")
             .bind(encode_list(urls))
             .bind(partner_id)
             .execute(self.pool())
@@ -214,31 +213,30 @@ impl Store {
     ) -> Result<DeveloperRow> {
         let now = now_unix();
         let mut tx = self.pool().begin().await?;
-        sqlx::query(
+        query(
             "INSERT INTO developers (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(id)
         .bind(email)
         .bind(password_hash)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         for p in project_ids {
-            let exists: Option<String> =
-                sqlx::query_scalar("SELECT id FROM projects WHERE id = $1")
-                    .bind(p)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let exists: Option<String> = query("SELECT id FROM projects WHERE id = $1")
+                .bind(p)
+                .scalar(&mut tx)
+                .await?;
             if exists.is_none() {
                 return Err(StoreError::NotFound);
             }
-            sqlx::query(
+            query(
                 "INSERT INTO developer_projects (developer_id, project_id) VALUES ($1, $2) \
                  ON CONFLICT DO NOTHING",
             )
             .bind(id)
             .bind(p)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         }
         tx.commit().await?;
@@ -252,7 +250,7 @@ impl Store {
 
     /// `(developer id, password hash)` for a sign-in attempt.
     pub async fn developer_credentials(&self, email: &str) -> Result<(String, String)> {
-        let row = sqlx::query("SELECT id, password_hash FROM developers WHERE email = $1")
+        let row = query("SELECT id, password_hash FROM developers WHERE email = $1")
             .bind(email)
             .fetch_optional(self.pool())
             .await?
@@ -270,7 +268,7 @@ impl Store {
             "SELECT {} FROM custom_oidc WHERE partner_id = $1",
             Self::OIDC_COLS
         );
-        let row = sqlx::query(&sql)
+        let row = query(sql)
             .bind(partner_id)
             .fetch_optional(self.pool())
             .await?
@@ -284,7 +282,7 @@ impl Store {
     /// `CASE` keeps that true even if the secret was removed concurrently.
     pub async fn upsert_custom_oidc(&self, c: &CustomOidcRow) -> Result<CustomOidcRow> {
         let now = now_unix();
-        sqlx::query(
+        query(
             "INSERT INTO custom_oidc (partner_id, issuer, client_id, scopes, auth_method, \
              button_label, enabled, client_secret_updated_at, last_verification, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, $8, $8) \
@@ -314,7 +312,7 @@ impl Store {
     }
 
     pub async fn set_verification(&self, partner_id: &str, json: &str) -> Result<()> {
-        sqlx::query("UPDATE custom_oidc SET last_verification = $1 WHERE partner_id = $2")
+        query("UPDATE custom_oidc SET last_verification = $1 WHERE partner_id = $2")
             .bind(json)
             .bind(partner_id)
             .execute(self.pool())
@@ -325,14 +323,14 @@ impl Store {
     /// Removes the config and its secret together.
     pub async fn delete_custom_oidc(&self, partner_id: &str) -> Result<()> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM secrets WHERE owner_id = $1 AND purpose = $2")
+        query("DELETE FROM secrets WHERE owner_id = $1 AND purpose = $2")
             .bind(partner_id)
             .bind(PURPOSE_OIDC_CLIENT_SECRET)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
-        let done = sqlx::query("DELETE FROM custom_oidc WHERE partner_id = $1")
+        let done = query("DELETE FROM custom_oidc WHERE partner_id = $1")
             .bind(partner_id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -347,13 +345,13 @@ impl Store {
     pub async fn set_client_secret(&self, partner_id: &str, sealed: &Sealed) -> Result<()> {
         let now = now_unix();
         let mut tx = self.pool().begin().await?;
-        let done = sqlx::query(
+        let done = query(
             "UPDATE custom_oidc SET client_secret_updated_at = $1, updated_at = $1 \
              WHERE partner_id = $2 AND auth_method <> 'none'",
         )
         .bind(now)
         .bind(partner_id)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -368,22 +366,22 @@ impl Store {
     pub async fn clear_client_secret(&self, partner_id: &str, disable: bool) -> Result<()> {
         let now = now_unix();
         let mut tx = self.pool().begin().await?;
-        let done = sqlx::query(
+        let done = query(
             "UPDATE custom_oidc SET client_secret_updated_at = NULL, updated_at = $1, \
              enabled = CASE WHEN $2 = 1 THEN 0 ELSE enabled END WHERE partner_id = $3",
         )
         .bind(now)
         .bind(i64::from(disable))
         .bind(partner_id)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        sqlx::query("DELETE FROM secrets WHERE owner_id = $1 AND purpose = $2")
+        query("DELETE FROM secrets WHERE owner_id = $1 AND purpose = $2")
             .bind(partner_id)
             .bind(PURPOSE_OIDC_CLIENT_SECRET)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         tx.commit().await?;
         Ok(())
@@ -392,7 +390,7 @@ impl Store {
     // ---- sealed secrets -------------------------------------------------
 
     pub async fn secret(&self, owner_id: &str, purpose: &str) -> Result<Sealed> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT key_id, wrapped_key, nonce, ciphertext FROM secrets \
              WHERE owner_id = $1 AND purpose = $2",
         )
@@ -428,18 +426,16 @@ impl Store {
     // ---- settings -------------------------------------------------------
 
     pub async fn setting(&self, name: &str) -> Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
-                .bind(name)
-                .fetch_optional(self.pool())
-                .await?,
-        )
+        query("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .scalar(self.pool())
+            .await
     }
 
     /// Sets `name` only if it is unset; returns whether this call set it.
     /// Two instances starting together agree on one value.
     pub async fn init_setting(&self, name: &str, value: &str) -> Result<bool> {
-        let done = sqlx::query(
+        let done = query(
             "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
@@ -451,7 +447,7 @@ impl Store {
 
     /// Sets `name`, replacing any value.
     pub async fn set_setting(&self, name: &str, value: &str) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO settings (name, value) VALUES ($1, $2) \
              ON CONFLICT (name) DO UPDATE SET value = excluded.value",
         )
@@ -464,13 +460,13 @@ impl Store {
 }
 
 pub(crate) async fn put_secret_tx(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut Tx,
     owner_id: &str,
     purpose: &str,
     sealed: &Sealed,
     now: i64,
 ) -> Result<()> {
-    sqlx::query(
+    query(
         "INSERT INTO secrets (owner_id, purpose, key_id, wrapped_key, nonce, ciphertext, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (owner_id, purpose) DO UPDATE SET key_id = excluded.key_id, \
@@ -484,7 +480,7 @@ pub(crate) async fn put_secret_tx(
     .bind(&sealed.nonce)
     .bind(&sealed.ciphertext)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }

@@ -27,8 +27,7 @@ impl TestDb {
     async fn postgres() -> TestDb {
         let admin_url = std::env::var("KEYSTEAD_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        sqlx::any::install_default_drivers();
-        let admin = AnyPoolOptions::new()
+        let admin = sqlx::postgres::PgPoolOptions::new()
             .max_connections(1)
             .connect(&admin_url)
             .await
@@ -53,7 +52,7 @@ impl TestDb {
     async fn finish(self) {
         self.store.close().await;
         if let Some((admin_url, name)) = self.cleanup {
-            if let Ok(admin) = AnyPoolOptions::new()
+            if let Ok(admin) = sqlx::postgres::PgPoolOptions::new()
                 .max_connections(1)
                 .connect(&admin_url)
                 .await
@@ -142,9 +141,10 @@ fn sealed(tag: u8) -> Sealed {
 async fn migrations_are_idempotent(store: &Store) {
     migrate::run(store).await.unwrap();
     migrate::run(store).await.unwrap();
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations")
-        .fetch_one(store.pool())
+    let n: i64 = db::query("SELECT COUNT(*) FROM schema_migrations")
+        .scalar(store.pool())
         .await
+        .unwrap()
         .unwrap();
     assert_eq!(n, 4);
 }
@@ -662,4 +662,44 @@ async fn provider_cache_keeps_one_row_per_url_and_limits_unknown_kid_refetches(s
     store.purge_expired(107 + 900 + 3601).await.unwrap();
     assert!(store.cached_doc("https://a/jwks").await.unwrap().is_none());
     assert!(store.cached_doc("https://b/jwks").await.unwrap().is_some());
+}
+
+/// A database written by the earlier storage layer (sqlx's `Any` driver
+/// over SQLite, schema version 4; `keystead serve` with one project, one
+/// API key and a Custom OIDC config) opens, migrates and reads the same.
+#[tokio::test]
+async fn sqlite_database_of_the_sqlx_version_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/sqlx-any-v4.db"),
+        &path,
+    )
+    .unwrap();
+    let store = Store::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let partner = store
+        .partner_by_publishable_key("pk_uwjktnvlu2f2fgofujlgqxupoo5e2vdg")
+        .await
+        .unwrap();
+    assert_eq!(partner.id, "ptn_62zhn2s74bgoa3nldpytdqpkevtigbew");
+    let oidc = store.custom_oidc(&partner.id).await.unwrap();
+    assert_eq!(oidc.issuer, "https://idp.example.com");
+    assert_eq!(oidc.auth_method, "none");
+    assert!(!oidc.enabled);
+    // and it takes new writes under the same schema
+    store
+        .set_allowed_return_urls(&partner.id, &["https://app.example.com/done".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .partner(&partner.id)
+            .await
+            .unwrap()
+            .allowed_return_urls,
+        vec!["https://app.example.com/done".to_string()]
+    );
+    store.close().await;
 }

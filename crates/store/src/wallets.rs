@@ -2,8 +2,8 @@
 //! Auth) with their idempotency records, users' extra wallets, claiming.
 
 use keystead_crypto::Sealed;
-use sqlx::Row;
 
+use crate::db::query;
 use crate::login::{insert_wallet_tx, wallet_from, WalletRow, PURPOSE_WALLET_KEY, WALLET_COLS};
 use crate::records::put_secret_tx;
 use crate::{Result, Store, StoreError};
@@ -30,7 +30,7 @@ pub enum WalletInsert {
 impl Store {
     pub async fn wallet(&self, id: &str) -> Result<WalletRow> {
         let sql = format!("SELECT {WALLET_COLS} FROM wallets WHERE id = $1");
-        let row = sqlx::query(&sql)
+        let row = query(sql)
             .bind(id)
             .fetch_optional(self.pool())
             .await?
@@ -48,7 +48,7 @@ impl Store {
             "SELECT {WALLET_COLS} FROM wallets WHERE partner_id = $1 AND user_identifier_type = $2 \
              AND user_identifier = $3 ORDER BY created_at, id"
         );
-        let rows = sqlx::query(&sql)
+        let rows = query(sql)
             .bind(partner_id)
             .bind(kind)
             .bind(identifier)
@@ -63,7 +63,7 @@ impl Store {
         key: &str,
         since: i64,
     ) -> Result<Option<IdempotentResponse>> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT request_hash, status, body FROM idempotency_keys \
              WHERE partner_id = $1 AND idem_key = $2 AND created_at > $3",
         )
@@ -95,13 +95,13 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         if let Some((partner_id, idem_key, hash, status, body)) = idem {
             // Stale keys (older than the replay window) are replaced.
-            sqlx::query("DELETE FROM idempotency_keys WHERE partner_id = $1 AND idem_key = $2 AND created_at <= $3")
+            query("DELETE FROM idempotency_keys WHERE partner_id = $1 AND idem_key = $2 AND created_at <= $3")
                 .bind(partner_id)
                 .bind(idem_key)
                 .bind(now - 24 * 3600)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
-            let inserted = sqlx::query(
+            let inserted = query(
                 "INSERT INTO idempotency_keys (partner_id, idem_key, request_hash, status, body, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (partner_id, idem_key) DO NOTHING",
             )
@@ -111,7 +111,7 @@ impl Store {
             .bind(status)
             .bind(body)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
             if inserted.rows_affected() == 0 {
                 tx.rollback().await?;
@@ -142,7 +142,7 @@ impl Store {
         let sql = format!(
             "SELECT {WALLET_COLS} FROM wallets WHERE user_id = $1 AND type = $2 AND user_identifier IS NULL"
         );
-        let row = sqlx::query(&sql)
+        let row = query(sql)
             .bind(user_id)
             .bind(kind)
             .fetch_optional(self.pool())

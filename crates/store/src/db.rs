@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use rusqlite::types::ValueRef;
@@ -238,44 +238,60 @@ impl Q {
 
     async fn run(&self, ex: Ex<'_>, mode: Mode) -> Result<Out> {
         match ex {
-            Ex::Pool(Db::Sqlite(pool)) => {
-                let conn = pool.get()?;
+            Ex::Pool(Db::Sqlite(db, _)) if is_read(&self.sql) => {
+                let conn = db.reader()?;
                 sqlite_run(conn.conn()?, self, mode)
             }
+            Ex::Pool(Db::Sqlite(db, durable)) => {
+                let mut w = db.writer()?;
+                w.set_durable(*durable)?;
+                sqlite_run(w.conn()?, self, mode)
+            }
             Ex::Pool(Db::Pg(pool)) => pg_run(pool, self, mode).await,
-            Ex::Tx(Tx::Sqlite(conn)) => sqlite_run(conn.conn()?, self, mode),
+            Ex::Tx(Tx::Sqlite(w)) => sqlite_run(w.conn()?, self, mode),
             Ex::Tx(Tx::Pg(tx)) => pg_run(&mut **tx, self, mode).await,
         }
     }
 }
 
+/// A statement that only reads (runs on a read-only connection).
+fn is_read(sql: &str) -> bool {
+    sql.trim_start()
+        .get(..6)
+        .is_some_and(|w| w.eq_ignore_ascii_case("SELECT"))
+}
+
 // ---- pools and transactions ---------------------------------------------------
 
-/// A connection pool of either driver.
+/// A database handle of either driver. On SQLite it also says whether
+/// writes through it are durable (`synchronous=FULL`: fsync at commit) or
+/// ephemeral (`synchronous=NORMAL`: no fsync; the next durable commit
+/// syncs the shared WAL, these commits included).
 #[derive(Clone)]
 pub(crate) enum Db {
-    Sqlite(Arc<SqlitePool>),
+    Sqlite(Arc<Sqlite>, bool),
     Pg(PgPool),
 }
 
 /// An open transaction; dropped without `commit`, it rolls back.
 pub(crate) enum Tx {
-    Sqlite(PooledConn),
+    Sqlite(WriterGuard),
     Pg(sqlx::Transaction<'static, sqlx::Postgres>),
 }
 
 impl Db {
-    /// Begins a transaction. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`), so a transaction never has to upgrade a read
-    /// snapshot (the one case busy_timeout cannot wait out).
+    /// Begins a transaction. On SQLite it takes the one writer connection
+    /// and the write lock at once (`BEGIN IMMEDIATE`), so a transaction
+    /// never has to upgrade a read snapshot.
     pub(crate) async fn begin(&self) -> Result<Tx> {
         match self {
-            Db::Sqlite(pool) => {
-                let conn = pool.get()?;
-                conn.conn()?
+            Db::Sqlite(db, durable) => {
+                let mut w = db.writer()?;
+                w.set_durable(*durable)?;
+                w.conn()?
                     .execute_batch("BEGIN IMMEDIATE")
                     .map_err(StoreError::from)?;
-                Ok(Tx::Sqlite(conn))
+                Ok(Tx::Sqlite(w))
             }
             Db::Pg(pool) => Ok(Tx::Pg(pool.begin().await?)),
         }
@@ -283,26 +299,32 @@ impl Db {
 
     pub(crate) async fn close(&self) {
         match self {
-            Db::Sqlite(pool) => pool.close(),
+            Db::Sqlite(db, _) => db.close(),
             Db::Pg(pool) => pool.close().await,
         }
     }
 }
 
 impl Tx {
+    /// Makes this transaction's commit durable whatever it began as (on
+    /// SQLite: switches the writer to `synchronous=FULL` before COMMIT).
+    pub(crate) fn make_durable(&mut self) -> Result<()> {
+        match self {
+            Tx::Sqlite(w) => w.set_durable(true),
+            Tx::Pg(_) => Ok(()),
+        }
+    }
+
     pub(crate) async fn commit(self) -> Result<()> {
         match self {
-            Tx::Sqlite(conn) => conn
-                .conn()?
-                .execute_batch("COMMIT")
-                .map_err(StoreError::from),
+            Tx::Sqlite(w) => w.conn()?.execute_batch("COMMIT").map_err(StoreError::from),
             Tx::Pg(tx) => Ok(tx.commit().await?),
         }
     }
 
     pub(crate) async fn rollback(self) -> Result<()> {
         match self {
-            Tx::Sqlite(conn) => conn
+            Tx::Sqlite(w) => w
                 .conn()?
                 .execute_batch("ROLLBACK")
                 .map_err(StoreError::from),
@@ -313,51 +335,103 @@ impl Tx {
 
 // ---- SQLite -----------------------------------------------------------------
 
-/// A few SQLite connections to one file, all with the same `synchronous`
-/// setting. A connection is taken for one statement or one transaction,
-/// used on the calling thread and put back.
-pub(crate) struct SqlitePool {
+/// One SQLite file in WAL mode: a single writer connection that every write
+/// takes in turn (SQLite has one writer anyway; in one process a mutex is
+/// cheaper than the busy handler, and the writer's page cache stays warm),
+/// and a few read-only connections for reads, which run beside the writer.
+/// A connection is used on the calling thread — statements are
+/// microseconds; only a durable COMMIT waits for its fsync.
+pub(crate) struct Sqlite {
     path: PathBuf,
-    synchronous: &'static str,
-    idle: Mutex<Vec<rusqlite::Connection>>,
-    max_idle: usize,
+    writer: Mutex<Slot>,
+    writer_free: Condvar,
+    readers: Mutex<Vec<rusqlite::Connection>>,
+    max_readers: usize,
 }
 
-pub(crate) struct PooledConn {
-    conn: Option<rusqlite::Connection>,
-    pool: Arc<SqlitePool>,
+struct Writer {
+    conn: rusqlite::Connection,
+    durable: bool,
 }
 
-impl PooledConn {
-    /// The connection (always there until drop).
+enum Slot {
+    Free(Writer),
+    Busy,
+    /// Closed after an error left it in an unknown state; reopened by the
+    /// next user.
+    Missing,
+}
+
+/// The writer connection, taken out of its slot until drop.
+pub(crate) struct WriterGuard {
+    w: Option<Writer>,
+    db: Arc<Sqlite>,
+}
+
+impl WriterGuard {
     fn conn(&self) -> Result<&rusqlite::Connection> {
-        self.conn
+        self.w
             .as_ref()
-            .ok_or_else(|| StoreError::Decode("connection already returned".into()))
+            .map(|w| &w.conn)
+            .ok_or_else(|| StoreError::Decode("writer already returned".into()))
+    }
+
+    fn set_durable(&mut self, durable: bool) -> Result<()> {
+        let w = self
+            .w
+            .as_mut()
+            .ok_or_else(|| StoreError::Decode("writer already returned".into()))?;
+        if w.durable != durable {
+            w.conn.execute_batch(if durable {
+                "PRAGMA synchronous=FULL"
+            } else {
+                "PRAGMA synchronous=NORMAL"
+            })?;
+            w.durable = durable;
+        }
+        Ok(())
     }
 }
 
-impl Drop for PooledConn {
+impl Drop for WriterGuard {
+    fn drop(&mut self) {
+        let Some(w) = self.w.take() else { return };
+        // A connection in an unknown state is closed and reopened later.
+        let keep = w.conn.is_autocommit() || w.conn.execute_batch("ROLLBACK").is_ok();
+        let mut slot = self.db.writer.lock().unwrap_or_else(|e| e.into_inner());
+        *slot = if keep { Slot::Free(w) } else { Slot::Missing };
+        self.db.writer_free.notify_one();
+    }
+}
+
+/// A read-only connection, back to the pool on drop.
+pub(crate) struct ReaderGuard {
+    conn: Option<rusqlite::Connection>,
+    db: Arc<Sqlite>,
+}
+
+impl ReaderGuard {
+    fn conn(&self) -> Result<&rusqlite::Connection> {
+        self.conn
+            .as_ref()
+            .ok_or_else(|| StoreError::Decode("reader already returned".into()))
+    }
+}
+
+impl Drop for ReaderGuard {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
-        if !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err() {
-            return; // a connection in an unknown state is closed, not reused
-        }
-        let mut idle = self.pool.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < self.pool.max_idle {
+        let mut idle = self.db.readers.lock().unwrap_or_else(|e| e.into_inner());
+        if conn.is_autocommit() && idle.len() < self.db.max_readers {
             idle.push(conn);
         }
     }
 }
 
-impl SqlitePool {
+impl Sqlite {
     /// `url` is `sqlite://PATH` or `sqlite:PATH`, optionally with a query
     /// (ignored: the file is always created if missing).
-    pub(crate) fn open(
-        url: &str,
-        synchronous: &'static str,
-        max_idle: usize,
-    ) -> Result<Arc<SqlitePool>> {
+    pub(crate) fn open(url: &str, max_readers: usize) -> Result<Arc<Sqlite>> {
         let rest = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -366,29 +440,70 @@ impl SqlitePool {
         if path.is_empty() || path.starts_with(':') {
             return Err(StoreError::UnsupportedUrl);
         }
-        let pool = Arc::new(SqlitePool {
+        let db = Arc::new(Sqlite {
             path: PathBuf::from(path),
-            synchronous,
-            idle: Mutex::new(Vec::new()),
-            max_idle,
+            writer: Mutex::new(Slot::Missing),
+            writer_free: Condvar::new(),
+            readers: Mutex::new(Vec::new()),
+            max_readers,
         });
-        drop(pool.get()?); // opens the file now, so a bad path fails at start
-        Ok(pool)
+        drop(db.writer()?); // opens the file now, so a bad path fails at start
+        Ok(db)
     }
 
-    fn get(self: &Arc<Self>) -> Result<PooledConn> {
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    /// Takes the writer, waiting while another thread uses it.
+    fn writer(self: &Arc<Self>) -> Result<WriterGuard> {
+        let mut slot = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            match std::mem::replace(&mut *slot, Slot::Busy) {
+                Slot::Free(w) => {
+                    return Ok(WriterGuard {
+                        w: Some(w),
+                        db: self.clone(),
+                    })
+                }
+                Slot::Missing => {
+                    drop(slot);
+                    let opened = self.connect(false);
+                    let mut slot = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+                    return match opened {
+                        Ok(conn) => Ok(WriterGuard {
+                            w: Some(Writer {
+                                conn,
+                                durable: true,
+                            }),
+                            db: self.clone(),
+                        }),
+                        Err(e) => {
+                            *slot = Slot::Missing;
+                            self.writer_free.notify_one();
+                            Err(e)
+                        }
+                    };
+                }
+                Slot::Busy => {
+                    slot = self
+                        .writer_free
+                        .wait(slot)
+                        .unwrap_or_else(|e| e.into_inner());
+                }
+            }
+        }
+    }
+
+    fn reader(self: &Arc<Self>) -> Result<ReaderGuard> {
+        let idle = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match idle {
             Some(c) => c,
-            None => self.connect()?,
+            None => self.connect(true)?,
         };
-        Ok(PooledConn {
+        Ok(ReaderGuard {
             conn: Some(conn),
-            pool: self.clone(),
+            db: self.clone(),
         })
     }
 
-    fn connect(&self) -> Result<rusqlite::Connection> {
+    fn connect(&self, read_only: bool) -> Result<rusqlite::Connection> {
         use rusqlite::OpenFlags;
         let conn = rusqlite::Connection::open_with_flags(
             &self.path,
@@ -397,16 +512,21 @@ impl SqlitePool {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(Duration::from_secs(5))?;
-        conn.execute_batch(&format!(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous={}; PRAGMA foreign_keys=ON;",
-            self.synchronous
-        ))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+        )?;
+        if read_only {
+            conn.execute_batch("PRAGMA query_only=1;")?;
+        }
         conn.set_prepared_statement_cache_capacity(64);
         Ok(conn)
     }
 
     fn close(&self) {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.readers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }
 

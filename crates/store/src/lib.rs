@@ -18,7 +18,7 @@ pub use login::*;
 pub use records::*;
 pub use wallets::*;
 
-use db::{Db, SqlitePool};
+use db::{Db, Sqlite};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -101,14 +101,17 @@ impl Store {
     /// Connects and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Self> {
         let (pool, ephemeral, backend) = if url.starts_with("sqlite:") {
-            // A few connections to one file in WAL mode: reads run beside
-            // the one writer. synchronous=FULL: an acknowledged write (a
+            // One writer and a few readers on one file in WAL mode.
+            // Durable writes commit with synchronous=FULL: an acknowledged write (a
             // wallet address a partner may already have funded) survives a
             // power loss, not only a process crash; we pay one fsync per
             // durable transaction.
-            let pool = SqlitePool::open(url, "FULL", 4)?;
-            let ephemeral = SqlitePool::open(url, "NORMAL", 2)?;
-            (Db::Sqlite(pool), Db::Sqlite(ephemeral), Backend::Sqlite)
+            let db = Sqlite::open(url, 4)?;
+            (
+                Db::Sqlite(db.clone(), true),
+                Db::Sqlite(db, false),
+                Backend::Sqlite,
+            )
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = db::pg_connect(url, 16).await?;
             (Db::Pg(pool.clone()), Db::Pg(pool), Backend::Postgres)

@@ -507,8 +507,16 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Durable (fsync) when it creates a user or claims a wallet; a
+    /// returning login that changes no ownership commits without fsync (a
+    /// power cut could lose its login code and `last_login_at`, which costs
+    /// the user one retry).
     pub async fn finish_login(&self, f: &FinishLogin<'_>) -> Result<LoginFinished> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = if f.new_user.is_some() {
+            self.pool().begin().await?
+        } else {
+            self.ephemeral().begin().await?
+        };
         let consumed = query(
             "UPDATE login_states SET used_at = $1 WHERE state_hash = $2 AND used_at IS NULL AND expires_at > $1",
         )
@@ -584,6 +592,9 @@ impl Store {
             .execute(&mut tx)
             .await?
             .rows_affected();
+            if claimed > 0 {
+                tx.make_durable()?;
+            }
         }
         query(
             "INSERT INTO login_codes (code_hash, partner_id, user_id, code_challenge, created_at, expires_at, used_at) \

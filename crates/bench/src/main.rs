@@ -37,6 +37,10 @@ struct Args {
     /// The keystead binary (default: target/release/keystead).
     #[arg(long)]
     keystead: Option<PathBuf>,
+    /// Only keystead: no reference RP, no /v1/sdk/config load (to profile
+    /// or count the syscalls of logins alone).
+    #[arg(long)]
+    keystead_only: bool,
     /// Test IdP scenario in tests/idp/bad.mjs.
     #[arg(long, default_value = "good-rs256")]
     scenario: String,
@@ -48,7 +52,16 @@ fn repo_root() -> PathBuf {
 
 struct Proc(Child);
 impl Drop for Proc {
+    /// Closes stdin (the servers stop on EOF, so a wrapper such as
+    /// `perf stat` can write its report), then kills after 5 s.
     fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        for _ in 0..50 {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -427,7 +440,12 @@ async fn main() -> Result<()> {
         args.logins, args.concurrency, args.scenario
     );
     let mut results = Vec::new();
-    for target in [&keystead, &reference] {
+    let targets = if args.keystead_only {
+        vec![&keystead]
+    } else {
+        vec![&keystead, &reference]
+    };
+    for target in targets {
         // warm-up: caches, connection pools, JITs
         for i in 0..20 {
             one_login(target, &format!("warmup-{i}"), &ca).await?;
@@ -460,26 +478,22 @@ async fn main() -> Result<()> {
             );
         }
     }
-    let (_, ks_first, ks_ret) = &results[0];
-    let (_, rp_first, rp_ret) = &results[1];
-    println!(
-        "CPU ratio reference RP / keystead: first logins {:.1}x, returning logins {:.1}x",
-        rp_first.cpu_per_login_ms() / ks_first.cpu_per_login_ms(),
-        rp_ret.cpu_per_login_ms() / ks_ret.cpu_per_login_ms(),
-    );
+    if let [(_, ks_first, ks_ret), (_, rp_first, rp_ret)] = results.as_slice() {
+        println!(
+            "CPU ratio reference RP / keystead: first logins {:.1}x, returning logins {:.1}x",
+            rp_first.cpu_per_login_ms() / ks_first.cpu_per_login_ms(),
+            rp_ret.cpu_per_login_ms() / ks_ret.cpu_per_login_ms(),
+        );
+    }
     println!("(CPU/login: utime+stime of the server process over the phase, divided by logins; a login is start + IdP + callback + session call; targets: keystead first <= 0.5 ms, returning <= 0.3 ms)");
 
-    let rps = sdk_config_rps(
-        &server,
-        &pk,
-        args.concurrency.max(8),
-        Duration::from_secs(3),
-    )
-    .await?;
-    println!(
-        "keystead GET /v1/sdk/config: {rps:.0} req/s (keep-alive, {} connections, 3 s)",
-        args.concurrency.max(8)
-    );
+    if !args.keystead_only {
+        let conns = args.concurrency.max(8);
+        let rps = sdk_config_rps(&server, &pk, conns, Duration::from_secs(3)).await?;
+        println!(
+            "keystead GET /v1/sdk/config: {rps:.0} req/s (keep-alive, {conns} connections, 3 s)"
+        );
+    }
     println!(
         "keystead peak RSS: {:.1} MiB (VmHWM), now {:.1} MiB (VmRSS)",
         proc_status_kib(keystead.pid, "VmHWM:")? as f64 / 1024.0,

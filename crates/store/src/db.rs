@@ -239,6 +239,11 @@ impl Q {
     async fn run(&self, ex: Ex<'_>, mode: Mode) -> Result<Out> {
         match ex {
             Ex::Pool(Db::Sqlite(db, _)) if is_read(&self.sql) => {
+                // On the writer when it is free: its page cache is the one
+                // that is never invalidated by another connection's commit.
+                if let Some(w) = db.try_writer() {
+                    return sqlite_run(w.conn()?, self, mode);
+                }
                 let conn = db.reader()?;
                 sqlite_run(conn.conn()?, self, mode)
             }
@@ -487,6 +492,21 @@ impl Sqlite {
                         .wait(slot)
                         .unwrap_or_else(|e| e.into_inner());
                 }
+            }
+        }
+    }
+
+    /// The writer if no one is using it.
+    fn try_writer(self: &Arc<Self>) -> Option<WriterGuard> {
+        let mut slot = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        match std::mem::replace(&mut *slot, Slot::Busy) {
+            Slot::Free(w) => Some(WriterGuard {
+                w: Some(w),
+                db: self.clone(),
+            }),
+            other => {
+                *slot = other;
+                None
             }
         }
     }

@@ -10,6 +10,8 @@
 //!
 //! Run: `cargo build --release -p keystead && cargo run --release -p keystead-bench`
 
+mod floor;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -41,6 +43,9 @@ struct Args {
     /// or count the syscalls of logins alone).
     #[arg(long)]
     keystead_only: bool,
+    /// Only the physical floor (micro-benchmarks of the unavoidable work).
+    #[arg(long)]
+    floor_only: bool,
     /// Test IdP scenario in tests/idp/bad.mjs.
     #[arg(long, default_value = "good-rs256")]
     scenario: String,
@@ -256,6 +261,11 @@ async fn main() -> Result<()> {
         bail!("tests/idp/node_modules missing: run `npm ci` in tests/idp (./scripts/test.sh does)");
     }
     let dir = tempfile::tempdir()?;
+    let floor = floor::measure_floor(dir.path())?;
+    if args.floor_only {
+        floor.print();
+        return Ok(());
+    }
 
     // test CA and a leaf for 127.0.0.1
     let mut ca_p = rcgen::CertificateParams::new(Vec::<String>::new())?;
@@ -498,6 +508,15 @@ async fn main() -> Result<()> {
         "keystead peak RSS: {:.1} MiB (VmHWM), now {:.1} MiB (VmRSS)",
         proc_status_kib(keystead.pid, "VmHWM:")? as f64 / 1024.0,
         proc_status_kib(keystead.pid, "VmRSS:")? as f64 / 1024.0
+    );
+    floor.print();
+    let (_, ks_first, ks_ret) = &results[0];
+    println!(
+        "keystead above the floor: first login {:.2} ms ({:.1}x the floor), returning {:.2} ms ({:.1}x)",
+        ks_first.cpu_per_login_ms(),
+        ks_first.cpu_per_login_ms() * 1000.0 / floor.first_login_us(),
+        ks_ret.cpu_per_login_ms(),
+        ks_ret.cpu_per_login_ms() * 1000.0 / floor.returning_login_us(),
     );
     drop(rp);
     drop(ks);

@@ -49,6 +49,8 @@ pub struct Core {
     /// Verify runs per partner: each makes outbound requests.
     pub(crate) verify_limiter: Arc<crate::wallets::RateLimiter>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The time every expiry rule uses.
+    pub(crate) clock: Arc<dyn crate::Clock>,
 }
 
 impl std::fmt::Debug for Core {
@@ -91,7 +93,20 @@ impl Core {
             config: Arc::new(config),
             signer: Arc::new(tokio::sync::OnceCell::new()),
             docs: Arc::new(crate::provider::DocCache::default()),
+            clock: Arc::new(crate::SystemClock),
         }
+    }
+
+    /// The same core reading time from `clock` (tests move time with a
+    /// [`crate::ManualClock`]).
+    pub fn with_clock(mut self, clock: Arc<dyn crate::Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, in unix seconds, by this core's clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
     }
 
     /// The redirect URI partners register at their IdP.

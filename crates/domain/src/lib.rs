@@ -3,6 +3,7 @@
 //! and what Verify checks. The web layer and the CLI call [`Core`]; storage,
 //! the key provider and the outbound client are plugged in at start.
 
+pub mod clock;
 mod core;
 mod error;
 pub mod jose;
@@ -15,6 +16,7 @@ pub mod time_fmt;
 pub mod verify;
 pub mod wallets;
 
+pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::core::{Core, CoreConfig, PartnerAuth};
 pub use error::{Error, Result};
 

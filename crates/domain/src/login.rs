@@ -12,8 +12,8 @@ use keystead_crypto::hashing::token_hash;
 use keystead_crypto::{random_token_bits, ExposeSecret};
 use keystead_proto::ErrorCode;
 use keystead_store::{
-    now_unix, FinishLogin, LoginFinished, LoginStateRow, PartnerRow, Redeemed, SessionRow,
-    StoreError, WalletRow, PURPOSE_WALLET_KEY,
+    FinishLogin, LoginFinished, LoginStateRow, PartnerRow, Redeemed, SessionRow, StoreError,
+    WalletRow, PURPOSE_WALLET_KEY,
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -261,7 +261,7 @@ impl Core {
         // Minted for every start: a value the client brings could have
         // been planted by someone who knows it (fixation of the binding).
         let browser_id = random_token_bits("", 32);
-        let now = now_unix();
+        let now = self.now();
         self.store
             .insert_login_state(&LoginStateRow {
                 state_hash: token_hash(&state),
@@ -318,7 +318,7 @@ impl Core {
         let (Some(state), Some(browser)) = (p.state.as_deref(), browser_id) else {
             return Err(state_invalid());
         };
-        let now = now_unix();
+        let now = self.now();
         let login = self
             .store
             .peek_login_state(&token_hash(state), &token_hash(browser), now)
@@ -762,7 +762,7 @@ impl Core {
         code_verifier: &str,
     ) -> Result<Value> {
         let partner = self.partner_by_pk(api_key).await?;
-        let now = now_unix();
+        let now = self.now();
         let invalid = || {
             Error::new(
                 ErrorCode::LoginCodeInvalid,
@@ -823,7 +823,7 @@ impl Core {
         let hash = token_hash(token);
         let session = self
             .store
-            .session(&hash, now_unix())
+            .session(&hash, self.now())
             .await?
             .ok_or_else(unauthorized)?;
         Ok(UserSession {
@@ -851,7 +851,7 @@ impl Core {
     }
 
     pub async fn logout(&self, s: &UserSession) -> Result<()> {
-        self.store.revoke_session(&s.token_hash, now_unix()).await?;
+        self.store.revoke_session(&s.token_hash, self.now()).await?;
         Ok(())
     }
 
@@ -865,7 +865,7 @@ impl Core {
             .iter()
             .map(|w| json!({"id": w.id, "type": w.kind, "address": w.address, "publicKey": w.public_key}))
             .collect();
-        let now = now_unix();
+        let now = self.now();
         let claims = json!({
             "iss": self.issuer_url(),
             "aud": s.session.partner_id,

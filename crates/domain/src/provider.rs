@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use keystead_net::MAX_METADATA_BODY;
 use keystead_proto::ErrorCode;
-use keystead_store::{now_unix, CachedDoc};
+use keystead_store::CachedDoc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use url::Url;
@@ -438,11 +438,11 @@ impl Core {
             Some((Cached::Failed(e), _)) => Some(Err(e)),
             _ => None,
         };
-        if let Some(r) = from_memory(now_unix()) {
+        if let Some(r) = from_memory(self.now()) {
             return r;
         }
         let _flight = self.docs.flight(&key).await;
-        let now = now_unix();
+        let now = self.now();
         if let Some(r) = from_memory(now) {
             return r;
         }
@@ -554,11 +554,11 @@ impl Core {
             Some((Cached::Failed(e), _)) if unknown_kid.is_none() => Some(Err(e)),
             _ => None,
         };
-        if let Some(r) = from_memory(now_unix()) {
+        if let Some(r) = from_memory(self.now()) {
             return r;
         }
         let _flight = self.docs.flight(&key).await;
-        let now = now_unix();
+        let now = self.now();
         if let Some(r) = from_memory(now) {
             return r;
         }

@@ -9,7 +9,7 @@ use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNIN
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use keystead_crypto::random_token;
-use keystead_store::{now_unix, PURPOSE_SESSION_JWT_KEY};
+use keystead_store::PURPOSE_SESSION_JWT_KEY;
 use serde_json::{json, Value};
 
 use crate::core::Core;
@@ -96,7 +96,7 @@ impl Core {
         .await?;
         let jwk = public_jwk(&kid, &key).to_string();
         self.store
-            .insert_signing_key(&kid, &jwk, &sealed, now_unix())
+            .insert_signing_key(&kid, &jwk, &sealed, self.now())
             .await?;
         if self.store.init_setting(KID_SETTING, &kid).await? {
             return Ok(SessionSigner { kid, key });

@@ -4,7 +4,7 @@
 
 use keystead_net::FetchError;
 use keystead_proto::{Check, CheckStatus, ErrorCode, Verification};
-use keystead_store::{now_unix, CustomOidcRow};
+use keystead_store::CustomOidcRow;
 use url::Url;
 
 use crate::core::{Core, PartnerAuth};
@@ -112,7 +112,7 @@ impl Core {
         let checks = self.run_checks(&row).await;
         let v = Verification {
             ok: checks.iter().all(|c| c.status != CheckStatus::Fail),
-            checked_at: rfc3339(now_unix()),
+            checked_at: rfc3339(self.now()),
             checks,
         };
         self.metrics.inc(
@@ -167,7 +167,7 @@ impl Core {
         // A partner who fixed their IdP should not wait for the login
         // cache; only a document that passes sign-in's checks is kept.
         if let Ok(meta) = doc.meta(&row.issuer) {
-            self.remember_meta(&url, &meta, now_unix()).await;
+            self.remember_meta(&url, &meta, self.now()).await;
         }
 
         // issuer, character for character
@@ -268,7 +268,7 @@ impl Core {
                     None,
                 ),
                 Ok(jwks) => {
-                    self.remember_jwks(&u, &jwks, now_unix()).await;
+                    self.remember_jwks(&u, &jwks, self.now()).await;
                     c.pass(
                         "jwks",
                         format!("{} key(s), usable signing keys present", jwks.total),

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use keystead_proto::ErrorCode;
-use keystead_store::{now_unix, StoreError, WalletInsert, WalletRow, PURPOSE_WALLET_KEY};
+use keystead_store::{StoreError, WalletInsert, WalletRow, PURPOSE_WALLET_KEY};
 use keystead_wallet::{SignRequest, Signed, WalletType};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -204,7 +204,7 @@ impl Core {
             user_identifier: identifier.map(|(_, v)| v.to_string()),
             user_identifier_type: identifier.map(|(t, _)| t.to_string()),
             status: "READY".into(),
-            created_at: now_unix(),
+            created_at: self.now(),
         };
         Ok((row, sealed))
     }
@@ -238,7 +238,7 @@ impl Core {
                 return Err(invalid(format!("unknown field {k:?}")));
             }
         }
-        let now = now_unix();
+        let now = self.now();
         let request_hash = hex::encode(Sha256::digest(body.to_string().as_bytes()));
         if let Some(key) = idem_key {
             if key.is_empty() || key.len() > 255 || key.chars().any(char::is_control) {
@@ -396,7 +396,7 @@ impl Core {
             .await?;
         match self
             .store
-            .insert_wallet(&row, &sealed, None, now_unix())
+            .insert_wallet(&row, &sealed, None, self.now())
             .await?
         {
             WalletInsert::Created => {

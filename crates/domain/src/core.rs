@@ -284,7 +284,10 @@ impl Core {
         auth: &PartnerAuth,
         req: &proto::PatchPartner,
     ) -> Result<proto::Partner> {
-        let urls = rules::return_urls(&req.allowed_return_urls)?;
+        let urls: Vec<String> = rules::return_urls(&req.allowed_return_urls)?
+            .into_iter()
+            .map(rules::ReturnUrl::into_string)
+            .collect();
         self.store
             .set_allowed_return_urls(&auth.partner.id, &urls)
             .await?;
@@ -309,7 +312,7 @@ impl Core {
             issuer: row.issuer.clone(),
             client_id: row.client_id.clone(),
             scopes: row.scopes.clone(),
-            token_endpoint_auth_method: row.auth_method.clone(),
+            token_endpoint_auth_method: row.auth_method.as_str().to_string(),
             button_label: row.button_label.clone(),
             client_secret_set: row.client_secret_updated_at.is_some(),
             client_secret_updated_at: row.client_secret_updated_at.map(rfc3339),
@@ -332,27 +335,25 @@ impl Core {
         auth: &PartnerAuth,
         req: &proto::PutCustomOidc,
     ) -> Result<proto::CustomOidc> {
-        let issuer = rules::issuer(req.issuer.as_deref().unwrap_or(""))?;
-        let client_id = rules::client_id(req.client_id.as_deref().unwrap_or(""))?;
-        let button_label = rules::button_label(req.button_label.as_deref().unwrap_or(""))?;
+        // Built once here, at the edge; valid by construction from now on.
+        let issuer = rules::Issuer::try_from(req.issuer.as_deref().unwrap_or(""))?;
+        let client_id = rules::ClientId::try_from(req.client_id.as_deref().unwrap_or(""))?;
+        let button_label = rules::ButtonLabel::try_from(req.button_label.as_deref().unwrap_or(""))?;
         let current = match self.store.custom_oidc(&auth.partner.id).await {
             Ok(row) => Some(row),
             Err(StoreError::NotFound) => None,
             Err(e) => return Err(e.into()),
         };
         let scopes = match &req.scopes {
-            Some(s) => rules::scopes(s)?,
+            Some(s) => rules::Scopes::try_from(s.as_str())?.into_string(),
             None => current
                 .as_ref()
                 .map(|c| c.scopes.clone())
                 .unwrap_or_else(|| rules::DEFAULT_SCOPES.to_string()),
         };
         let auth_method = match &req.token_endpoint_auth_method {
-            Some(m) => rules::auth_method(m)?,
-            None => current
-                .as_ref()
-                .map(|c| c.auth_method.clone())
-                .unwrap_or_else(|| rules::DEFAULT_AUTH_METHOD.to_string()),
+            Some(m) => rules::AuthMethod::try_from(m.as_str())?,
+            None => current.as_ref().map(|c| c.auth_method).unwrap_or_default(),
         };
         let enabled = req
             .enabled
@@ -360,7 +361,7 @@ impl Core {
         let secret_set = current
             .as_ref()
             .is_some_and(|c| c.client_secret_updated_at.is_some());
-        if rules::method_needs_secret(&auth_method) {
+        if auth_method.needs_secret() {
             if enabled && !secret_set {
                 return Err(Error::with_hint(
                     ErrorCode::ClientSecretRequired,
@@ -377,11 +378,11 @@ impl Core {
         }
         let row = CustomOidcRow {
             partner_id: auth.partner.id.clone(),
-            issuer,
-            client_id,
+            issuer: issuer.into_string(),
+            client_id: client_id.into_string(),
             scopes,
             auth_method,
-            button_label,
+            button_label: button_label.into_string(),
             enabled,
             client_secret_updated_at: None,
             last_verification: None,
@@ -395,7 +396,7 @@ impl Core {
     pub async fn set_client_secret(&self, auth: &PartnerAuth, secret: &SecretString) -> Result<()> {
         rules::client_secret(secret.expose_secret())?;
         let row = self.custom_oidc_row(&auth.partner.id).await?;
-        if !rules::method_needs_secret(&row.auth_method) {
+        if !row.auth_method.needs_secret() {
             return Err(Error::with_hint(
                 ErrorCode::ClientSecretNotAllowed,
                 "this configuration uses token_endpoint_auth_method none, which takes no client secret",
@@ -427,10 +428,7 @@ impl Core {
     pub async fn clear_client_secret(&self, auth: &PartnerAuth) -> Result<()> {
         let row = self.custom_oidc_row(&auth.partner.id).await?;
         self.store
-            .clear_client_secret(
-                &auth.partner.id,
-                rules::method_needs_secret(&row.auth_method),
-            )
+            .clear_client_secret(&auth.partner.id, row.auth_method.needs_secret())
             .await?;
         tracing::info!(partner_id = %auth.partner.id, "custom OIDC client secret removed");
         Ok(())

@@ -6,6 +6,7 @@
 //! return URL yet) the web layer shows an error page. Messages name what to
 //! fix and never contain tokens, codes or secrets.
 
+use crate::rules::AuthMethod;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use keystead_crypto::hashing::token_hash;
@@ -421,7 +422,7 @@ impl Core {
         let tokens = self
             .exchange_code(
                 &config.client_id,
-                &config.auth_method,
+                config.auth_method,
                 &login.partner_id,
                 &meta,
                 code,
@@ -521,14 +522,14 @@ impl Core {
     async fn exchange_code(
         &self,
         client_id: &str,
-        method: &str,
+        method: AuthMethod,
         partner_id: &str,
         meta: &ProviderMeta,
         code: &str,
         verifier: &str,
     ) -> Result<Value> {
         let redirect_uri = self.redirect_uri();
-        let secret = if crate::rules::method_needs_secret(method) {
+        let secret = if method.needs_secret() {
             Some(self.client_secret(partner_id).await?.ok_or_else(|| {
                 Error::new(
                     ErrorCode::TokenExchangeFailed,
@@ -549,17 +550,20 @@ impl Core {
         let basic_user;
         let basic_pass;
         let mut basic = None;
+        // The client authentication of each method (RFC 6749 §2.3.1, OIDC
+        // Core §9). A new method is a new arm.
         match (method, &secret) {
-            ("client_secret_basic", Some(s)) => {
+            (AuthMethod::ClientSecretBasic, Some(s)) => {
                 basic_user = enc(client_id);
                 basic_pass = zeroize::Zeroizing::new(enc(s.expose_secret()));
                 basic = Some((basic_user.as_str(), basic_pass.as_str()));
             }
-            ("client_secret_post", Some(s)) => {
+            (AuthMethod::ClientSecretPost, Some(s)) => {
                 form.push(("client_id", client_id));
                 form.push(("client_secret", s.expose_secret()));
             }
-            _ => form.push(("client_id", client_id)),
+            (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost, None)
+            | (AuthMethod::None, _) => form.push(("client_id", client_id)),
         }
         let resp = self
             .outbound

@@ -339,7 +339,7 @@ impl Core {
             let ours: Vec<&str> = methods
                 .iter()
                 .copied()
-                .filter(|m| rules::AUTH_METHODS.contains(m))
+                .filter(|m| rules::AuthMethod::try_from(*m).is_ok())
                 .collect();
             let hint = match ours.first() {
                 Some(m) => format!("switch to {m}: keystead oidc configure … --auth-method {m}"),
@@ -360,7 +360,7 @@ impl Core {
         }
 
         // PKCE for public clients
-        if row.auth_method == "none" {
+        if row.auth_method == rules::AuthMethod::None {
             match &doc.code_challenge_methods_supported {
                 Some(l) if l.iter().any(|m| m == "S256") => c.pass("pkce", "PKCE S256 is supported"),
                 _ => c.warn(
@@ -400,7 +400,7 @@ impl Core {
 }
 
 fn check_secret(row: &CustomOidcRow, c: &mut Checks) {
-    let needs = rules::method_needs_secret(&row.auth_method);
+    let needs = row.auth_method.needs_secret();
     let set = row.client_secret_updated_at.is_some();
     match (needs, set) {
         (true, true) => c.pass(

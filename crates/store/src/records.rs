@@ -1,6 +1,7 @@
 //! Row types and the queries that read and write them.
 
 use keystead_crypto::{Sealed, WrappedKey};
+pub use keystead_model::AuthMethod;
 
 use crate::db::{query, Row, Tx};
 use crate::{now_unix, Result, Store, StoreError};
@@ -38,7 +39,7 @@ pub struct CustomOidcRow {
     pub issuer: String,
     pub client_id: String,
     pub scopes: String,
-    pub auth_method: String,
+    pub auth_method: AuthMethod,
     pub button_label: String,
     pub enabled: bool,
     pub client_secret_updated_at: Option<i64>,
@@ -69,7 +70,11 @@ fn oidc_from(row: &Row) -> Result<CustomOidcRow> {
         issuer: row.try_get("issuer")?,
         client_id: row.try_get("client_id")?,
         scopes: row.try_get("scopes")?,
-        auth_method: row.try_get("auth_method")?,
+        auth_method: {
+            let raw: String = row.try_get("auth_method")?;
+            AuthMethod::try_from(raw.as_str())
+                .map_err(|_| StoreError::Decode(format!("unknown auth_method {raw:?}")))?
+        },
         button_label: row.try_get("button_label")?,
         enabled: row.try_get::<i64>("enabled")? != 0,
         client_secret_updated_at: row.try_get("client_secret_updated_at")?,
@@ -302,7 +307,7 @@ impl Store {
         .bind(&c.issuer)
         .bind(&c.client_id)
         .bind(&c.scopes)
-        .bind(&c.auth_method)
+        .bind(c.auth_method.as_str())
         .bind(&c.button_label)
         .bind(i64::from(c.enabled))
         .bind(now)

@@ -117,7 +117,7 @@ fn oidc(partner_id: &str, issuer: &str) -> CustomOidcRow {
         issuer: issuer.into(),
         client_id: "client".into(),
         scopes: "openid email".into(),
-        auth_method: "client_secret_post".into(),
+        auth_method: AuthMethod::ClientSecretPost,
         button_label: "Sign in with Acme".into(),
         enabled: false,
         client_secret_updated_at: None,
@@ -596,7 +596,7 @@ async fn sessions_expire_and_revoke(store: &Store) {
 async fn secret_rules_hold_even_against_concurrent_changes(store: &Store) {
     seed(store).await;
     let mut c = oidc("ptn_1", "https://a.example");
-    c.auth_method = "none".into();
+    c.auth_method = AuthMethod::None;
     store.upsert_custom_oidc(&c).await.unwrap();
     // a secret for a `none` config is refused at the row
     assert!(matches!(
@@ -608,7 +608,7 @@ async fn secret_rules_hold_even_against_concurrent_changes(store: &Store) {
         Err(StoreError::NotFound)
     ));
     // switching to a secret method with enabled=true but no secret stays off
-    c.auth_method = "client_secret_post".into();
+    c.auth_method = AuthMethod::ClientSecretPost;
     c.enabled = true;
     assert!(!store.upsert_custom_oidc(&c).await.unwrap().enabled);
     store.set_client_secret("ptn_1", &sealed(2)).await.unwrap();
@@ -686,7 +686,7 @@ async fn sqlite_database_of_the_sqlx_version_opens() {
     assert_eq!(partner.id, "ptn_62zhn2s74bgoa3nldpytdqpkevtigbew");
     let oidc = store.custom_oidc(&partner.id).await.unwrap();
     assert_eq!(oidc.issuer, "https://idp.example.com");
-    assert_eq!(oidc.auth_method, "none");
+    assert_eq!(oidc.auth_method, AuthMethod::None);
     assert!(!oidc.enabled);
     // and it takes new writes under the same schema
     store

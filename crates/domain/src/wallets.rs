@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
+use keystead_model::UserIdentifier;
 use keystead_proto::ErrorCode;
 use keystead_store::{StoreError, WalletInsert, WalletRow, PURPOSE_WALLET_KEY};
 use keystead_wallet::{SignRequest, Signed, WalletType};
@@ -21,16 +22,6 @@ use crate::error::{Error, Result};
 use crate::login::{wallet_json, UserSession};
 
 pub const IDEMPOTENCY_WINDOW_SECS: i64 = 24 * 3600;
-const IDENTIFIER_TYPES: [&str; 7] = [
-    "EMAIL",
-    "PHONE",
-    "CUSTOM_ID",
-    "GUEST_ID",
-    "TELEGRAM",
-    "DISCORD",
-    "TWITTER",
-];
-
 /// Who is calling a wallet route.
 #[derive(Debug, Clone)]
 pub enum Caller {
@@ -129,29 +120,7 @@ fn not_found() -> Error {
 }
 
 fn wallet_type(raw: &str) -> Result<WalletType> {
-    WalletType::parse(raw).ok_or_else(|| invalid("type must be EVM, SOLANA or COSMOS"))
-}
-
-fn normalise_identifier(kind: &str, raw: &str) -> Result<String> {
-    if !IDENTIFIER_TYPES.contains(&kind) {
-        return Err(invalid(format!(
-            "userIdentifierType must be one of {}",
-            IDENTIFIER_TYPES.join(", ")
-        )));
-    }
-    let v = raw.trim();
-    if v.is_empty() || v.chars().count() > 255 || v.chars().any(char::is_control) {
-        return Err(invalid(
-            "userIdentifier must be 1–255 characters without control characters",
-        ));
-    }
-    if kind == "EMAIL" {
-        if !v.contains('@') || v.contains(char::is_whitespace) {
-            return Err(invalid("userIdentifier is not an email address"));
-        }
-        return Ok(v.to_ascii_lowercase());
-    }
-    Ok(v.to_string())
+    Ok(WalletType::try_from(raw)?)
 }
 
 impl Core {
@@ -183,7 +152,7 @@ impl Core {
         prefix: Option<&str>,
         partner_id: &str,
         user_id: Option<&str>,
-        identifier: Option<(&str, &str)>,
+        identifier: Option<&UserIdentifier>,
     ) -> Result<(WalletRow, keystead_crypto::Sealed)> {
         let fresh = keystead_wallet::generate(kind, prefix).map_err(|e| invalid(e.to_string()))?;
         let id = keystead_crypto::random_token("wal_");
@@ -201,8 +170,8 @@ impl Core {
             kind: kind.as_str().to_string(),
             address: fresh.address,
             public_key: fresh.public_key,
-            user_identifier: identifier.map(|(_, v)| v.to_string()),
-            user_identifier_type: identifier.map(|(t, _)| t.to_string()),
+            user_identifier: identifier.map(|i| i.value().to_string()),
+            user_identifier_type: identifier.map(|i| i.kind().as_str().to_string()),
             status: "READY".into(),
             created_at: self.now(),
         };
@@ -219,8 +188,10 @@ impl Core {
     ) -> Result<(u16, Value, bool)> {
         let s = |k: &str| body.get(k).and_then(Value::as_str);
         let kind = wallet_type(s("type").unwrap_or(""))?;
-        let id_type = s("userIdentifierType").unwrap_or("");
-        let identifier = normalise_identifier(id_type, s("userIdentifier").unwrap_or(""))?;
+        let identifier = UserIdentifier::new(
+            s("userIdentifierType").unwrap_or(""),
+            s("userIdentifier").unwrap_or(""),
+        )?;
         let prefix = s("cosmosPrefix");
         if prefix.is_some() && kind != WalletType::Cosmos {
             return Err(invalid("cosmosPrefix is only for COSMOS wallets"));
@@ -255,13 +226,7 @@ impl Core {
             }
         }
         let (row, sealed) = self
-            .new_wallet_row(
-                kind,
-                prefix,
-                &p.partner.id,
-                None,
-                Some((id_type, &identifier)),
-            )
+            .new_wallet_row(kind, prefix, &p.partner.id, None, Some(&identifier))
             .await?;
         let response = json!({ "wallet": wallet_json(&row) });
         let response_text = response.to_string();
@@ -283,8 +248,9 @@ impl Core {
             WalletInsert::Exists => Err(Error::new(
                 ErrorCode::WalletExists,
                 format!(
-                    "a {} wallet for this {id_type} already exists",
-                    kind.as_str()
+                    "a {} wallet for this {} already exists",
+                    kind.as_str(),
+                    identifier.kind().as_str()
                 ),
             )),
         }
@@ -318,10 +284,14 @@ impl Core {
         identifier: &str,
         id_type: &str,
     ) -> Result<Value> {
-        let identifier = normalise_identifier(id_type, identifier)?;
+        let identifier = UserIdentifier::new(id_type, identifier)?;
         let rows = self
             .store
-            .wallets_by_identifier(&p.partner.id, id_type, &identifier)
+            .wallets_by_identifier(
+                &p.partner.id,
+                identifier.kind().as_str(),
+                identifier.value(),
+            )
             .await?;
         Ok(json!({ "wallets": rows.iter().map(wallet_json).collect::<Vec<_>>() }))
     }
@@ -437,20 +407,5 @@ mod tests {
         }
         assert_eq!(l.check("p"), Err(1));
         assert!(l.check("other").is_ok(), "per partner");
-    }
-
-    #[test]
-    fn identifiers_are_checked_and_emails_lowercased() {
-        assert_eq!(
-            normalise_identifier("EMAIL", " Alice@Example.COM ").unwrap(),
-            "alice@example.com"
-        );
-        assert!(normalise_identifier("EMAIL", "not-an-email").is_err());
-        assert!(normalise_identifier("FAX", "x").is_err());
-        assert!(normalise_identifier("CUSTOM_ID", "").is_err());
-        assert_eq!(
-            normalise_identifier("CUSTOM_ID", "User-42").unwrap(),
-            "User-42"
-        );
     }
 }

@@ -16,31 +16,7 @@ use serde_json::Value;
 use sha3::{Digest, Keccak256};
 use zeroize::Zeroizing;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WalletType {
-    Evm,
-    Solana,
-    Cosmos,
-}
-
-impl WalletType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WalletType::Evm => "EVM",
-            WalletType::Solana => "SOLANA",
-            WalletType::Cosmos => "COSMOS",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "EVM" => Some(WalletType::Evm),
-            "SOLANA" => Some(WalletType::Solana),
-            "COSMOS" => Some(WalletType::Cosmos),
-            _ => None,
-        }
-    }
-}
+pub use keystead_model::WalletType;
 
 /// A refused signing request; the sentence says what to fix.
 #[derive(Debug, thiserror::Error)]

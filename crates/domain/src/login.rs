@@ -13,8 +13,8 @@ use keystead_crypto::hashing::token_hash;
 use keystead_crypto::{random_token_bits, ExposeSecret};
 use keystead_proto::ErrorCode;
 use keystead_store::{
-    FinishLogin, LoginFinished, LoginStateRow, PartnerRow, Redeemed, SessionRow, StoreError,
-    WalletRow, PURPOSE_WALLET_KEY,
+    CustomOidcRow, FinishLogin, LoginFinished, LoginStateRow, PartnerRow, Redeemed, SessionRow,
+    StoreError, WalletRow, PURPOSE_WALLET_KEY,
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -183,26 +183,39 @@ impl Core {
         }
     }
 
+    /// A partner by publishable key and its Custom OIDC settings (one
+    /// statement).
+    async fn partner_and_oidc_by_pk(
+        &self,
+        api_key: &str,
+    ) -> Result<(PartnerRow, Option<CustomOidcRow>)> {
+        self.store
+            .partner_with_oidc_by_publishable_key(api_key)
+            .await?
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::Unauthorized,
+                    "api_key is not a valid publishable key (pk_…)",
+                )
+            })
+    }
+
     /// `GET /v1/sdk/config`
     pub async fn sdk_config(&self, api_key: &str) -> Result<Value> {
-        let partner = self.partner_by_pk(api_key).await?;
-        let mut auth = json!({ "methods": [] });
-        match self.store.custom_oidc(&partner.id).await {
-            Ok(c) if c.enabled => {
-                auth = json!({
-                    "methods": ["CUSTOM_OIDC"],
-                    "oidcConfig": { "enabled": true, "buttonLabel": c.button_label },
-                });
-            }
-            Ok(_) | Err(StoreError::NotFound) => {}
-            Err(e) => return Err(e.into()),
-        }
+        let (_, config) = self.partner_and_oidc_by_pk(api_key).await?;
+        let auth = match config {
+            Some(c) if c.enabled => json!({
+                "methods": ["CUSTOM_OIDC"],
+                "oidcConfig": { "enabled": true, "buttonLabel": c.button_label },
+            }),
+            _ => json!({ "methods": [] }),
+        };
         Ok(json!({ "authConfig": auth }))
     }
 
     /// `GET /auth/custom_oidc/start`: validate, remember, send to the IdP.
     pub async fn start_login(&self, p: &StartParams) -> Result<Started> {
-        let partner = self.partner_by_pk(&p.api_key).await?;
+        let (partner, config) = self.partner_and_oidc_by_pk(&p.api_key).await?;
         if let Err(retry_after) = self.start_limiter.check(&partner.id) {
             self.metrics
                 .inc("keystead_rate_limited_total", String::new());
@@ -238,21 +251,20 @@ impl Core {
                 "state or login_hint is too long",
             ));
         }
-        let config = match self.store.custom_oidc(&partner.id).await {
-            Ok(c) if c.enabled => c,
-            Ok(_) => {
+        let config = match config {
+            Some(c) if c.enabled => c,
+            Some(_) => {
                 return Err(Error::new(
                     ErrorCode::CustomOidcDisabled,
                     "Custom OIDC sign-in is disabled for this app",
                 ))
             }
-            Err(StoreError::NotFound) => {
+            None => {
                 return Err(Error::new(
                     ErrorCode::CustomOidcDisabled,
                     "Custom OIDC sign-in is not configured for this app",
                 ))
             }
-            Err(e) => return Err(e.into()),
         };
         let meta = self.provider_meta(&config.issuer).await?;
 

@@ -294,7 +294,8 @@ impl Db {
                 let mut w = db.writer()?;
                 w.set_durable(*durable)?;
                 w.conn()?
-                    .execute_batch("BEGIN IMMEDIATE")
+                    .prepare_cached("BEGIN IMMEDIATE")
+                    .and_then(|mut st| st.raw_execute())
                     .map_err(StoreError::from)?;
                 Ok(Tx::Sqlite(w))
             }
@@ -322,7 +323,7 @@ impl Tx {
 
     pub(crate) async fn commit(self) -> Result<()> {
         match self {
-            Tx::Sqlite(w) => w.conn()?.execute_batch("COMMIT").map_err(StoreError::from),
+            Tx::Sqlite(w) => exec_cached(w.conn()?, "COMMIT"),
             Tx::Pg(tx) => Ok(tx.commit().await?),
         }
     }
@@ -387,6 +388,7 @@ impl WriterGuard {
             .as_mut()
             .ok_or_else(|| StoreError::Decode("writer already returned".into()))?;
         if w.durable != durable {
+            // Not a cached statement: a pragma acts when it is compiled.
             w.conn.execute_batch(if durable {
                 "PRAGMA synchronous=FULL"
             } else {
@@ -548,6 +550,12 @@ impl Sqlite {
             .unwrap_or_else(|e| e.into_inner())
             .clear();
     }
+}
+
+/// A statement without parameters or rows, prepared once per connection.
+fn exec_cached(conn: &rusqlite::Connection, sql: &str) -> Result<()> {
+    conn.prepare_cached(sql)?.raw_execute()?;
+    Ok(())
 }
 
 fn sqlite_run(conn: &rusqlite::Connection, q: &Q, mode: Mode) -> Result<Out> {

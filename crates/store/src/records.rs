@@ -70,11 +70,7 @@ fn oidc_from(row: &Row) -> Result<CustomOidcRow> {
         issuer: row.try_get("issuer")?,
         client_id: row.try_get("client_id")?,
         scopes: row.try_get("scopes")?,
-        auth_method: {
-            let raw: String = row.try_get("auth_method")?;
-            AuthMethod::try_from(raw.as_str())
-                .map_err(|_| StoreError::Decode(format!("unknown auth_method {raw:?}")))?
-        },
+        auth_method: auth_method_from(row)?,
         button_label: row.try_get("button_label")?,
         enabled: row.try_get::<i64>("enabled")? != 0,
         client_secret_updated_at: row.try_get("client_secret_updated_at")?,
@@ -82,6 +78,12 @@ fn oidc_from(row: &Row) -> Result<CustomOidcRow> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
+}
+
+fn auth_method_from(row: &Row) -> Result<AuthMethod> {
+    let raw: String = row.try_get("auth_method")?;
+    AuthMethod::try_from(raw.as_str())
+        .map_err(|_| StoreError::Decode(format!("unknown auth_method {raw:?}")))
 }
 
 /// Lists are stored as JSON arrays of strings in a TEXT column.
@@ -192,6 +194,46 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound)?;
         partner_from(&row)
+    }
+
+    /// A partner by its publishable key, with its Custom OIDC settings if
+    /// it has any: one statement for the public routes (`/v1/sdk/config`,
+    /// the sign-in start), which need both.
+    pub async fn partner_with_oidc_by_publishable_key(
+        &self,
+        key: &str,
+    ) -> Result<Option<(PartnerRow, Option<CustomOidcRow>)>> {
+        let row = query(
+            "SELECT p.id, p.project_id, p.name, p.publishable_key, p.allowed_return_urls, \
+             p.session_ttl_secs, p.created_at, c.partner_id AS c_partner_id, c.issuer, \
+             c.client_id, c.scopes, c.auth_method, c.button_label, c.enabled, \
+             c.client_secret_updated_at, c.last_verification, c.created_at AS c_created_at, \
+             c.updated_at AS c_updated_at \
+             FROM partners p LEFT JOIN custom_oidc c ON c.partner_id = p.id \
+             WHERE p.publishable_key = $1",
+        )
+        .bind(key)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let partner = partner_from(&row)?;
+        let oidc = match row.try_get::<Option<String>>("c_partner_id")? {
+            None => None,
+            Some(partner_id) => Some(CustomOidcRow {
+                partner_id,
+                issuer: row.try_get("issuer")?,
+                client_id: row.try_get("client_id")?,
+                scopes: row.try_get("scopes")?,
+                auth_method: auth_method_from(&row)?,
+                button_label: row.try_get("button_label")?,
+                enabled: row.try_get::<i64>("enabled")? != 0,
+                client_secret_updated_at: row.try_get("client_secret_updated_at")?,
+                last_verification: row.try_get("last_verification")?,
+                created_at: row.try_get("c_created_at")?,
+                updated_at: row.try_get("c_updated_at")?,
+            }),
+        };
+        Ok(Some((partner, oidc)))
     }
 
     pub async fn set_allowed_return_urls(&self, partner_id: &str, urls: &[String]) -> Result<()> {

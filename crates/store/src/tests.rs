@@ -88,6 +88,7 @@ macro_rules! both_backends {
 both_backends!(
     migrations_are_idempotent,
     partner_is_found_by_each_key,
+    partner_with_oidc_comes_in_one_read,
     duplicate_publishable_key_is_a_conflict,
     custom_oidc_upsert_keeps_creation_and_drops_stale_verification,
     client_secret_set_and_clear,
@@ -177,6 +178,35 @@ async fn partner_is_found_by_each_key(store: &Store) {
         store.set_allowed_return_urls("ptn_x", &urls).await,
         Err(StoreError::NotFound)
     ));
+}
+
+async fn partner_with_oidc_comes_in_one_read(store: &Store) {
+    let p = seed(store).await;
+    assert_eq!(
+        store
+            .partner_with_oidc_by_publishable_key("pk_1")
+            .await
+            .unwrap(),
+        Some((p.clone(), None))
+    );
+    let stored = store
+        .upsert_custom_oidc(&oidc("ptn_1", "https://idp.example.com"))
+        .await
+        .unwrap();
+    let (partner, config) = store
+        .partner_with_oidc_by_publishable_key("pk_1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(partner, p);
+    assert_eq!(config, Some(stored));
+    assert_eq!(
+        store
+            .partner_with_oidc_by_publishable_key("pk_nope")
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 async fn duplicate_publishable_key_is_a_conflict(store: &Store) {

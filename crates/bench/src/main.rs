@@ -11,6 +11,7 @@
 //! Run: `cargo build --release -p keystead && cargo run --release -p keystead-bench`
 
 mod floor;
+mod seed;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -46,6 +47,10 @@ struct Args {
     /// Only the physical floor (micro-benchmarks of the unavoidable work).
     #[arg(long)]
     floor_only: bool,
+    /// Users to put into keystead's database before the login phases (to
+    /// compare logins at 10^3 and 10^6 stored users).
+    #[arg(long, default_value_t = 0)]
+    seed_users: usize,
     /// Test IdP scenario in tests/idp/bad.mjs.
     #[arg(long, default_value = "good-rs256")]
     scenario: String,
@@ -359,6 +364,16 @@ async fn main() -> Result<()> {
         .ok_or_else(|| anyhow!("no key: {key}"))?
         .to_string();
     let pk = key["publishable_key"].as_str().unwrap_or("").to_string();
+    if args.seed_users > 0 {
+        let partner_id = key["partner_id"].as_str().unwrap_or("");
+        seed::seed_users(
+            &dir.path().join("data/keystead.db"),
+            partner_id,
+            &issuer,
+            args.seed_users,
+        )?;
+        println!("seeded {} users into keystead's database", args.seed_users);
+    }
     let cfg = json!({"issuer": issuer, "client_id": "bench", "button_label": "Bench", "token_endpoint_auth_method": "client_secret_basic"});
     call(
         reqwest::Method::PUT,

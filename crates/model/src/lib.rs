@@ -601,45 +601,22 @@ mod tests {
         );
         assert!(issuer("https://idp.example.com/tenant-123").is_ok());
         assert!(issuer("https://127.0.0.1:8443/main").is_ok());
-        assert_eq!(
-            code(issuer("http://idp.example.com")),
-            ErrorCode::IssuerNotHttps
-        );
-        assert_eq!(
-            code(issuer("ftp://idp.example.com")),
-            ErrorCode::IssuerNotHttps
-        );
-        assert_eq!(
-            code(issuer("https://idp.example.com?x=1")),
-            ErrorCode::IssuerInvalid
-        );
-        assert_eq!(
-            code(issuer("https://idp.example.com/?")),
-            ErrorCode::IssuerInvalid
-        );
-        assert_eq!(
-            code(issuer("https://idp.example.com#f")),
-            ErrorCode::IssuerInvalid
-        );
-        assert_eq!(
-            code(issuer("https://idp.example.com/#")),
-            ErrorCode::IssuerInvalid
-        );
-        assert_eq!(
-            code(issuer("https://u:p@idp.example.com")),
-            ErrorCode::IssuerInvalid
-        );
-        assert_eq!(
-            code(issuer("https://@idp.example.com")),
-            ErrorCode::IssuerInvalid
-        );
-        assert_eq!(code(issuer("idp.example.com")), ErrorCode::IssuerInvalid);
-        assert_eq!(code(issuer("")), ErrorCode::IssuerInvalid);
-        assert_eq!(
-            code(issuer("https://idp.example.com/ x")),
-            ErrorCode::IssuerInvalid
-        );
-        assert_eq!(code(issuer("https://")), ErrorCode::IssuerInvalid);
+        for (raw, want) in [
+            ("http://idp.example.com", ErrorCode::IssuerNotHttps),
+            ("ftp://idp.example.com", ErrorCode::IssuerNotHttps),
+            ("https://idp.example.com?x=1", ErrorCode::IssuerInvalid),
+            ("https://idp.example.com/?", ErrorCode::IssuerInvalid),
+            ("https://idp.example.com#f", ErrorCode::IssuerInvalid),
+            ("https://idp.example.com/#", ErrorCode::IssuerInvalid),
+            ("https://u:p@idp.example.com", ErrorCode::IssuerInvalid),
+            ("https://@idp.example.com", ErrorCode::IssuerInvalid),
+            ("idp.example.com", ErrorCode::IssuerInvalid),
+            ("", ErrorCode::IssuerInvalid),
+            ("https://idp.example.com/ x", ErrorCode::IssuerInvalid),
+            ("https://", ErrorCode::IssuerInvalid),
+        ] {
+            assert_eq!(code(issuer(raw)), want, "{raw:?}");
+        }
     }
 
     #[test]

@@ -135,14 +135,14 @@ fn clean(s: &str) -> String {
 
 pub(crate) fn wallet_json(w: &WalletRow) -> Value {
     let mut v = json!({
-        "id": w.id, "type": w.kind, "status": w.status, "address": w.address,
+        "id": w.id, "type": w.kind.as_str(), "status": w.status, "address": w.address,
         "publicKey": w.public_key, "createdAt": rfc3339(w.created_at),
     });
     if let Some(i) = &w.user_identifier {
         v["userIdentifier"] = json!(i);
     }
     if let Some(t) = &w.user_identifier_type {
-        v["userIdentifierType"] = json!(t);
+        v["userIdentifierType"] = json!(t.as_str());
     }
     v
 }
@@ -714,7 +714,7 @@ impl Core {
                     id: wallet_id,
                     partner_id: login.partner_id.clone(),
                     user_id: Some(user_id.clone()),
-                    kind: fresh.kind.as_str().to_string(),
+                    kind: fresh.kind,
                     address: fresh.address,
                     public_key: fresh.public_key,
                     user_identifier: None,
@@ -879,7 +879,7 @@ impl Core {
             .wallets_of_user(&s.session.user_id)
             .await?
             .iter()
-            .map(|w| json!({"id": w.id, "type": w.kind, "address": w.address, "publicKey": w.public_key}))
+            .map(|w| json!({"id": w.id, "type": w.kind.as_str(), "address": w.address, "publicKey": w.public_key}))
             .collect();
         let now = self.now();
         let claims = json!({

@@ -167,11 +167,11 @@ impl Core {
             id,
             partner_id: partner_id.to_string(),
             user_id: user_id.map(str::to_string),
-            kind: kind.as_str().to_string(),
+            kind,
             address: fresh.address,
             public_key: fresh.public_key,
             user_identifier: identifier.map(|i| i.value().to_string()),
-            user_identifier_type: identifier.map(|i| i.kind().as_str().to_string()),
+            user_identifier_type: identifier.map(UserIdentifier::kind),
             status: "READY".into(),
             created_at: self.now(),
         };
@@ -287,11 +287,7 @@ impl Core {
         let identifier = UserIdentifier::new(id_type, identifier)?;
         let rows = self
             .store
-            .wallets_by_identifier(
-                &p.partner.id,
-                identifier.kind().as_str(),
-                identifier.value(),
-            )
+            .wallets_by_identifier(&p.partner.id, identifier.kind(), identifier.value())
             .await?;
         Ok(json!({ "wallets": rows.iter().map(wallet_json).collect::<Vec<_>>() }))
     }
@@ -312,8 +308,7 @@ impl Core {
                 ));
             }
         }
-        let wallet_kind = WalletType::parse(&w.kind)
-            .ok_or_else(|| Error::internal("unknown stored wallet type"))?;
+        let wallet_kind = w.kind;
         let field = |name: &str| {
             body.get(name)
                 .ok_or_else(|| invalid(format!("{name} is required")))
@@ -358,7 +353,7 @@ impl Core {
             return Err(invalid("cosmosPrefix is only for COSMOS wallets"));
         }
         let user = &s.session.user_id;
-        if let Some(w) = self.store.own_wallet_of_type(user, kind.as_str()).await? {
+        if let Some(w) = self.store.own_wallet_of_type(user, kind).await? {
             return Ok((false, json!({ "wallet": wallet_json(&w) })));
         }
         let (row, sealed) = self
@@ -376,7 +371,7 @@ impl Core {
             _ => {
                 let w = self
                     .store
-                    .own_wallet_of_type(user, kind.as_str())
+                    .own_wallet_of_type(user, kind)
                     .await?
                     .ok_or_else(|| Error::internal("wallet vanished after a conflict"))?;
                 Ok((false, json!({ "wallet": wallet_json(&w) })))

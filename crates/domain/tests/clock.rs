@@ -100,7 +100,7 @@ async fn signed_in(w: &World, sub: &str, code: &str) {
         id: wallet_id,
         partner_id: w.partner.clone(),
         user_id: Some(format!("usr_{sub}")),
-        kind: "EVM".into(),
+        kind: keystead_store::WalletType::Evm,
         address: format!("0x{code}"),
         public_key: "04".into(),
         user_identifier: None,

@@ -5,6 +5,7 @@
 //! code.
 
 use keystead_crypto::Sealed;
+pub use keystead_model::{IdentifierType, WalletType};
 
 use crate::db::{query, Row, Tx};
 use crate::records::put_secret_tx;
@@ -40,11 +41,11 @@ pub struct WalletRow {
     pub id: String,
     pub partner_id: String,
     pub user_id: Option<String>,
-    pub kind: String,
+    pub kind: WalletType,
     pub address: String,
     pub public_key: String,
     pub user_identifier: Option<String>,
-    pub user_identifier_type: Option<String>,
+    pub user_identifier_type: Option<IdentifierType>,
     pub status: String,
     pub created_at: i64,
 }
@@ -77,11 +78,21 @@ pub(crate) fn wallet_from(row: &Row) -> Result<WalletRow> {
         id: row.try_get("id")?,
         partner_id: row.try_get("partner_id")?,
         user_id: row.try_get("user_id")?,
-        kind: row.try_get("type")?,
+        kind: {
+            let raw: String = row.try_get("type")?;
+            WalletType::try_from(raw.as_str())
+                .map_err(|_| StoreError::Decode(format!("unknown wallet type {raw:?}")))?
+        },
         address: row.try_get("address")?,
         public_key: row.try_get("public_key")?,
         user_identifier: row.try_get("user_identifier")?,
-        user_identifier_type: row.try_get("user_identifier_type")?,
+        user_identifier_type: match row.try_get::<Option<String>>("user_identifier_type")? {
+            None => None,
+            Some(raw) => Some(
+                IdentifierType::try_from(raw.as_str())
+                    .map_err(|_| StoreError::Decode(format!("unknown identifier type {raw:?}")))?,
+            ),
+        },
         status: row.try_get("status")?,
         created_at: row.try_get("created_at")?,
     })
@@ -407,11 +418,11 @@ pub(crate) async fn insert_wallet_tx(tx: &mut Tx, w: &WalletRow) -> Result<()> {
     .bind(&w.id)
     .bind(&w.partner_id)
     .bind(&w.user_id)
-    .bind(&w.kind)
+    .bind(w.kind.as_str())
     .bind(&w.address)
     .bind(&w.public_key)
     .bind(&w.user_identifier)
-    .bind(&w.user_identifier_type)
+    .bind(w.user_identifier_type.map(IdentifierType::as_str))
     .bind(&w.status)
     .bind(w.created_at)
     .execute(&mut *tx)

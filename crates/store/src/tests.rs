@@ -464,7 +464,7 @@ fn wallet(id: &str, user: &str) -> WalletRow {
         id: id.into(),
         partner_id: "ptn_1".into(),
         user_id: Some(user.into()),
-        kind: "EVM".into(),
+        kind: WalletType::Evm,
         address: format!("0x{id}"),
         public_key: "0x02".into(),
         user_identifier: None,

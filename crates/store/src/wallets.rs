@@ -5,6 +5,7 @@ use keystead_crypto::Sealed;
 
 use crate::db::query;
 use crate::login::{insert_wallet_tx, wallet_from, WalletRow, PURPOSE_WALLET_KEY, WALLET_COLS};
+use crate::login::{IdentifierType, WalletType};
 use crate::records::put_secret_tx;
 use crate::{Result, Store, StoreError};
 
@@ -41,7 +42,7 @@ impl Store {
     pub async fn wallets_by_identifier(
         &self,
         partner_id: &str,
-        kind: &str,
+        kind: IdentifierType,
         identifier: &str,
     ) -> Result<Vec<WalletRow>> {
         let sql = format!(
@@ -50,7 +51,7 @@ impl Store {
         );
         let rows = query(sql)
             .bind(partner_id)
-            .bind(kind)
+            .bind(kind.as_str())
             .bind(identifier)
             .fetch_all(self.pool())
             .await?;
@@ -138,13 +139,17 @@ impl Store {
     }
 
     /// A user's own (not claimed) wallet of one type.
-    pub async fn own_wallet_of_type(&self, user_id: &str, kind: &str) -> Result<Option<WalletRow>> {
+    pub async fn own_wallet_of_type(
+        &self,
+        user_id: &str,
+        kind: WalletType,
+    ) -> Result<Option<WalletRow>> {
         let sql = format!(
             "SELECT {WALLET_COLS} FROM wallets WHERE user_id = $1 AND type = $2 AND user_identifier IS NULL"
         );
         let row = query(sql)
             .bind(user_id)
-            .bind(kind)
+            .bind(kind.as_str())
             .fetch_optional(self.pool())
             .await?;
         row.as_ref().map(wallet_from).transpose()

@@ -36,10 +36,10 @@ impl CoreConfig {
 /// Everything the domain needs, cheap to clone (all shared).
 #[derive(Clone)]
 pub struct Core {
-    pub store: Store,
-    pub keys: Arc<dyn KeyProvider>,
-    pub outbound: Outbound,
-    pub config: Arc<CoreConfig>,
+    pub(crate) store: Store,
+    pub(crate) keys: Arc<dyn KeyProvider>,
+    pub(crate) outbound: Outbound,
+    pub(crate) config: Arc<CoreConfig>,
     pub(crate) signer: Arc<tokio::sync::OnceCell<crate::session_jwt::SessionSigner>>,
     pub(crate) docs: Arc<crate::provider::DocCache>,
     pub(crate) limiter: Arc<crate::wallets::RateLimiter>,
@@ -48,7 +48,7 @@ pub struct Core {
     pub(crate) start_limiter: Arc<crate::wallets::RateLimiter>,
     /// Verify runs per partner: each makes outbound requests.
     pub(crate) verify_limiter: Arc<crate::wallets::RateLimiter>,
-    pub metrics: Arc<crate::metrics::Metrics>,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
     /// The time every expiry rule uses.
     pub(crate) clock: Arc<dyn crate::Clock>,
 }
@@ -102,6 +102,21 @@ impl Core {
     pub fn with_clock(mut self, clock: Arc<dyn crate::Clock>) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// The storage this core writes to (start-up and shutdown use it).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The URL browsers reach keystead at.
+    pub fn public_url(&self) -> &Url {
+        &self.config.public_url
+    }
+
+    /// `GET /metrics` in the Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.render()
     }
 
     /// Now, in unix seconds, by this core's clock.

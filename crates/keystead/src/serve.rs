@@ -93,7 +93,7 @@ pub async fn run(cfg: ServerConfig, stop_on_stdin_eof: bool) -> anyhow::Result<(
 
     // The admin token file is written before its hash is stored (see
     // admin_token.rs): a failure here stops the start with nothing stored.
-    crate::admin_token::on_start(&core.store, &cfg.data_dir).await?;
+    crate::admin_token::on_start(core.store(), &cfg.data_dir).await?;
 
     println!(
         "keystead listening on http://{addr} (public URL {})",
@@ -109,7 +109,7 @@ pub async fn run(cfg: ServerConfig, stop_on_stdin_eof: bool) -> anyhow::Result<(
         let mut tick = tokio::time::interval(Duration::from_secs(300));
         loop {
             tick.tick().await;
-            match purge.store.purge_expired(keystead_store::now_unix()).await {
+            match purge.store().purge_expired(purge.now()).await {
                 Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired records"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purging expired records failed"),
@@ -124,7 +124,7 @@ pub async fn run(cfg: ServerConfig, stop_on_stdin_eof: bool) -> anyhow::Result<(
     };
     let app = keystead_web::router(core.clone(), &limits);
     keystead_web::serve(listener, app, &limits, shutdown_signal(stop_on_stdin_eof)).await;
-    core.store.close().await;
+    core.store().close().await;
     tracing::info!("stopped");
     Ok(())
 }

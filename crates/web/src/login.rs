@@ -92,7 +92,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 fn https(s: &AppState) -> bool {
-    s.core.config.public_url.scheme() == "https"
+    s.core.public_url().scheme() == "https"
 }
 
 fn escape(s: &str) -> String {
@@ -193,7 +193,7 @@ pub async fn start(State(s): State<AppState>, Query(q): Query<StartQuery>) -> Re
                 // prefix still gets the cookie back on its callback.
                 let path = format!(
                     "{}/auth/custom_oidc",
-                    s.core.config.public_url.path().trim_end_matches('/')
+                    s.core.public_url().path().trim_end_matches('/')
                 );
                 format!(
                     "{BROWSER_COOKIE}={}; Path={path}; Max-Age={STATE_TTL_SECS}; HttpOnly; SameSite=Lax",

@@ -140,7 +140,7 @@ async fn metrics(State(s): State<AppState>) -> Response {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        s.core.metrics.render(),
+        s.core.metrics_text(),
     )
         .into_response()
 }

@@ -164,20 +164,20 @@ async fn swapped_ciphertexts_fail_to_decrypt() {
     );
 
     let sa = core
-        .store
+        .store()
         .secret(a_id, PURPOSE_OIDC_CLIENT_SECRET)
         .await
         .unwrap();
     let sb = core
-        .store
+        .store()
         .secret(b_id, PURPOSE_OIDC_CLIENT_SECRET)
         .await
         .unwrap();
-    core.store
+    core.store()
         .overwrite_secret(a_id, PURPOSE_OIDC_CLIENT_SECRET, &sb)
         .await
         .unwrap();
-    core.store
+    core.store()
         .overwrite_secret(b_id, PURPOSE_OIDC_CLIENT_SECRET, &sa)
         .await
         .unwrap();
@@ -191,11 +191,11 @@ async fn swapped_ciphertexts_fail_to_decrypt() {
     );
 
     // swapping back restores both: nothing else was damaged
-    core.store
+    core.store()
         .overwrite_secret(a_id, PURPOSE_OIDC_CLIENT_SECRET, &sa)
         .await
         .unwrap();
-    core.store
+    core.store()
         .overwrite_secret(b_id, PURPOSE_OIDC_CLIENT_SECRET, &sb)
         .await
         .unwrap();

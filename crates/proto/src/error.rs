@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 /// Every stable error code of SPEC §6, in one place. The wire spelling is
 /// the snake_case variant name; HTTP status lives next to it so a code can
 /// never be answered with two different statuses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     IssuerInvalid,
@@ -122,12 +122,12 @@ impl std::fmt::Display for ErrorCode {
 }
 
 /// `{"error": {"code", "message", "hint"?}}`
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     pub code: ErrorCode,
     pub message: String,

@@ -4,28 +4,31 @@
 //! mismatch between `keystead serve` and `keystead oidc …`.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 mod error;
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateProject {
     pub name: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Project {
     pub id: String,
     pub name: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     pub name: String,
 }
 
 /// The only response that ever carries a secret key: it is shown once.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreatedApiKey {
     pub partner_id: String,
     pub publishable_key: String,
@@ -42,7 +45,8 @@ impl std::fmt::Debug for CreatedApiKey {
     }
 }
 
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateDeveloper {
     pub email: String,
     pub password: String,
@@ -60,14 +64,14 @@ impl std::fmt::Debug for CreateDeveloper {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Developer {
     pub id: String,
     pub email: String,
     pub project_ids: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Partner {
     pub partner_id: String,
     pub project_id: String,
@@ -75,7 +79,7 @@ pub struct Partner {
     pub allowed_return_urls: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchPartner {
     pub allowed_return_urls: Vec<String>,
@@ -83,7 +87,7 @@ pub struct PatchPartner {
 
 /// `PUT /v1/partner/custom-oidc`. Optional fields keep their stored value
 /// (or take the SPEC §3 default on first creation) when absent.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutCustomOidc {
     pub issuer: Option<String>,
@@ -97,7 +101,7 @@ pub struct PutCustomOidc {
     pub enabled: Option<bool>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CustomOidc {
     pub enabled: bool,
     pub issuer: String,
@@ -112,7 +116,7 @@ pub struct CustomOidc {
 }
 
 /// `PUT /v1/partner/custom-oidc/client-secret`. Never logged: `Debug` redacts.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutClientSecret {
     pub client_secret: String,
@@ -124,7 +128,7 @@ impl std::fmt::Debug for PutClientSecret {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckStatus {
     Pass,
@@ -142,7 +146,7 @@ impl CheckStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Check {
     pub name: String,
     pub status: CheckStatus,
@@ -153,14 +157,14 @@ pub struct Check {
     pub hint: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Verification {
     pub ok: bool,
     pub checked_at: String,
     pub checks: Vec<Check>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     pub status: String,
 }

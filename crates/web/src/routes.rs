@@ -104,7 +104,7 @@ pub(crate) async fn method_not_allowed() -> Response {
     (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
 }
 
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process is up")))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = proto::Health, description = "The process is up")))]
 async fn healthz() -> Json<proto::Health> {
     Json(proto::Health {
         status: "ok".into(),
@@ -151,8 +151,8 @@ async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
 }
 
 #[utoipa::path(post, path = "/v1/admin/projects", tag = "admin",
-    request_body(content = serde_json::Value, description = "{name}"),
-    responses((status = 201, description = "{id, name}"), (status = 401, description = "unauthorized")),
+    request_body = proto::CreateProject,
+    responses((status = 201, body = proto::Project), (status = 400, body = proto::ErrorBody, description = "invalid input; nothing was changed"), (status = 401, body = proto::ErrorBody, description = "unauthorized")),
     security(("admin_token" = [])))]
 async fn create_project(
     _: Admin,
@@ -167,8 +167,8 @@ async fn create_project(
 
 #[utoipa::path(post, path = "/v1/admin/projects/{id}/api-keys", tag = "admin",
     params(("id" = String, Path, description = "project id")),
-    request_body(content = serde_json::Value, description = "{name}"),
-    responses((status = 201, description = "{partner_id, publishable_key, secret_key}; the secret key is shown only here")))]
+    request_body = proto::CreateApiKey,
+    responses((status = 201, body = proto::CreatedApiKey, description = "the secret key is shown only here"), (status = 400, body = proto::ErrorBody, description = "invalid input; nothing was changed"), (status = 401, body = proto::ErrorBody, description = "unauthorized")))]
 async fn create_api_key(
     _: Admin,
     State(s): State<AppState>,
@@ -182,8 +182,8 @@ async fn create_api_key(
 }
 
 #[utoipa::path(post, path = "/v1/admin/developers", tag = "admin",
-    request_body(content = serde_json::Value, description = "{email, password, project_ids}"),
-    responses((status = 201, description = "{id, email, project_ids}")))]
+    request_body = proto::CreateDeveloper,
+    responses((status = 201, body = proto::Developer), (status = 400, body = proto::ErrorBody, description = "invalid input; nothing was changed"), (status = 401, body = proto::ErrorBody, description = "unauthorized")))]
 async fn create_developer(
     _: Admin,
     State(s): State<AppState>,
@@ -196,14 +196,14 @@ async fn create_developer(
 }
 
 #[utoipa::path(get, path = "/v1/partner", tag = "partner",
-    responses((status = 200, description = "{partner_id, project_id, name, allowed_return_urls}")))]
+    responses((status = 200, body = proto::Partner), (status = 401, body = proto::ErrorBody, description = "unauthorized")))]
 async fn get_partner(Partner(p): Partner, State(s): State<AppState>) -> Json<proto::Partner> {
     Json(s.core.partner_view(&p.partner))
 }
 
 #[utoipa::path(patch, path = "/v1/partner", tag = "partner",
-    request_body(content = serde_json::Value, description = "{allowed_return_urls}"),
-    responses((status = 200, description = "the partner"), (status = 400, description = "return_url_invalid")))]
+    request_body = proto::PatchPartner,
+    responses((status = 200, body = proto::Partner), (status = 400, body = proto::ErrorBody, description = "invalid input; nothing was changed"), (status = 401, body = proto::ErrorBody, description = "unauthorized")))]
 async fn patch_partner(
     Partner(p): Partner,
     State(s): State<AppState>,
@@ -213,8 +213,8 @@ async fn patch_partner(
 }
 
 #[utoipa::path(get, path = "/v1/partner/custom-oidc", tag = "partner",
-    responses((status = 200, description = "the Custom OIDC settings (never the secret)"),
-              (status = 404, description = "custom_oidc_not_configured")))]
+    responses((status = 200, body = proto::CustomOidc, description = "the Custom OIDC settings (never the secret)"),
+              (status = 404, body = proto::ErrorBody, description = "custom_oidc_not_configured")))]
 async fn get_custom_oidc(
     Partner(p): Partner,
     State(s): State<AppState>,
@@ -223,8 +223,8 @@ async fn get_custom_oidc(
 }
 
 #[utoipa::path(put, path = "/v1/partner/custom-oidc", tag = "partner",
-    request_body(content = serde_json::Value, description = "issuer, client_id, button_label required; scopes, token_endpoint_auth_method, enabled optional"),
-    responses((status = 200, description = "the stored settings"), (status = 400, description = "a field is invalid; nothing was changed")))]
+    request_body(content = proto::PutCustomOidc, description = "issuer, client_id, button_label required; scopes, token_endpoint_auth_method, enabled optional"),
+    responses((status = 200, body = proto::CustomOidc, description = "the stored settings"), (status = 400, body = proto::ErrorBody, description = "invalid input; nothing was changed"), (status = 401, body = proto::ErrorBody, description = "unauthorized")))]
 async fn put_custom_oidc(
     Partner(p): Partner,
     State(s): State<AppState>,
@@ -244,8 +244,8 @@ async fn delete_custom_oidc(
 }
 
 #[utoipa::path(put, path = "/v1/partner/custom-oidc/client-secret", tag = "partner",
-    request_body(content = serde_json::Value, description = "{client_secret}; write-only"),
-    responses((status = 204, description = "stored, envelope-encrypted")))]
+    request_body(content = proto::PutClientSecret, description = "write-only"),
+    responses((status = 204, description = "stored, envelope-encrypted"), (status = 400, body = proto::ErrorBody, description = "invalid input; nothing was changed"), (status = 401, body = proto::ErrorBody, description = "unauthorized")))]
 async fn put_client_secret(
     Partner(p): Partner,
     State(s): State<AppState>,
@@ -267,10 +267,51 @@ async fn delete_client_secret(
 }
 
 #[utoipa::path(post, path = "/v1/partner/custom-oidc/verify", tag = "partner",
-    responses((status = 200, description = "{ok, checked_at, checks: [{name, status, detail, code?}]}")))]
+    responses((status = 200, body = proto::Verification), (status = 429, body = proto::ErrorBody, description = "rate_limited")))]
 async fn verify_custom_oidc(
     Partner(p): Partner,
     State(s): State<AppState>,
 ) -> ApiResult<Json<proto::Verification>> {
     Ok(Json(s.core.verify_custom_oidc(&p).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    /// The document names the wire types: request and response bodies are
+    /// schemas, and request bodies refuse unknown fields as the server does.
+    #[test]
+    fn openapi_has_the_wire_schemas() {
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        for name in [
+            "CreateProject",
+            "CreatedApiKey",
+            "PatchPartner",
+            "PutCustomOidc",
+            "CustomOidc",
+            "PutClientSecret",
+            "Verification",
+            "Check",
+            "ErrorBody",
+            "ErrorCode",
+        ] {
+            assert!(schemas[name].is_object(), "schema {name} missing");
+        }
+        let put = &doc["paths"]["/v1/partner/custom-oidc"]["put"];
+        assert_eq!(
+            put["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/PutCustomOidc"
+        );
+        assert_eq!(
+            put["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/CustomOidc"
+        );
+        assert_eq!(schemas["PutCustomOidc"]["additionalProperties"], false);
+        assert!(schemas["ErrorCode"]["enum"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("issuer_not_https")));
+    }
 }

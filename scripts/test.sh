@@ -26,6 +26,8 @@ command -v node >/dev/null || apt_install nodejs npm
 command -v npm >/dev/null || apt_install npm
 command -v psql >/dev/null || apt_install postgresql-client
 command -v openssl >/dev/null || apt_install openssl
+command -v python3 >/dev/null || apt_install python3 python3-venv
+python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
 
 # --- PostgreSQL (the storage suite and one server test run against it) -----------
 PG_URL="${KEYSTEAD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
@@ -64,3 +66,5 @@ else
 fi
 say "integration tests (real keystead, oidc-provider over HTTPS, PostgreSQL)"
 cargo test -p keystead --test it -- --test-threads="${IT_THREADS:-4}"
+say "property-based API test (schemathesis against /openapi.json)"
+bash tests/schemathesis/run.sh

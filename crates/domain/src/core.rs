@@ -200,15 +200,12 @@ impl Core {
         name: &str,
     ) -> Result<proto::CreatedApiKey> {
         let name = display_name(name, "API key name")?;
-        match self.store.project(project_id).await {
-            Err(StoreError::NotFound) => {
-                return Err(Error::new(
-                    ErrorCode::NotFound,
-                    format!("project {project_id:?} does not exist"),
-                ))
-            }
-            other => other?,
-        };
+        if self.store.project(project_id).await?.is_none() {
+            return Err(Error::new(
+                ErrorCode::NotFound,
+                format!("project {project_id:?} does not exist"),
+            ));
+        }
         let secret_key = random_token_bits("sk_", 32);
         let partner = self
             .store
@@ -274,15 +271,11 @@ impl Core {
         if !presented.starts_with("sk_") {
             return Err(unauthorized_partner());
         }
-        match self
-            .store
+        self.store
             .partner_by_secret_hash(&token_hash(presented))
-            .await
-        {
-            Ok(partner) => Ok(PartnerAuth { partner }),
-            Err(StoreError::NotFound) => Err(unauthorized_partner()),
-            Err(e) => Err(e.into()),
-        }
+            .await?
+            .map(|partner| PartnerAuth { partner })
+            .ok_or_else(unauthorized_partner)
     }
 
     pub fn partner_view(&self, p: &PartnerRow) -> proto::Partner {
@@ -306,19 +299,22 @@ impl Core {
         self.store
             .set_allowed_return_urls(&auth.partner.id, &urls)
             .await?;
-        let p = self.store.partner(&auth.partner.id).await?;
+        let p = self
+            .store
+            .partner(&auth.partner.id)
+            .await?
+            .ok_or_else(|| Error::internal("the authenticated partner vanished"))?;
         Ok(self.partner_view(&p))
     }
 
     pub async fn custom_oidc_row(&self, partner_id: &str) -> Result<CustomOidcRow> {
-        match self.store.custom_oidc(partner_id).await {
-            Err(StoreError::NotFound) => Err(Error::with_hint(
+        self.store.custom_oidc(partner_id).await?.ok_or_else(|| {
+            Error::with_hint(
                 ErrorCode::CustomOidcNotConfigured,
                 "Custom OIDC is not configured for this API key",
                 "configure it with PUT /v1/partner/custom-oidc or `keystead oidc configure`",
-            )),
-            other => Ok(other?),
-        }
+            )
+        })
     }
 
     pub fn custom_oidc_view(&self, row: &CustomOidcRow) -> proto::CustomOidc {
@@ -354,11 +350,7 @@ impl Core {
         let issuer = rules::Issuer::try_from(req.issuer.as_deref().unwrap_or(""))?;
         let client_id = rules::ClientId::try_from(req.client_id.as_deref().unwrap_or(""))?;
         let button_label = rules::ButtonLabel::try_from(req.button_label.as_deref().unwrap_or(""))?;
-        let current = match self.store.custom_oidc(&auth.partner.id).await {
-            Ok(row) => Some(row),
-            Err(StoreError::NotFound) => None,
-            Err(e) => return Err(e.into()),
-        };
+        let current = self.store.custom_oidc(&auth.partner.id).await?;
         let scopes = match &req.scopes {
             Some(s) => rules::Scopes::try_from(s.as_str())?.into_string(),
             None => current
@@ -451,14 +443,12 @@ impl Core {
 
     /// The decrypted client secret, for the token request only.
     pub async fn client_secret(&self, partner_id: &str) -> Result<Option<SecretString>> {
-        let sealed = match self
+        let Some(sealed) = self
             .store
             .secret(partner_id, PURPOSE_OIDC_CLIENT_SECRET)
-            .await
-        {
-            Ok(s) => s,
-            Err(StoreError::NotFound) => return Ok(None),
-            Err(e) => return Err(e.into()),
+            .await?
+        else {
+            return Ok(None);
         };
         let plain = keystead_crypto::open(
             self.keys.as_ref(),

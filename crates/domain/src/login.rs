@@ -14,7 +14,7 @@ use keystead_crypto::{random_token_bits, ExposeSecret};
 use keystead_proto::ErrorCode;
 use keystead_store::{
     CustomOidcRow, FinishLogin, LoginFinished, LoginStateRow, PartnerRow, Redeemed, SessionRow,
-    StoreError, WalletRow, PURPOSE_WALLET_KEY,
+    WalletRow, PURPOSE_WALLET_KEY,
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -173,14 +173,15 @@ impl UserSession {
 
 impl Core {
     async fn partner_by_pk(&self, api_key: &str) -> Result<PartnerRow> {
-        match self.store.partner_by_publishable_key(api_key).await {
-            Ok(p) => Ok(p),
-            Err(StoreError::NotFound) => Err(Error::new(
-                ErrorCode::Unauthorized,
-                "api_key is not a valid publishable key (pk_…)",
-            )),
-            Err(e) => Err(e.into()),
-        }
+        self.store
+            .partner_by_publishable_key(api_key)
+            .await?
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::Unauthorized,
+                    "api_key is not a valid publishable key (pk_…)",
+                )
+            })
     }
 
     /// A partner by publishable key and its Custom OIDC settings (one
@@ -400,13 +401,12 @@ impl Core {
             return Err(self.idp_error(err, p.error_description.as_deref()));
         }
         let config =
-            match self.store.custom_oidc(&login.partner_id).await {
-                Ok(c) if c.enabled && c.issuer == login.issuer => c,
-                Ok(_) | Err(StoreError::NotFound) => return Err(Error::new(
+            match self.store.custom_oidc(&login.partner_id).await? {
+                Some(c) if c.enabled && c.issuer == login.issuer => c,
+                _ => return Err(Error::new(
                     ErrorCode::CustomOidcDisabled,
                     "Custom OIDC sign-in was disabled or changed during this sign-in; start again",
                 )),
-                Err(e) => return Err(e.into()),
             };
         let meta = self.provider_meta(&config.issuer).await?;
         match &p.iss {

@@ -65,7 +65,11 @@ impl Core {
     }
 
     async fn load_signer(&self, kid: &str) -> Result<SessionSigner> {
-        let sealed = self.store.secret(kid, PURPOSE_SESSION_JWT_KEY).await?;
+        let sealed = self
+            .store
+            .secret(kid, PURPOSE_SESSION_JWT_KEY)
+            .await?
+            .ok_or_else(|| Error::internal("the session signing key's sealed key is missing"))?;
         let pkcs8 =
             keystead_crypto::open(self.keys.as_ref(), kid, PURPOSE_SESSION_JWT_KEY, &sealed)
                 .await?;

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use keystead_model::UserIdentifier;
 use keystead_proto::ErrorCode;
-use keystead_store::{StoreError, WalletInsert, WalletRow, PURPOSE_WALLET_KEY};
+use keystead_store::{WalletInsert, WalletRow, PURPOSE_WALLET_KEY};
 use keystead_wallet::{SignRequest, Signed, WalletType};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -258,11 +258,7 @@ impl Core {
 
     /// Loads a wallet the caller may see; 404 for anything else.
     async fn visible_wallet(&self, caller: &Caller, id: &str) -> Result<WalletRow> {
-        let w = match self.store.wallet(id).await {
-            Ok(w) => w,
-            Err(StoreError::NotFound) => return Err(not_found()),
-            Err(e) => return Err(e.into()),
-        };
+        let w = self.store.wallet(id).await?.ok_or_else(not_found)?;
         let visible = match caller {
             Caller::Partner(p) => w.partner_id == p.partner.id,
             Caller::User(u) => w.user_id.as_deref() == Some(u.session.user_id.as_str()),
@@ -324,7 +320,11 @@ impl Core {
             SignKind::Transaction => SignRequest::Transaction(field("transaction")?),
             SignKind::Raw => SignRequest::Raw(as_str("data")?),
         };
-        let sealed = self.store.secret(&w.id, PURPOSE_WALLET_KEY).await?;
+        let sealed = self
+            .store
+            .secret(&w.id, PURPOSE_WALLET_KEY)
+            .await?
+            .ok_or_else(|| Error::internal("the wallet's sealed key is missing"))?;
         let plain =
             keystead_crypto::open(self.keys.as_ref(), &w.id, PURPOSE_WALLET_KEY, &sealed).await?;
         let key = keystead_wallet::PrivateKey::from_bytes(&plain);

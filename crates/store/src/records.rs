@@ -113,17 +113,17 @@ impl Store {
         })
     }
 
-    pub async fn project(&self, id: &str) -> Result<ProjectRow> {
+    pub async fn project(&self, id: &str) -> Result<Option<ProjectRow>> {
         let row = query("SELECT id, name, created_at FROM projects WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        Ok(ProjectRow {
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(ProjectRow {
             id: row.try_get("id")?,
             name: row.try_get("name")?,
             created_at: row.try_get("created_at")?,
-        })
+        }))
     }
 
     // ---- partners -------------------------------------------------------
@@ -154,46 +154,37 @@ impl Store {
         .bind(now)
         .execute(self.pool())
         .await?;
-        self.partner(id).await
+        self.partner(id).await?.ok_or(StoreError::NotFound)
     }
 
     const PARTNER_COLS: &'static str = "id, project_id, name, publishable_key, \
         allowed_return_urls, session_ttl_secs, created_at";
 
-    pub async fn partner(&self, id: &str) -> Result<PartnerRow> {
+    pub async fn partner(&self, id: &str) -> Result<Option<PartnerRow>> {
         let sql = format!("SELECT {} FROM partners WHERE id = $1", Self::PARTNER_COLS);
-        let row = query(sql)
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        partner_from(&row)
+        let row = query(sql).bind(id).fetch_optional(self.pool()).await?;
+        let Some(row) = row else { return Ok(None) };
+        partner_from(&row).map(Some)
     }
 
-    pub async fn partner_by_secret_hash(&self, hash: &str) -> Result<PartnerRow> {
+    pub async fn partner_by_secret_hash(&self, hash: &str) -> Result<Option<PartnerRow>> {
         let sql = format!(
             "SELECT {} FROM partners WHERE secret_key_hash = $1",
             Self::PARTNER_COLS
         );
-        let row = query(sql)
-            .bind(hash)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        partner_from(&row)
+        let row = query(sql).bind(hash).fetch_optional(self.pool()).await?;
+        let Some(row) = row else { return Ok(None) };
+        partner_from(&row).map(Some)
     }
 
-    pub async fn partner_by_publishable_key(&self, key: &str) -> Result<PartnerRow> {
+    pub async fn partner_by_publishable_key(&self, key: &str) -> Result<Option<PartnerRow>> {
         let sql = format!(
             "SELECT {} FROM partners WHERE publishable_key = $1",
             Self::PARTNER_COLS
         );
-        let row = query(sql)
-            .bind(key)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        partner_from(&row)
+        let row = query(sql).bind(key).fetch_optional(self.pool()).await?;
+        let Some(row) = row else { return Ok(None) };
+        partner_from(&row).map(Some)
     }
 
     /// A partner by its publishable key, with its Custom OIDC settings if
@@ -296,13 +287,13 @@ impl Store {
     }
 
     /// `(developer id, password hash)` for a sign-in attempt.
-    pub async fn developer_credentials(&self, email: &str) -> Result<(String, String)> {
+    pub async fn developer_credentials(&self, email: &str) -> Result<Option<(String, String)>> {
         let row = query("SELECT id, password_hash FROM developers WHERE email = $1")
             .bind(email)
             .fetch_optional(self.pool())
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        Ok((row.try_get("id")?, row.try_get("password_hash")?))
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some((row.try_get("id")?, row.try_get("password_hash")?)))
     }
 
     // ---- custom OIDC ----------------------------------------------------
@@ -310,7 +301,7 @@ impl Store {
     const OIDC_COLS: &'static str = "partner_id, issuer, client_id, scopes, auth_method, \
         button_label, enabled, client_secret_updated_at, last_verification, created_at, updated_at";
 
-    pub async fn custom_oidc(&self, partner_id: &str) -> Result<CustomOidcRow> {
+    pub async fn custom_oidc(&self, partner_id: &str) -> Result<Option<CustomOidcRow>> {
         let sql = format!(
             "SELECT {} FROM custom_oidc WHERE partner_id = $1",
             Self::OIDC_COLS
@@ -318,9 +309,9 @@ impl Store {
         let row = query(sql)
             .bind(partner_id)
             .fetch_optional(self.pool())
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        oidc_from(&row)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        oidc_from(&row).map(Some)
     }
 
     /// Inserts or replaces the settings. A changed issuer, client id or auth
@@ -355,7 +346,9 @@ impl Store {
         .bind(now)
         .execute(self.pool())
         .await?;
-        self.custom_oidc(&c.partner_id).await
+        self.custom_oidc(&c.partner_id)
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     pub async fn set_verification(&self, partner_id: &str, json: &str) -> Result<()> {
@@ -436,7 +429,7 @@ impl Store {
 
     // ---- sealed secrets -------------------------------------------------
 
-    pub async fn secret(&self, owner_id: &str, purpose: &str) -> Result<Sealed> {
+    pub async fn secret(&self, owner_id: &str, purpose: &str) -> Result<Option<Sealed>> {
         let row = query(
             "SELECT key_id, wrapped_key, nonce, ciphertext FROM secrets \
              WHERE owner_id = $1 AND purpose = $2",
@@ -444,16 +437,16 @@ impl Store {
         .bind(owner_id)
         .bind(purpose)
         .fetch_optional(self.pool())
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        Ok(Sealed {
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(Sealed {
             key: WrappedKey {
                 key_id: row.try_get("key_id")?,
                 bytes: row.try_get("wrapped_key")?,
             },
             nonce: row.try_get("nonce")?,
             ciphertext: row.try_get("ciphertext")?,
-        })
+        }))
     }
 
     /// Replaces the data of one sealed secret row as is. For tests of the

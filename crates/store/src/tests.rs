@@ -152,18 +152,28 @@ async fn migrations_are_idempotent(store: &Store) {
 
 async fn partner_is_found_by_each_key(store: &Store) {
     let p = seed(store).await;
-    assert_eq!(store.partner("ptn_1").await.unwrap(), p);
+    assert_eq!(store.partner("ptn_1").await.unwrap().unwrap(), p);
     assert_eq!(
-        store.partner_by_secret_hash("hash_1").await.unwrap().id,
+        store
+            .partner_by_secret_hash("hash_1")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
         "ptn_1"
     );
     assert_eq!(
-        store.partner_by_publishable_key("pk_1").await.unwrap().id,
+        store
+            .partner_by_publishable_key("pk_1")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
         "ptn_1"
     );
     assert!(matches!(
         store.partner_by_secret_hash("nope").await,
-        Err(StoreError::NotFound)
+        Ok(None)
     ));
     let urls = vec![
         "https://app.example.com/cb".to_string(),
@@ -171,7 +181,12 @@ async fn partner_is_found_by_each_key(store: &Store) {
     ];
     store.set_allowed_return_urls("ptn_1", &urls).await.unwrap();
     assert_eq!(
-        store.partner("ptn_1").await.unwrap().allowed_return_urls,
+        store
+            .partner("ptn_1")
+            .await
+            .unwrap()
+            .unwrap()
+            .allowed_return_urls,
         urls
     );
     assert!(matches!(
@@ -216,18 +231,12 @@ async fn duplicate_publishable_key_is_a_conflict(store: &Store) {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict), "{err:?}");
-    assert!(matches!(
-        store.partner("ptn_2").await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(store.partner("ptn_2").await, Ok(None)));
 }
 
 async fn custom_oidc_upsert_keeps_creation_and_drops_stale_verification(store: &Store) {
     seed(store).await;
-    assert!(matches!(
-        store.custom_oidc("ptn_1").await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(store.custom_oidc("ptn_1").await, Ok(None)));
     let first = store
         .upsert_custom_oidc(&oidc("ptn_1", "https://a.example"))
         .await
@@ -267,20 +276,21 @@ async fn client_secret_set_and_clear(store: &Store) {
         store
             .secret("ptn_1", PURPOSE_OIDC_CLIENT_SECRET)
             .await
+            .unwrap()
             .unwrap(),
         sealed(2)
     );
     c.enabled = true;
     store.upsert_custom_oidc(&c).await.unwrap();
-    let row = store.custom_oidc("ptn_1").await.unwrap();
+    let row = store.custom_oidc("ptn_1").await.unwrap().unwrap();
     assert!(row.client_secret_updated_at.is_some());
     store.clear_client_secret("ptn_1", true).await.unwrap();
-    let row = store.custom_oidc("ptn_1").await.unwrap();
+    let row = store.custom_oidc("ptn_1").await.unwrap().unwrap();
     assert!(row.client_secret_updated_at.is_none());
     assert!(!row.enabled);
     assert!(matches!(
         store.secret("ptn_1", PURPOSE_OIDC_CLIENT_SECRET).await,
-        Err(StoreError::NotFound)
+        Ok(None)
     ));
 }
 
@@ -292,13 +302,10 @@ async fn delete_custom_oidc_removes_secret(store: &Store) {
         .unwrap();
     store.set_client_secret("ptn_1", &sealed(3)).await.unwrap();
     store.delete_custom_oidc("ptn_1").await.unwrap();
-    assert!(matches!(
-        store.custom_oidc("ptn_1").await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(store.custom_oidc("ptn_1").await, Ok(None)));
     assert!(matches!(
         store.secret("ptn_1", PURPOSE_OIDC_CLIENT_SECRET).await,
-        Err(StoreError::NotFound)
+        Ok(None)
     ));
     assert!(matches!(
         store.delete_custom_oidc("ptn_1").await,
@@ -320,7 +327,7 @@ async fn developer_with_unknown_project_creates_nothing(store: &Store) {
     assert!(matches!(err, StoreError::NotFound));
     assert!(matches!(
         store.developer_credentials("a@example.com").await,
-        Err(StoreError::NotFound)
+        Ok(None)
     ));
     store
         .insert_developer("dev_1", "a@example.com", "h", &["prj_1".into()])
@@ -330,6 +337,7 @@ async fn developer_with_unknown_project_creates_nothing(store: &Store) {
         store
             .developer_credentials("a@example.com")
             .await
+            .unwrap()
             .unwrap()
             .0,
         "dev_1"
@@ -357,7 +365,7 @@ async fn blobs_roundtrip_exactly(store: &Store) {
         .overwrite_secret("w_1", "wallet_key", &s)
         .await
         .unwrap();
-    assert_eq!(store.secret("w_1", "wallet_key").await.unwrap(), s);
+    assert_eq!(store.secret("w_1", "wallet_key").await.unwrap().unwrap(), s);
 }
 
 fn state(hash: &str, now: i64) -> LoginStateRow {
@@ -635,7 +643,7 @@ async fn secret_rules_hold_even_against_concurrent_changes(store: &Store) {
     ));
     assert!(matches!(
         store.secret("ptn_1", PURPOSE_OIDC_CLIENT_SECRET).await,
-        Err(StoreError::NotFound)
+        Ok(None)
     ));
     // switching to a secret method with enabled=true but no secret stays off
     c.auth_method = AuthMethod::ClientSecretPost;
@@ -712,9 +720,10 @@ async fn sqlite_database_of_the_sqlx_version_opens() {
     let partner = store
         .partner_by_publishable_key("pk_uwjktnvlu2f2fgofujlgqxupoo5e2vdg")
         .await
+        .unwrap()
         .unwrap();
     assert_eq!(partner.id, "ptn_62zhn2s74bgoa3nldpytdqpkevtigbew");
-    let oidc = store.custom_oidc(&partner.id).await.unwrap();
+    let oidc = store.custom_oidc(&partner.id).await.unwrap().unwrap();
     assert_eq!(oidc.issuer, "https://idp.example.com");
     assert_eq!(oidc.auth_method, AuthMethod::None);
     assert!(!oidc.enabled);
@@ -727,6 +736,7 @@ async fn sqlite_database_of_the_sqlx_version_opens() {
         store
             .partner(&partner.id)
             .await
+            .unwrap()
             .unwrap()
             .allowed_return_urls,
         vec!["https://app.example.com/done".to_string()]

@@ -167,11 +167,13 @@ async fn swapped_ciphertexts_fail_to_decrypt() {
         .store()
         .secret(a_id, PURPOSE_OIDC_CLIENT_SECRET)
         .await
+        .unwrap()
         .unwrap();
     let sb = core
         .store()
         .secret(b_id, PURPOSE_OIDC_CLIENT_SECRET)
         .await
+        .unwrap()
         .unwrap();
     core.store()
         .overwrite_secret(a_id, PURPOSE_OIDC_CLIENT_SECRET, &sb)

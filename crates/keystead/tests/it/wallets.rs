@@ -674,6 +674,7 @@ fn private_keys_appear_in_no_response_log_or_file() {
     for id in &ids {
         let sealed = rt
             .block_on(store.secret(id, keystead_store::PURPOSE_WALLET_KEY))
+            .unwrap()
             .unwrap();
         let key = rt
             .block_on(keystead_crypto::open(

@@ -133,6 +133,13 @@ fn clean(s: &str) -> String {
     crate::printable(s, 200)
 }
 
+fn unknown_publishable_key() -> Error {
+    Error::new(
+        ErrorCode::Unauthorized,
+        "api_key is not a valid publishable key (pk_…)",
+    )
+}
+
 pub(crate) fn wallet_json(w: &WalletRow) -> Value {
     let mut v = json!({
         "id": w.id, "type": w.kind.as_str(), "status": w.status, "address": w.address,
@@ -176,12 +183,7 @@ impl Core {
         self.store
             .partner_by_publishable_key(api_key)
             .await?
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorCode::Unauthorized,
-                    "api_key is not a valid publishable key (pk_…)",
-                )
-            })
+            .ok_or_else(unknown_publishable_key)
     }
 
     /// A partner by publishable key and its Custom OIDC settings (one
@@ -193,12 +195,7 @@ impl Core {
         self.store
             .partner_with_oidc_by_publishable_key(api_key)
             .await?
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorCode::Unauthorized,
-                    "api_key is not a valid publishable key (pk_…)",
-                )
-            })
+            .ok_or_else(unknown_publishable_key)
     }
 
     /// `GET /v1/sdk/config`

@@ -119,10 +119,6 @@ fn not_found() -> Error {
     Error::new(ErrorCode::NotFound, "no such wallet")
 }
 
-fn wallet_type(raw: &str) -> Result<WalletType> {
-    Ok(WalletType::try_from(raw)?)
-}
-
 impl Core {
     pub(crate) fn count_wallet(&self, kind: WalletType) {
         self.metrics.inc(
@@ -187,7 +183,7 @@ impl Core {
         idem_key: Option<&str>,
     ) -> Result<(u16, Value, bool)> {
         let s = |k: &str| body.get(k).and_then(Value::as_str);
-        let kind = wallet_type(s("type").unwrap_or(""))?;
+        let kind = WalletType::try_from(s("type").unwrap_or(""))?;
         let identifier = UserIdentifier::new(
             s("userIdentifierType").unwrap_or(""),
             s("userIdentifier").unwrap_or(""),
@@ -347,7 +343,7 @@ impl Core {
 
     /// `POST /v1/me/wallets`: one own wallet per type; `(created, body)`.
     pub async fn add_user_wallet(&self, s: &UserSession, body: &Value) -> Result<(bool, Value)> {
-        let kind = wallet_type(body.get("type").and_then(Value::as_str).unwrap_or(""))?;
+        let kind = WalletType::try_from(body.get("type").and_then(Value::as_str).unwrap_or(""))?;
         let prefix = body.get("cosmosPrefix").and_then(Value::as_str);
         if prefix.is_some() && kind != WalletType::Cosmos {
             return Err(invalid("cosmosPrefix is only for COSMOS wallets"));

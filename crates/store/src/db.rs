@@ -463,26 +463,18 @@ impl Sqlite {
         let mut slot = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             match std::mem::replace(&mut *slot, Slot::Busy) {
-                Slot::Free(w) => {
-                    return Ok(WriterGuard {
-                        w: Some(w),
-                        db: self.clone(),
-                    })
-                }
+                Slot::Free(w) => return Ok(self.guard(w)),
                 Slot::Missing => {
+                    // Reopened outside the lock; the slot stays Busy meanwhile.
                     drop(slot);
-                    let opened = self.connect(false);
-                    let mut slot = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-                    return match opened {
-                        Ok(conn) => Ok(WriterGuard {
-                            w: Some(Writer {
-                                conn,
-                                durable: true,
-                            }),
-                            db: self.clone(),
-                        }),
+                    return match self.connect(false) {
+                        // `connect` leaves it at synchronous=FULL.
+                        Ok(conn) => Ok(self.guard(Writer {
+                            conn,
+                            durable: true,
+                        })),
                         Err(e) => {
-                            *slot = Slot::Missing;
+                            *self.writer.lock().unwrap_or_else(|e| e.into_inner()) = Slot::Missing;
                             self.writer_free.notify_one();
                             Err(e)
                         }
@@ -502,14 +494,18 @@ impl Sqlite {
     fn try_writer(self: &Arc<Self>) -> Option<WriterGuard> {
         let mut slot = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         match std::mem::replace(&mut *slot, Slot::Busy) {
-            Slot::Free(w) => Some(WriterGuard {
-                w: Some(w),
-                db: self.clone(),
-            }),
+            Slot::Free(w) => Some(self.guard(w)),
             other => {
                 *slot = other;
                 None
             }
+        }
+    }
+
+    fn guard(self: &Arc<Self>, w: Writer) -> WriterGuard {
+        WriterGuard {
+            w: Some(w),
+            db: self.clone(),
         }
     }
 

@@ -65,8 +65,14 @@ fn partner_from(row: &Row) -> Result<PartnerRow> {
 }
 
 fn oidc_from(row: &Row) -> Result<CustomOidcRow> {
+    oidc_cols(row, ["partner_id", "created_at", "updated_at"])
+}
+
+/// A Custom OIDC row; `[partner_id, created_at, updated_at]` name the
+/// columns another table of a join also has.
+fn oidc_cols(row: &Row, [partner_id, created_at, updated_at]: [&str; 3]) -> Result<CustomOidcRow> {
     Ok(CustomOidcRow {
-        partner_id: row.try_get("partner_id")?,
+        partner_id: row.try_get(partner_id)?,
         issuer: row.try_get("issuer")?,
         client_id: row.try_get("client_id")?,
         scopes: row.try_get("scopes")?,
@@ -75,8 +81,8 @@ fn oidc_from(row: &Row) -> Result<CustomOidcRow> {
         enabled: row.try_get::<i64>("enabled")? != 0,
         client_secret_updated_at: row.try_get("client_secret_updated_at")?,
         last_verification: row.try_get::<Option<String>>("last_verification")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        created_at: row.try_get(created_at)?,
+        updated_at: row.try_get(updated_at)?,
     })
 }
 
@@ -161,30 +167,30 @@ impl Store {
         allowed_return_urls, session_ttl_secs, created_at";
 
     pub async fn partner(&self, id: &str) -> Result<Option<PartnerRow>> {
-        let sql = format!("SELECT {} FROM partners WHERE id = $1", Self::PARTNER_COLS);
-        let row = query(sql).bind(id).fetch_optional(self.pool()).await?;
-        let Some(row) = row else { return Ok(None) };
-        partner_from(&row).map(Some)
+        self.partner_where("id", id).await
     }
 
     pub async fn partner_by_secret_hash(&self, hash: &str) -> Result<Option<PartnerRow>> {
-        let sql = format!(
-            "SELECT {} FROM partners WHERE secret_key_hash = $1",
-            Self::PARTNER_COLS
-        );
-        let row = query(sql).bind(hash).fetch_optional(self.pool()).await?;
-        let Some(row) = row else { return Ok(None) };
-        partner_from(&row).map(Some)
+        self.partner_where("secret_key_hash", hash).await
     }
 
     pub async fn partner_by_publishable_key(&self, key: &str) -> Result<Option<PartnerRow>> {
+        self.partner_where("publishable_key", key).await
+    }
+
+    /// The partner whose unique `column` holds `value`.
+    async fn partner_where(&self, column: &'static str, value: &str) -> Result<Option<PartnerRow>> {
         let sql = format!(
-            "SELECT {} FROM partners WHERE publishable_key = $1",
+            "SELECT {} FROM partners WHERE {column} = $1",
             Self::PARTNER_COLS
         );
-        let row = query(sql).bind(key).fetch_optional(self.pool()).await?;
-        let Some(row) = row else { return Ok(None) };
-        partner_from(&row).map(Some)
+        query(sql)
+            .bind(value)
+            .fetch_optional(self.pool())
+            .await?
+            .as_ref()
+            .map(partner_from)
+            .transpose()
     }
 
     /// A partner by its publishable key, with its Custom OIDC settings if
@@ -210,19 +216,10 @@ impl Store {
         let partner = partner_from(&row)?;
         let oidc = match row.try_get::<Option<String>>("c_partner_id")? {
             None => None,
-            Some(partner_id) => Some(CustomOidcRow {
-                partner_id,
-                issuer: row.try_get("issuer")?,
-                client_id: row.try_get("client_id")?,
-                scopes: row.try_get("scopes")?,
-                auth_method: auth_method_from(&row)?,
-                button_label: row.try_get("button_label")?,
-                enabled: row.try_get::<i64>("enabled")? != 0,
-                client_secret_updated_at: row.try_get("client_secret_updated_at")?,
-                last_verification: row.try_get("last_verification")?,
-                created_at: row.try_get("c_created_at")?,
-                updated_at: row.try_get("c_updated_at")?,
-            }),
+            Some(_) => Some(oidc_cols(
+                &row,
+                ["c_partner_id", "c_created_at", "c_updated_at"],
+            )?),
         };
         Ok(Some((partner, oidc)))
     }
@@ -306,12 +303,13 @@ impl Store {
             "SELECT {} FROM custom_oidc WHERE partner_id = $1",
             Self::OIDC_COLS
         );
-        let row = query(sql)
+        query(sql)
             .bind(partner_id)
             .fetch_optional(self.pool())
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        oidc_from(&row).map(Some)
+            .await?
+            .as_ref()
+            .map(oidc_from)
+            .transpose()
     }
 
     /// Inserts or replaces the settings. A changed issuer, client id or auth

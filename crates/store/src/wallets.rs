@@ -31,9 +31,13 @@ pub enum WalletInsert {
 impl Store {
     pub async fn wallet(&self, id: &str) -> Result<Option<WalletRow>> {
         let sql = format!("SELECT {WALLET_COLS} FROM wallets WHERE id = $1");
-        let row = query(sql).bind(id).fetch_optional(self.pool()).await?;
-        let Some(row) = row else { return Ok(None) };
-        wallet_from(&row).map(Some)
+        query(sql)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .as_ref()
+            .map(wallet_from)
+            .transpose()
     }
 
     pub async fn wallets_by_identifier(

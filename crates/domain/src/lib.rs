@@ -6,12 +6,14 @@
 pub mod clock;
 mod core;
 mod error;
+mod idp;
 pub mod jose;
 pub mod login;
 pub mod metrics;
 pub mod provider;
 pub mod rules;
 pub mod session_jwt;
+pub mod sessions;
 pub mod time_fmt;
 pub mod verify;
 pub mod wallets;

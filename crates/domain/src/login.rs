@@ -1,20 +1,20 @@
 //! End-user sign-in through Custom OIDC (SPEC §2, §4): the relying party
-//! (start → IdP → callback), login codes, sessions and `/v1/me`.
+//! (start → IdP → callback) and its login codes. Sessions and `/v1/me` are
+//! in `sessions`.
 //!
 //! Every failure after the state has been validated goes back to the app's
 //! `return_to` with `error`/`error_description`; before that (no trusted
 //! return URL yet) the web layer shows an error page. Messages name what to
 //! fix and never contain tokens, codes or secrets.
 
-use crate::rules::AuthMethod;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use keystead_crypto::hashing::token_hash;
-use keystead_crypto::{random_token_bits, ExposeSecret};
+use keystead_crypto::random_token_bits;
 use keystead_proto::ErrorCode;
 use keystead_store::{
-    CustomOidcRow, FinishLogin, LoginFinished, LoginStateRow, PartnerRow, Redeemed, SessionRow,
-    WalletRow, PURPOSE_WALLET_KEY,
+    CustomOidcRow, FinishLogin, LoginFinished, LoginStateRow, PartnerRow, WalletRow,
+    PURPOSE_WALLET_KEY,
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -22,8 +22,8 @@ use url::Url;
 
 use crate::core::Core;
 use crate::error::{Error, Result};
-use crate::jose::{self, IdClaims, TokenError};
-use crate::provider::ProviderMeta;
+use crate::jose;
+pub use crate::sessions::UserSession;
 use crate::time_fmt::rfc3339;
 
 pub const STATE_TTL_SECS: i64 = 600;
@@ -76,7 +76,7 @@ pub struct LoginFailure {
     pub back_to: Option<String>,
 }
 
-fn is_pkce_value(s: &str) -> bool {
+pub(crate) fn is_pkce_value(s: &str) -> bool {
     (43..=128).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
@@ -129,7 +129,7 @@ fn with_params(base: &str, params: &[(&str, &str)]) -> String {
 }
 
 /// IdP-supplied text shown back to the app: printable, short.
-fn clean(s: &str) -> String {
+pub(crate) fn clean(s: &str) -> String {
     crate::printable(s, 200)
 }
 
@@ -162,24 +162,8 @@ struct Identity {
     email: Option<String>,
 }
 
-#[derive(Debug, Clone)]
-pub struct UserSession {
-    pub token_hash: String,
-    pub session: SessionRow,
-}
-
-impl UserSession {
-    /// The session's public id (`sid` of its JWTs): derived from the
-    /// stored token hash by another hash, so it identifies the session
-    /// without being a way to find or use the token.
-    pub fn session_id(&self) -> String {
-        let d = Sha256::digest(format!("keystead sid\0{}", self.token_hash));
-        format!("ses_{}", hex::encode(&d[..16]))
-    }
-}
-
 impl Core {
-    async fn partner_by_pk(&self, api_key: &str) -> Result<PartnerRow> {
+    pub(crate) async fn partner_by_pk(&self, api_key: &str) -> Result<PartnerRow> {
         self.store
             .partner_by_publishable_key(api_key)
             .await?
@@ -492,190 +476,6 @@ impl Core {
         })
     }
 
-    fn idp_error(&self, error: &str, description: Option<&str>) -> Error {
-        let error = clean(error);
-        let desc = description.map(clean).unwrap_or_default();
-        let redirect_problem = matches!(
-            error.as_str(),
-            "redirect_uri_mismatch" | "invalid_redirect_uri"
-        ) || desc.to_ascii_lowercase().contains("redirect_uri")
-            || desc.to_ascii_lowercase().contains("redirect uri");
-        if redirect_problem {
-            return Error::with_hint(
-                ErrorCode::IdpError,
-                format!(
-                    "the IdP rejected keystead's redirect URI; register exactly {} as a redirect URI of the client at your IdP",
-                    self.redirect_uri()
-                ),
-                format!("IdP said: {error}: {desc}"),
-            );
-        }
-        if error == "access_denied" {
-            return Error::new(
-                ErrorCode::IdpError,
-                format!("the sign-in was denied or cancelled at the IdP (access_denied) {desc}")
-                    .trim()
-                    .to_string(),
-            );
-        }
-        Error::new(
-            ErrorCode::IdpError,
-            if desc.is_empty() {
-                format!("the IdP returned an error: {error}")
-            } else {
-                format!("the IdP returned an error: {error}: {desc}")
-            },
-        )
-    }
-
-    async fn exchange_code(
-        &self,
-        client_id: &str,
-        method: AuthMethod,
-        partner_id: &str,
-        meta: &ProviderMeta,
-        code: &str,
-        verifier: &str,
-    ) -> Result<Value> {
-        let redirect_uri = self.redirect_uri();
-        let secret = if method.needs_secret() {
-            Some(self.client_secret(partner_id).await?.ok_or_else(|| {
-                Error::new(
-                    ErrorCode::TokenExchangeFailed,
-                    format!("{method} needs a client secret and none is stored"),
-                )
-            })?)
-        } else {
-            None
-        };
-        let mut form: Vec<(&str, &str)> = vec![
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", &redirect_uri),
-            ("code_verifier", verifier),
-        ];
-        // RFC 6749 §2.3.1: id and secret are form-encoded before Basic.
-        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        let basic_user;
-        let basic_pass;
-        let mut basic = None;
-        // The client authentication of each method (RFC 6749 §2.3.1, OIDC
-        // Core §9). A new method is a new arm.
-        match (method, &secret) {
-            (AuthMethod::ClientSecretBasic, Some(s)) => {
-                basic_user = enc(client_id);
-                basic_pass = zeroize::Zeroizing::new(enc(s.expose_secret()));
-                basic = Some((basic_user.as_str(), basic_pass.as_str()));
-            }
-            (AuthMethod::ClientSecretPost, Some(s)) => {
-                form.push(("client_id", client_id));
-                form.push(("client_secret", s.expose_secret()));
-            }
-            (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost, None)
-            | (AuthMethod::None, _) => form.push(("client_id", client_id)),
-        }
-        let resp = self
-            .outbound
-            .post_form(&meta.token_endpoint, &form, basic)
-            .await
-            .map_err(|e| {
-                let (code, msg) = crate::verify::fetch_failure(
-                    "token endpoint",
-                    &e,
-                    ErrorCode::TokenExchangeFailed,
-                );
-                Error::new(code, msg)
-            })?;
-        let body: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
-        if resp.status == 200 && body.is_object() {
-            return Ok(body);
-        }
-        let err = body
-            .get("error")
-            .and_then(Value::as_str)
-            .map(clean)
-            .unwrap_or_default();
-        let desc = body
-            .get("error_description")
-            .and_then(Value::as_str)
-            .map(clean)
-            .unwrap_or_default();
-        Err(match err.as_str() {
-            "invalid_client" | "unauthorized_client" => Error::with_hint(
-                ErrorCode::TokenExchangeFailed,
-                format!(
-                    "the IdP refused keystead's client credentials ({err}); check the token endpoint auth method (now {method}) and the client secret"
-                ),
-                "compare `keystead oidc show` with the client at your IdP, and set the secret again with `keystead oidc set-secret`",
-            ),
-            "invalid_grant" => Error::new(
-                ErrorCode::TokenExchangeFailed,
-                format!("the IdP refused the authorization code (invalid_grant{}); start the sign-in again", if desc.is_empty() { String::new() } else { format!(": {desc}") }),
-            ),
-            "" => Error::new(ErrorCode::TokenExchangeFailed, format!("the IdP's token endpoint answered HTTP {}", resp.status)),
-            other => Error::new(ErrorCode::TokenExchangeFailed, format!("the IdP's token endpoint refused: {other} {desc}").trim().to_string()),
-        })
-    }
-
-    async fn check_id_token(
-        &self,
-        meta: &ProviderMeta,
-        token: &str,
-        issuer: &str,
-        client_id: &str,
-        nonce: &str,
-        now: i64,
-    ) -> Result<IdClaims> {
-        let began = std::time::Instant::now();
-        let jwks = self.provider_jwks(&meta.jwks_uri, None).await?;
-        let first = jose::validate_id_token(token, &jwks.keys, issuer, client_id, nonce, now);
-        let result = match first {
-            Err(TokenError::UnknownKid(_)) => {
-                // Key rotation at the IdP: one (rate-limited) refetch.
-                let jwks = self.provider_jwks(&meta.jwks_uri, Some(began)).await?;
-                jose::validate_id_token(token, &jwks.keys, issuer, client_id, nonce, now)
-            }
-            other => other,
-        };
-        result.map_err(|e| match e {
-            TokenError::UnknownKid(kid) if kid.is_empty() => Error::new(
-                ErrorCode::IdTokenInvalid,
-                "the IdP's JWKS has no signing key usable for the ID token's algorithm",
-            ),
-            TokenError::UnknownKid(kid) => Error::new(
-                ErrorCode::IdTokenInvalid,
-                format!("the ID token is signed with key {:?}, which is not in the IdP's JWKS as a usable signing key", clean(&kid)),
-            ),
-            TokenError::Invalid(m) => Error::new(ErrorCode::IdTokenInvalid, m),
-        })
-    }
-
-    async fn userinfo(&self, url: &Url, access_token: &str) -> Result<Value> {
-        let resp = self
-            .outbound
-            .get_bearer(url, access_token)
-            .await
-            .map_err(|e| {
-                let (code, msg) = crate::verify::fetch_failure("userinfo", &e, ErrorCode::IdpError);
-                Error::new(code, msg)
-            })?;
-        if resp.status != 200 {
-            return Err(Error::new(
-                ErrorCode::IdpError,
-                format!("the IdP's userinfo endpoint answered HTTP {}", resp.status),
-            ));
-        }
-        serde_json::from_slice::<Value>(&resp.body)
-            .ok()
-            .filter(Value::is_object)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorCode::IdpError,
-                    "the IdP's userinfo answer is not a JSON object",
-                )
-            })
-    }
-
     /// Writes the end of a sign-in in one transaction: the state is used
     /// up, the user found or created with its first EVM wallet (concurrent
     /// first logins agree on one user), wallets claimed by verified email,
@@ -762,135 +562,6 @@ impl Core {
                 Ok(Some(user_id))
             }
         }
-    }
-
-    // ---- sessions -----------------------------------------------------------
-
-    /// `POST /v1/sessions`: a login code and the app's PKCE verifier for a
-    /// session token.
-    pub async fn create_session(
-        &self,
-        api_key: &str,
-        login_code: &str,
-        code_verifier: &str,
-    ) -> Result<Value> {
-        let partner = self.partner_by_pk(api_key).await?;
-        let now = self.now();
-        let invalid = || {
-            Error::new(
-                ErrorCode::LoginCodeInvalid,
-                "login_code is invalid, expired (60 s) or already used; sign in again",
-            )
-        };
-        let token = random_token_bits("kst_", 32);
-        let expires_at = now + partner.session_ttl_secs.clamp(60, MAX_SESSION_SECS);
-        let verifier_ok = |challenge: &str| {
-            is_pkce_value(code_verifier)
-                && keystead_crypto::hashing::constant_time_eq(
-                    s256(code_verifier).as_bytes(),
-                    challenge.as_bytes(),
-                )
-        };
-        let redeemed = self
-            .store
-            .redeem_login_code(
-                &token_hash(login_code),
-                &partner.id,
-                now,
-                verifier_ok,
-                &token_hash(&token),
-                expires_at,
-            )
-            .await?;
-        let user_id = match redeemed {
-            Redeemed::Invalid => return Err(invalid()),
-            Redeemed::PkceMismatch => {
-                return Err(Error::new(
-                    ErrorCode::PkceInvalid,
-                    "code_verifier does not match the code_challenge this sign-in started with; the login code is now used up",
-                ))
-            }
-            Redeemed::Session { user_id } => user_id,
-        };
-        self.metrics
-            .inc("keystead_sessions_created_total", String::new());
-        let me = self.me_json(&user_id).await?;
-        Ok(json!({
-            "session_token": token,
-            "expires_at": rfc3339(expires_at),
-            "user": me["user"],
-            "wallets": me["wallets"],
-        }))
-    }
-
-    pub async fn authenticate_session(&self, token: &str) -> Result<UserSession> {
-        let unauthorized = || {
-            Error::new(
-                ErrorCode::Unauthorized,
-                "a valid session token is required (Authorization: Bearer …)",
-            )
-        };
-        if !token.starts_with("kst_") {
-            return Err(unauthorized());
-        }
-        let hash = token_hash(token);
-        let session = self
-            .store
-            .session(&hash, self.now())
-            .await?
-            .ok_or_else(unauthorized)?;
-        Ok(UserSession {
-            token_hash: hash,
-            session,
-        })
-    }
-
-    pub async fn me_json(&self, user_id: &str) -> Result<Value> {
-        let identities: Vec<Value> = self
-            .store
-            .identities_of_user(user_id)
-            .await?
-            .iter()
-            .map(|i| json!({"issuer": i.issuer, "sub": i.sub, "email": i.email}))
-            .collect();
-        let wallets: Vec<Value> = self
-            .store
-            .wallets_of_user(user_id)
-            .await?
-            .iter()
-            .map(wallet_json)
-            .collect();
-        Ok(json!({ "user": { "id": user_id, "identities": identities }, "wallets": wallets }))
-    }
-
-    pub async fn logout(&self, s: &UserSession) -> Result<()> {
-        self.store.revoke_session(&s.token_hash, self.now()).await?;
-        Ok(())
-    }
-
-    /// `POST /v1/sessions/jwt`
-    pub async fn session_jwt(&self, s: &UserSession) -> Result<Value> {
-        let signer = self.session_signer().await?;
-        let wallets: Vec<Value> = self
-            .store
-            .wallets_of_user(&s.session.user_id)
-            .await?
-            .iter()
-            .map(|w| json!({"id": w.id, "type": w.kind.as_str(), "address": w.address, "publicKey": w.public_key}))
-            .collect();
-        let now = self.now();
-        let claims = json!({
-            "iss": self.issuer_url(),
-            "aud": s.session.partner_id,
-            "sub": s.session.user_id,
-            "sid": s.session_id(),
-            "iat": now,
-            // Short-lived: a logout (or an expired session) stops new ones,
-            // so a revoked session's JWTs die within this window.
-            "exp": s.session.expires_at.min(now + SESSION_JWT_TTL_SECS),
-            "data": { "wallets": wallets },
-        });
-        Ok(json!({ "token": signer.sign(&claims)?, "keyId": signer.kid }))
     }
 
     /// `public_url` as written, without a trailing slash.

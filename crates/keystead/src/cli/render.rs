@@ -1,0 +1,164 @@
+//! Output: safe printing of server text, and the human-readable views.
+
+use super::*;
+
+/// Writes a line to stdout; a closed pipe (`keystead … | head`) ends the
+/// output quietly instead of panicking like `println!`.
+pub(super) fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if writeln!(stdout, "{text}")
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        std::process::exit(0);
+    }
+}
+
+/// The server's answer with every control character (`char::is_control`:
+/// ESC, BEL, CR, newline, C1 controls such as CSI, ...) removed from its
+/// strings and keys, for printing to a terminal: text the server (or the
+/// partner's IdP behind it) chose can neither send escape sequences nor
+/// start a line of its own; the CLI's own newlines are added afterwards.
+pub(super) fn clean(v: &Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(clean_str(s)),
+        Value::Array(a) => Value::Array(a.iter().map(clean).collect()),
+        Value::Object(o) => {
+            Value::Object(o.iter().map(|(k, v)| (clean_str(k), clean(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+pub(super) fn clean_str(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).collect()
+}
+
+pub(super) fn path_segment(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
+}
+
+pub(super) fn render_wallet(w: &Value) -> String {
+    table(&[
+        ("id", s(w, "id")),
+        ("type", s(w, "type")),
+        ("status", s(w, "status")),
+        ("address", s(w, "address")),
+        ("public key", s(w, "publicKey")),
+        (
+            "identifier",
+            format!(
+                "{} ({})",
+                s(w, "userIdentifier"),
+                s(w, "userIdentifierType")
+            ),
+        ),
+        ("created", s(w, "createdAt")),
+    ])
+}
+
+pub(super) fn s(v: &Value, key: &str) -> String {
+    match v.get(key) {
+        Some(Value::String(x)) => x.clone(),
+        Some(Value::Null) | None => "-".into(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// The strings of an array field (missing or wrong type: none).
+pub(super) fn strings(v: &Value, key: &str) -> Vec<String> {
+    v[key]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub(super) fn table(rows: &[(&str, String)]) -> String {
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    rows.iter()
+        .map(|(k, v)| format!("{k:<width$}  {v}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub(super) fn render_partner(v: &Value) -> String {
+    let urls = strings(v, "allowed_return_urls");
+    let mut out = table(&[
+        ("partner_id", s(v, "partner_id")),
+        ("project_id", s(v, "project_id")),
+        ("name", s(v, "name")),
+    ]);
+    out.push_str("\nallowed return URLs:");
+    if urls.is_empty() {
+        out.push_str(" (none)");
+    }
+    for u in urls {
+        out.push_str(&format!("\n  {u}"));
+    }
+    out
+}
+
+pub(super) fn render_oidc(v: &Value) -> String {
+    let secret = if v["client_secret_set"].as_bool() == Some(true) {
+        format!("set on {}", s(v, "client_secret_updated_at"))
+    } else {
+        "not set".into()
+    };
+    let mut out = table(&[
+        ("enabled", s(v, "enabled")),
+        ("issuer", s(v, "issuer")),
+        ("client_id", s(v, "client_id")),
+        ("scopes", s(v, "scopes")),
+        ("auth method", s(v, "token_endpoint_auth_method")),
+        ("button label", s(v, "button_label")),
+        ("client secret", secret),
+        ("redirect URI", s(v, "redirect_uri")),
+    ]);
+    match v.get("last_verification") {
+        Some(lv) if lv.is_object() => {
+            out.push_str("\n\nlast verification:\n");
+            out.push_str(&render_verification(lv));
+        }
+        _ => out.push_str("\n\nlast verification: never (run `keystead oidc verify`)"),
+    }
+    out
+}
+
+pub(super) fn render_verification(v: &Value) -> String {
+    let Ok(ver) = serde_json::from_value::<proto::Verification>(v.clone()) else {
+        return v.to_string();
+    };
+    let width = ver.checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for c in &ver.checks {
+        let status = match c.status {
+            CheckStatus::Pass => "PASS",
+            CheckStatus::Warn => "WARN",
+            CheckStatus::Fail => "FAIL",
+        };
+        out.push_str(&format!("{status}  {:<width$}  {}", c.name, c.detail));
+        if let Some(code) = c.code {
+            out.push_str(&format!(" [{code}]"));
+        }
+        if let Some(h) = &c.hint {
+            out.push_str(&format!("\n      {:<width$}  hint: {h}", ""));
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "{} at {}",
+        if ver.ok {
+            "ok: no check failed"
+        } else {
+            "NOT OK: at least one check failed"
+        },
+        ver.checked_at
+    ));
+    out
+}

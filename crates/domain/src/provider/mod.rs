@@ -34,7 +34,13 @@ use crate::verify::fetch_failure;
 mod cache;
 
 pub use cache::DocCache;
-use cache::{disc_key, jwks_key, Cached};
+use cache::{disc_key, jwks_key, Cached, FlightGuard};
+
+/// What [`Core::memory_or_flight`] found.
+enum Lookup<'a, T> {
+    Hit(T),
+    Miss { flight: FlightGuard<'a>, now: i64 },
+}
 
 pub const DISCOVERY_TTL_SECS: i64 = 15 * 60;
 pub const JWKS_TTL_SECS: i64 = 15 * 60;
@@ -281,6 +287,25 @@ fn not_json(what: &str, url: &Url, code: ErrorCode) -> Error {
 }
 
 impl Core {
+    /// The memory cache, else this key's single flight: after waiting for
+    /// it the cache is read again (the request in front may have filled
+    /// it); a miss then fetches while holding the flight.
+    async fn memory_or_flight<T>(
+        &self,
+        key: &str,
+        from_memory: impl Fn(i64) -> Option<T>,
+    ) -> Lookup<'_, T> {
+        if let Some(r) = from_memory(self.now()) {
+            return Lookup::Hit(r);
+        }
+        let flight = self.docs.flight(key).await;
+        let now = self.now();
+        match from_memory(now) {
+            Some(r) => Lookup::Hit(r),
+            None => Lookup::Miss { flight, now },
+        }
+    }
+
     /// Discovery for `issuer`, checked: its `issuer` must match exactly and
     /// the endpoints must be https.
     pub async fn provider_meta(&self, issuer: &str) -> Result<ProviderMeta> {
@@ -296,14 +321,10 @@ impl Core {
             Some((Cached::Failed(e), _)) => Some(Err(e)),
             _ => None,
         };
-        if let Some(r) = from_memory(self.now()) {
-            return r;
-        }
-        let _flight = self.docs.flight(&key).await;
-        let now = self.now();
-        if let Some(r) = from_memory(now) {
-            return r;
-        }
+        let (_flight, now) = match self.memory_or_flight(&key, from_memory).await {
+            Lookup::Hit(r) => return r,
+            Lookup::Miss { flight, now } => (flight, now),
+        };
         if let Some(c) = self.store.cached_doc(url.as_str()).await? {
             if c.expires_at > now {
                 if let Some(meta) = Discovery::from_json(c.body.as_bytes())
@@ -412,14 +433,10 @@ impl Core {
             Some((Cached::Failed(e), _)) if unknown_kid.is_none() => Some(Err(e)),
             _ => None,
         };
-        if let Some(r) = from_memory(self.now()) {
-            return r;
-        }
-        let _flight = self.docs.flight(&key).await;
-        let now = self.now();
-        if let Some(r) = from_memory(now) {
-            return r;
-        }
+        let (_flight, now) = match self.memory_or_flight(&key, from_memory).await {
+            Lookup::Hit(r) => return r,
+            Lookup::Miss { flight, now } => (flight, now),
+        };
         let cached = self.store.cached_doc(url.as_str()).await?;
         let from_row = |c: &CachedDoc| {
             Jwks::from_json(c.body.as_bytes())

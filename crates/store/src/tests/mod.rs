@@ -172,11 +172,11 @@ async fn sqlite_database_of_the_sqlx_version_opens() {
         .await
         .unwrap();
     let partner = store
-        .partner_by_publishable_key("pk_uwjktnvlu2f2fgofujlgqxupoo5e2vdg")
+        .partner_by_publishable_key("pk_ixdi3uwcgaugh3qawuazplrscnedbpx6")
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(partner.id, "ptn_62zhn2s74bgoa3nldpytdqpkevtigbew");
+    assert_eq!(partner.id, "ptn_fin35tpczgwseitfgaua45gng7bi7lxg");
     let oidc = store.custom_oidc(&partner.id).await.unwrap().unwrap();
     assert_eq!(oidc.issuer, "https://idp.example.com");
     assert_eq!(oidc.auth_method, AuthMethod::None);

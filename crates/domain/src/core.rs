@@ -38,10 +38,10 @@ impl CoreConfig {
 pub struct Core {
     pub(crate) store: Store,
     pub(crate) keys: Arc<dyn KeyProvider>,
-    pub(crate) outbound: Outbound,
     pub(crate) config: Arc<CoreConfig>,
     pub(crate) signer: Arc<tokio::sync::OnceCell<crate::session_jwt::SessionSigner>>,
-    pub(crate) docs: Arc<crate::provider::DocCache>,
+    /// The partner IdPs: metadata, keys, token requests (SSRF-safe).
+    pub(crate) idp: Arc<crate::idp::Idp>,
     pub(crate) limiter: Arc<crate::wallets::RateLimiter>,
     /// Sign-in starts per partner: `/auth/custom_oidc/start` is public (the
     /// publishable key is no secret) and writes a row per call.
@@ -87,12 +87,15 @@ impl Core {
                 crate::verify::VERIFY_BURST,
             )),
             metrics: Arc::new(crate::metrics::Metrics::default()),
+            idp: Arc::new(crate::idp::Idp::new(
+                outbound,
+                crate::idp::StoreDocs(store.clone()),
+                Arc::new(crate::SystemClock),
+            )),
             store,
             keys,
-            outbound,
             config: Arc::new(config),
             signer: Arc::new(tokio::sync::OnceCell::new()),
-            docs: Arc::new(crate::provider::DocCache::default()),
             clock: Arc::new(crate::SystemClock),
         }
     }
@@ -100,6 +103,11 @@ impl Core {
     /// The same core reading time from `clock` (tests move time with a
     /// [`crate::ManualClock`]).
     pub fn with_clock(mut self, clock: Arc<dyn crate::Clock>) -> Self {
+        self.idp = Arc::new(crate::idp::Idp::new(
+            self.idp.outbound().clone(),
+            crate::idp::StoreDocs(self.store.clone()),
+            clock.clone(),
+        ));
         self.clock = clock;
         self
     }

@@ -22,9 +22,9 @@ use url::Url;
 
 use crate::core::Core;
 use crate::error::{Error, Result};
-use crate::jose;
 pub use crate::sessions::UserSession;
 use crate::time_fmt::rfc3339;
+use keystead_oidc::jose;
 
 pub const STATE_TTL_SECS: i64 = 600;
 pub const LOGIN_CODE_TTL_SECS: i64 = 60;
@@ -129,10 +129,6 @@ fn with_params(base: &str, params: &[(&str, &str)]) -> String {
 }
 
 /// IdP-supplied text shown back to the app: printable, short.
-pub(crate) fn clean(s: &str) -> String {
-    crate::printable(s, 200)
-}
-
 fn unknown_publishable_key() -> Error {
     Error::new(
         ErrorCode::Unauthorized,
@@ -248,7 +244,7 @@ impl Core {
                 ))
             }
         };
-        let meta = self.provider_meta(&config.issuer).await?;
+        let meta = self.idp.metadata(&config.issuer).await?;
 
         let state = random_token_bits("", 32);
         let nonce = random_token_bits("", 32);
@@ -379,7 +375,12 @@ impl Core {
         now: i64,
     ) -> Result<Identity> {
         if let Some(err) = &p.error {
-            return Err(self.idp_error(err, p.error_description.as_deref()));
+            return Err(keystead_oidc::idp_error(
+                &self.redirect_uri(),
+                err,
+                p.error_description.as_deref(),
+            )
+            .into());
         }
         let config =
             match self.store.custom_oidc(&login.partner_id).await? {
@@ -389,7 +390,7 @@ impl Core {
                     "Custom OIDC sign-in was disabled or changed during this sign-in; start again",
                 )),
             };
-        let meta = self.provider_meta(&config.issuer).await?;
+        let meta = self.idp.metadata(&config.issuer).await?;
         match &p.iss {
             Some(iss) if iss != &config.issuer => {
                 return Err(Error::new(
@@ -412,27 +413,32 @@ impl Core {
             )
         })?;
 
+        let secret = if config.auth_method.needs_secret() {
+            self.client_secret(&login.partner_id).await?
+        } else {
+            None
+        };
+        let credentials =
+            keystead_oidc::ClientCredentials::new(config.auth_method, &config.client_id, secret)?;
         let tokens = self
-            .exchange_code(
-                &config.client_id,
-                config.auth_method,
-                &login.partner_id,
+            .idp
+            .token_request(
+                &credentials,
+                &self.redirect_uri(),
                 &meta,
                 code,
                 &login.pkce_verifier,
             )
             .await?;
-        let id_token = tokens
-            .get("id_token")
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorCode::IdTokenInvalid,
-                    "the token response has no id_token (is the openid scope granted?)",
-                )
-            })?;
+        let id_token = tokens.id_token.as_deref().ok_or_else(|| {
+            Error::new(
+                ErrorCode::IdTokenInvalid,
+                "the token response has no id_token (is the openid scope granted?)",
+            )
+        })?;
         let claims = self
-            .check_id_token(
+            .idp
+            .verify_id_token(
                 &meta,
                 id_token,
                 &config.issuer,
@@ -447,11 +453,8 @@ impl Core {
         // Many IdPs put `email` but not `email_verified` in the ID token:
         // ask userinfo whenever the token does not carry a verified email.
         if wants_email && email.is_none() {
-            if let (Some(ui), Some(at)) = (
-                &meta.userinfo_endpoint,
-                tokens.get("access_token").and_then(Value::as_str),
-            ) {
-                match self.userinfo(ui, at).await {
+            if let (Some(ui), Some(at)) = (&meta.userinfo_endpoint, &tokens.access_token) {
+                match self.idp.userinfo(ui, at).await {
                     Ok(info) => {
                         if info.get("sub").and_then(Value::as_str) != Some(claims.sub.as_str()) {
                             return Err(Error::new(

@@ -2,16 +2,15 @@
 //! pass/warn/fail and a sentence a person can act on. All requests go
 //! through the SSRF-safe [`keystead_net::Outbound`].
 
-use keystead_net::FetchError;
 use keystead_proto::{Check, CheckStatus, ErrorCode, Verification};
 use keystead_store::CustomOidcRow;
 use url::Url;
 
 use crate::core::{Core, PartnerAuth};
 use crate::error::{Error, Result};
-use crate::provider::{fetch_doc, Discovery, Jwks};
 use crate::rules::{self, SUPPORTED_ALGS};
 use crate::time_fmt::rfc3339;
+use keystead_oidc::{fetch_doc, fetch_failure, Discovery, Jwks, Kind, OidcError};
 
 /// Verify runs allowed per partner (and instance): a burst of 5, then one
 /// every 6 seconds.
@@ -58,47 +57,6 @@ fn printable(s: String) -> String {
     crate::printable(&s, 1000)
 }
 
-/// Maps a fetch failure to `(code, sentence)`; never includes resolved
-/// addresses, only the host the partner wrote.
-pub(crate) fn fetch_failure(
-    what: &str,
-    err: &FetchError,
-    default_code: ErrorCode,
-) -> (ErrorCode, String) {
-    match err {
-        FetchError::NotAllowed { host, .. } => (
-            ErrorCode::AddressNotAllowed,
-            format!(
-                "{what}: {host} is not a public address keystead may connect to (loopback, private, link-local and other special-purpose ranges are refused); the IdP must be reachable on a public address"
-            ),
-        ),
-        FetchError::Resolve { host } => (
-            default_code,
-            format!("{what}: the host name {host} could not be resolved; check the spelling of the URL"),
-        ),
-        FetchError::Timeout { host } => (
-            default_code,
-            format!("{what}: {host} did not answer in time"),
-        ),
-        FetchError::Connect { host, detail } => (
-            default_code,
-            format!("{what}: could not connect to {host} over TLS ({detail})"),
-        ),
-        FetchError::TooLarge { host, limit } => (
-            default_code,
-            format!(
-                "{what}: the response from {host} is larger than {} KiB, more than any real IdP needs",
-                limit / 1024
-            ),
-        ),
-        FetchError::Busy { host } => (
-            default_code,
-            format!("{what}: keystead has too many requests to IdPs in flight to ask {host} now; try again in a moment"),
-        ),
-        FetchError::Other { host, detail } => (default_code, format!("{what}: {host}: {detail}")),
-    }
-}
-
 impl Core {
     pub async fn verify_custom_oidc(&self, auth: &PartnerAuth) -> Result<Verification> {
         let row = self.custom_oidc_row(&auth.partner.id).await?;
@@ -142,32 +100,27 @@ impl Core {
             );
             return;
         };
-        let doc = match fetch_doc(
-            &self.outbound,
-            &url,
-            "discovery",
-            ErrorCode::DiscoveryFailed,
-        )
-        .await
-        .and_then(|body| {
-            Discovery::from_json(&body).ok_or_else(|| {
-                (
-                    ErrorCode::DiscoveryFailed,
-                    format!("discovery: {url} did not return a JSON object"),
-                )
-            })
-        }) {
+        let doc = match fetch_doc(self.idp.outbound(), &url, "discovery", Kind::Discovery)
+            .await
+            .and_then(|body| {
+                Discovery::from_json(&body).ok_or_else(|| {
+                    OidcError::new(
+                        Kind::Discovery,
+                        format!("discovery: {url} did not return a JSON object"),
+                    )
+                })
+            }) {
             Ok(doc) => doc,
-            Err((code, detail)) => {
-                c.fail("discovery", code, detail, None);
+            Err(e) => {
+                c.fail("discovery", e.code(), e.message, None);
                 return;
             }
         };
         c.pass("discovery", format!("fetched {disc_url}"));
         // A partner who fixed their IdP should not wait for the login
         // cache; only a document that passes sign-in's checks is kept.
-        if let Ok(meta) = doc.meta(&row.issuer) {
-            self.remember_meta(&url, &meta, self.now()).await;
+        if let Ok(meta) = doc.checked(&row.issuer) {
+            self.idp.remember_metadata(&url, &meta, self.now()).await;
         }
 
         // issuer, character for character
@@ -230,7 +183,7 @@ impl Core {
                 );
                 continue;
             }
-            match self.outbound.check(&u).await {
+            match self.idp.outbound().check(&u).await {
                 Ok(()) => {
                     c.pass(key, raw.to_string());
                     if key == "jwks_uri" {
@@ -238,20 +191,20 @@ impl Core {
                     }
                 }
                 Err(e) => {
-                    let (code, detail) = fetch_failure(key, &e, ErrorCode::DiscoveryFailed);
-                    c.fail(key, code, detail, None);
+                    let e = fetch_failure(key, &e, Kind::Discovery);
+                    c.fail(key, e.code(), e.message, None);
                 }
             }
         }
 
         // JWKS
         if let Some(u) = jwks_url {
-            let jwks = fetch_doc(&self.outbound, &u, "jwks", ErrorCode::JwksFailed)
+            let jwks = fetch_doc(self.idp.outbound(), &u, "jwks", Kind::Jwks)
                 .await
                 .and_then(|body| {
                     Jwks::from_json(&body).ok_or_else(|| {
-                        (
-                            ErrorCode::JwksFailed,
+                        OidcError::new(
+                            Kind::Jwks,
                             format!("jwks: {u} did not return a JSON object with keys"),
                         )
                     })
@@ -268,13 +221,13 @@ impl Core {
                     None,
                 ),
                 Ok(jwks) => {
-                    self.remember_jwks(&u, &jwks, self.now()).await;
+                    self.idp.remember_jwks(&u, &jwks, self.now()).await;
                     c.pass(
                         "jwks",
                         format!("{} key(s), usable signing keys present", jwks.total),
                     );
                 }
-                Err((code, detail)) => c.fail("jwks", code, detail, None),
+                Err(e) => c.fail("jwks", e.code(), e.message, None),
             }
         }
 

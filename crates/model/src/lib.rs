@@ -8,6 +8,9 @@
 
 use std::fmt;
 
+pub mod clock;
+pub use clock::{Clock, ManualClock, SystemClock};
+
 pub use keystead_proto::ErrorCode;
 
 /// Why a value was refused: its SPEC error code and what to change.

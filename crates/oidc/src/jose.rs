@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
-use crate::rules::SUPPORTED_ALGS;
+use keystead_model::SUPPORTED_ALGS;
 
 pub const LEEWAY_SECS: i64 = 60;
 

@@ -1,4 +1,4 @@
-//! The time the domain's rules see. Expiry (login states, login codes,
+//! The time keystead's rules see. Expiry (login states, login codes,
 //! sessions, session JWTs, cached provider documents) is decided with
 //! [`Clock::now`], never by reading the system clock directly, so tests
 //! move time with a [`ManualClock`] instead of waiting.
@@ -17,7 +17,9 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> i64 {
-        keystead_store::now_unix()
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
     }
 }
 

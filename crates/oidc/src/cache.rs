@@ -2,13 +2,21 @@
 //! bounded by bytes, negative entries for failures, and single-flight so
 //! one fetch serves every waiting request.
 
-use super::*;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use url::Url;
+
+use crate::error::OidcError;
+use crate::metadata::{Jwks, ProviderMetadata};
+use crate::provider::{CACHE_BYTES, FAILURE_TTL_SECS};
 
 #[derive(Debug, Clone)]
 pub(crate) enum Cached {
-    Meta(Arc<ProviderMeta>),
+    Meta(Arc<ProviderMetadata>),
     Jwks(Arc<Jwks>),
-    Failed(Error),
+    Failed(OidcError),
 }
 
 #[derive(Debug)]
@@ -77,7 +85,7 @@ impl Lru {
 
 /// The per-process cache and the single-flight locks.
 #[derive(Debug, Default)]
-pub struct DocCache {
+pub(crate) struct DocCache {
     lru: Mutex<Lru>,
     inflight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -98,12 +106,12 @@ impl DocCache {
         }
     }
 
-    pub(crate) fn fail(&self, key: &str, e: &Error, now: i64) {
+    pub(crate) fn fail(&self, key: &str, e: &OidcError, now: i64) {
         self.put(key, Cached::Failed(e.clone()), now + FAILURE_TTL_SECS);
     }
 
     /// Bytes held now (tests and metrics).
-    pub fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.lru.lock().map(|l| l.bytes).unwrap_or(0)
     }
 
@@ -157,7 +165,7 @@ mod tests {
     fn the_cache_stays_within_its_byte_budget_and_evicts_the_least_recently_used() {
         let mut lru = Lru::default();
         let entry =
-            |i: usize| Cached::Failed(Error::new(ErrorCode::DiscoveryFailed, format!("{i}")));
+            |i: usize| Cached::Failed(OidcError::new(crate::Kind::Discovery, format!("{i}")));
         let each = CACHE_BYTES / 10;
         for i in 0..100 {
             lru.put(&format!("k{i}"), entry(i), i64::MAX, each);
@@ -183,7 +191,7 @@ mod tests {
         let mut lru = Lru::default();
         lru.put(
             "k",
-            Cached::Failed(Error::new(ErrorCode::DiscoveryFailed, "x")),
+            Cached::Failed(OidcError::new(crate::Kind::Discovery, "x")),
             100,
             10,
         );

@@ -1,21 +1,30 @@
 //! The rules of SPEC §3 and §5 with no HTTP and no SQL: what a valid Custom
 //! OIDC configuration is, how partners, projects and developers are made,
-//! and what Verify checks. The web layer and the CLI call [`Core`]; storage,
-//! the key provider and the outbound client are plugged in at start.
+//! and what Verify checks, as one service per SPEC section ([`Services`]);
+//! storage, the key provider and the outbound client are plugged in at
+//! start.
 
-mod core;
+pub mod admin;
+pub mod configuration;
 mod error;
 pub mod idp;
 pub mod login;
 pub mod metrics;
 pub mod rules;
+pub mod services;
 pub mod session_jwt;
 pub mod sessions;
 pub mod time_fmt;
 pub mod verify;
 pub mod wallets;
 
-pub use crate::core::{Core, CoreConfig, PartnerAuth};
+pub use crate::admin::Admin;
+pub use crate::configuration::{Configuration, PartnerAuth};
+pub use crate::login::SignIn;
+pub use crate::services::{DomainConfig, Ops, Services};
+pub use crate::sessions::Sessions;
+pub use crate::verify::Verify;
+pub use crate::wallets::Wallets;
 pub use error::{Error, Result};
 pub use keystead_model::{Clock, ManualClock, SystemClock};
 

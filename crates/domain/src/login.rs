@@ -20,10 +20,19 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::core::Core;
+use std::sync::Arc;
+
+use keystead_crypto::KeyProvider;
+use keystead_store::Store;
+
 use crate::error::{Error, Result};
+use crate::idp::Idp;
+use crate::metrics::Metrics;
+use crate::services::DomainConfig;
 pub use crate::sessions::UserSession;
 use crate::time_fmt::rfc3339;
+use crate::wallets::RateLimiter;
+use crate::Clock;
 use keystead_oidc::jose;
 
 pub const STATE_TTL_SECS: i64 = 600;
@@ -158,12 +167,55 @@ struct Identity {
     email: Option<String>,
 }
 
-impl Core {
-    pub(crate) async fn partner_by_pk(&self, api_key: &str) -> Result<PartnerRow> {
-        self.store
-            .partner_by_publishable_key(api_key)
-            .await?
-            .ok_or_else(unknown_publishable_key)
+/// The partner of a publishable key, or the error saying it is not one.
+pub(crate) async fn partner_by_pk(store: &Store, api_key: &str) -> Result<PartnerRow> {
+    store
+        .partner_by_publishable_key(api_key)
+        .await?
+        .ok_or_else(unknown_publishable_key)
+}
+
+/// The relying party: the store, the key provider (new wallets, the client
+/// secret), the partner IdPs, the per-partner start limit, metrics, the
+/// clock and the public URL.
+#[derive(Clone)]
+pub struct SignIn {
+    store: Store,
+    keys: Arc<dyn KeyProvider>,
+    idp: Arc<Idp>,
+    start_limiter: Arc<RateLimiter>,
+    metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
+    config: Arc<DomainConfig>,
+}
+
+impl SignIn {
+    pub(crate) fn new(
+        store: Store,
+        keys: Arc<dyn KeyProvider>,
+        idp: Arc<Idp>,
+        metrics: Arc<Metrics>,
+        clock: Arc<dyn Clock>,
+        config: Arc<DomainConfig>,
+    ) -> Self {
+        SignIn {
+            store,
+            keys,
+            idp,
+            start_limiter: Arc::new(RateLimiter::new(STARTS_PER_SECOND, STARTS_BURST)),
+            metrics,
+            clock,
+            config,
+        }
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// The URL browsers reach keystead at.
+    pub fn public_url(&self) -> &Url {
+        &self.config.public_url
     }
 
     /// A partner by publishable key and its Custom OIDC settings (one
@@ -274,7 +326,7 @@ impl Core {
             let mut q = url.query_pairs_mut();
             q.append_pair("response_type", "code")
                 .append_pair("client_id", &config.client_id)
-                .append_pair("redirect_uri", &self.redirect_uri())
+                .append_pair("redirect_uri", &self.config.redirect_uri())
                 .append_pair("scope", &config.scopes)
                 .append_pair("state", &state)
                 .append_pair("nonce", &nonce)
@@ -376,7 +428,7 @@ impl Core {
     ) -> Result<Identity> {
         if let Some(err) = &p.error {
             return Err(keystead_oidc::idp_error(
-                &self.redirect_uri(),
+                &self.config.redirect_uri(),
                 err,
                 p.error_description.as_deref(),
             )
@@ -414,7 +466,8 @@ impl Core {
         })?;
 
         let secret = if config.auth_method.needs_secret() {
-            self.client_secret(&login.partner_id).await?
+            crate::configuration::client_secret(&self.store, self.keys.as_ref(), &login.partner_id)
+                .await?
         } else {
             None
         };
@@ -424,7 +477,7 @@ impl Core {
             .idp
             .token_request(
                 &credentials,
-                &self.redirect_uri(),
+                &self.config.redirect_uri(),
                 &meta,
                 code,
                 &login.pkce_verifier,
@@ -556,7 +609,7 @@ impl Core {
             } => {
                 let partner_id = &login.partner_id;
                 if created {
-                    self.count_wallet(keystead_wallet::WalletType::Evm);
+                    self.metrics.count_wallet(keystead_wallet::WalletType::Evm);
                     tracing::info!(%partner_id, %user_id, "new user with EVM wallet");
                 }
                 if claimed > 0 {
@@ -565,15 +618,6 @@ impl Core {
                 Ok(Some(user_id))
             }
         }
-    }
-
-    /// `public_url` as written, without a trailing slash.
-    pub fn issuer_url(&self) -> String {
-        self.config
-            .public_url
-            .as_str()
-            .trim_end_matches('/')
-            .to_string()
     }
 }
 

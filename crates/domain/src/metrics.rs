@@ -45,6 +45,14 @@ impl Metrics {
         }
     }
 
+    /// A wallet was created.
+    pub fn count_wallet(&self, kind: keystead_wallet::WalletType) {
+        self.inc(
+            "keystead_wallets_created_total",
+            format!("type=\"{}\"", kind.as_str()),
+        );
+    }
+
     pub fn render(&self) -> String {
         let counters = self.counters.lock().map(|c| c.clone()).unwrap_or_default();
         let mut out = String::new();

@@ -12,8 +12,8 @@ use keystead_crypto::random_token;
 use keystead_store::PURPOSE_SESSION_JWT_KEY;
 use serde_json::{json, Value};
 
-use crate::core::Core;
 use crate::error::{Error, Result};
+use crate::sessions::Sessions;
 
 const KID_SETTING: &str = "session_jwt_kid";
 
@@ -57,7 +57,7 @@ fn public_jwk(kid: &str, key: &EcdsaKeyPair) -> Value {
     })
 }
 
-impl Core {
+impl Sessions {
     pub async fn session_signer(&self) -> Result<&SessionSigner> {
         self.signer
             .get_or_try_init(|| self.load_or_create_signer())

@@ -8,10 +8,20 @@ use keystead_store::{Redeemed, SessionRow};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::core::Core;
+use std::sync::Arc;
+
+use keystead_crypto::KeyProvider;
+use keystead_store::Store;
+
 use crate::error::{Error, Result};
-use crate::login::{is_pkce_value, s256, wallet_json, MAX_SESSION_SECS, SESSION_JWT_TTL_SECS};
+use crate::login::{
+    is_pkce_value, partner_by_pk, s256, wallet_json, MAX_SESSION_SECS, SESSION_JWT_TTL_SECS,
+};
+use crate::metrics::Metrics;
+use crate::services::DomainConfig;
+use crate::session_jwt::SessionSigner;
 use crate::time_fmt::rfc3339;
+use crate::Clock;
 
 #[derive(Debug, Clone)]
 pub struct UserSession {
@@ -29,7 +39,40 @@ impl UserSession {
     }
 }
 
-impl Core {
+/// Sessions: the store, the key provider (the session JWT signing key is
+/// sealed), metrics, the clock and the public URL (the JWTs' issuer).
+#[derive(Clone)]
+pub struct Sessions {
+    pub(crate) store: Store,
+    pub(crate) keys: Arc<dyn KeyProvider>,
+    pub(crate) signer: Arc<tokio::sync::OnceCell<SessionSigner>>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: Arc<DomainConfig>,
+}
+
+impl Sessions {
+    pub(crate) fn new(
+        store: Store,
+        keys: Arc<dyn KeyProvider>,
+        metrics: Arc<Metrics>,
+        clock: Arc<dyn Clock>,
+        config: Arc<DomainConfig>,
+    ) -> Self {
+        Sessions {
+            store,
+            keys,
+            signer: Arc::new(tokio::sync::OnceCell::new()),
+            metrics,
+            clock,
+            config,
+        }
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
     /// `POST /v1/sessions`: a login code and the app's PKCE verifier for a
     /// session token.
     pub async fn create_session(
@@ -38,7 +81,7 @@ impl Core {
         login_code: &str,
         code_verifier: &str,
     ) -> Result<Value> {
-        let partner = self.partner_by_pk(api_key).await?;
+        let partner = partner_by_pk(&self.store, api_key).await?;
         let now = self.now();
         let invalid = || {
             Error::new(
@@ -144,7 +187,7 @@ impl Core {
             .collect();
         let now = self.now();
         let claims = json!({
-            "iss": self.issuer_url(),
+            "iss": self.config.issuer_url(),
             "aud": s.session.partner_id,
             "sub": s.session.user_id,
             "sid": s.session_id(),

@@ -6,10 +6,18 @@ use keystead_proto::{Check, CheckStatus, ErrorCode, Verification};
 use keystead_store::CustomOidcRow;
 use url::Url;
 
-use crate::core::{Core, PartnerAuth};
+use std::sync::Arc;
+
+use keystead_store::Store;
+
+use crate::configuration::{custom_oidc_row, PartnerAuth};
 use crate::error::{Error, Result};
+use crate::idp::Idp;
+use crate::metrics::Metrics;
 use crate::rules::{self, SUPPORTED_ALGS};
 use crate::time_fmt::rfc3339;
+use crate::wallets::RateLimiter;
+use crate::Clock;
 use keystead_oidc::{fetch_doc, fetch_failure, Discovery, Jwks, Kind, OidcError};
 
 /// Verify runs allowed per partner (and instance): a burst of 5, then one
@@ -57,12 +65,42 @@ fn printable(s: String) -> String {
     crate::printable(&s, 1000)
 }
 
-impl Core {
+/// Verify: the store (the last result is kept), the partner IdPs, the
+/// per-partner Verify limit, metrics and the clock.
+#[derive(Clone)]
+pub struct Verify {
+    store: Store,
+    idp: Arc<Idp>,
+    limiter: Arc<RateLimiter>,
+    metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Verify {
+    pub(crate) fn new(
+        store: Store,
+        idp: Arc<Idp>,
+        metrics: Arc<Metrics>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Verify {
+            store,
+            idp,
+            limiter: Arc::new(RateLimiter::new(VERIFY_PER_SECOND, VERIFY_BURST)),
+            metrics,
+            clock,
+        }
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
     pub async fn verify_custom_oidc(&self, auth: &PartnerAuth) -> Result<Verification> {
-        let row = self.custom_oidc_row(&auth.partner.id).await?;
+        let row = custom_oidc_row(&self.store, &auth.partner.id).await?;
         // Each Verify makes up to two outbound requests on the partner's
         // say-so: a few a minute is all a person needs.
-        if let Err(retry_after) = self.verify_limiter.check(&auth.partner.id) {
+        if let Err(retry_after) = self.limiter.check(&auth.partner.id) {
             self.metrics
                 .inc("keystead_rate_limited_total", String::new());
             return Err(Error::RateLimited { retry_after });

@@ -17,9 +17,16 @@ use keystead_wallet::{SignRequest, Signed, WalletType};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::core::{Core, PartnerAuth};
+use std::sync::Arc;
+
+use keystead_crypto::KeyProvider;
+use keystead_store::Store;
+
+use crate::configuration::PartnerAuth;
 use crate::error::{Error, Result};
 use crate::login::{wallet_json, UserSession};
+use crate::metrics::Metrics;
+use crate::Clock;
 
 pub const IDEMPOTENCY_WINDOW_SECS: i64 = 24 * 3600;
 /// Who is calling a wallet route.
@@ -119,12 +126,36 @@ fn not_found() -> Error {
     Error::new(ErrorCode::NotFound, "no such wallet")
 }
 
-impl Core {
-    pub(crate) fn count_wallet(&self, kind: WalletType) {
-        self.metrics.inc(
-            "keystead_wallets_created_total",
-            format!("type=\"{}\"", kind.as_str()),
-        );
+/// Wallets: the store, the key provider (wallet keys are sealed), the
+/// per-caller rate limit, metrics and the clock.
+#[derive(Clone)]
+pub struct Wallets {
+    store: Store,
+    keys: Arc<dyn KeyProvider>,
+    limiter: Arc<RateLimiter>,
+    metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Wallets {
+    pub(crate) fn new(
+        store: Store,
+        keys: Arc<dyn KeyProvider>,
+        limiter: Arc<RateLimiter>,
+        metrics: Arc<Metrics>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Wallets {
+            store,
+            keys,
+            limiter,
+            metrics,
+            clock,
+        }
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now()
     }
 
     /// The wallet routes' rate limit. A partner's backend (secret key) and
@@ -237,7 +268,7 @@ impl Core {
         });
         match self.store.insert_wallet(&row, &sealed, idem, now).await? {
             WalletInsert::Created => {
-                self.count_wallet(kind);
+                self.metrics.count_wallet(kind);
                 Ok((201, response, false))
             }
             WalletInsert::Replay(r) => replay(r, &request_hash),
@@ -361,7 +392,7 @@ impl Core {
             .await?
         {
             WalletInsert::Created => {
-                self.count_wallet(kind);
+                self.metrics.count_wallet(kind);
                 Ok((true, json!({ "wallet": wallet_json(&row) })))
             }
             _ => {

@@ -10,7 +10,7 @@ use base64::Engine;
 use keystead_crypto::hashing::token_hash;
 use keystead_crypto::local::LocalKeyProvider;
 use keystead_crypto::KeyProvider;
-use keystead_domain::{Clock, Core, CoreConfig, ManualClock};
+use keystead_domain::{Clock, DomainConfig, ManualClock, Services, Sessions};
 use keystead_net::{Outbound, OutboundConfig};
 use keystead_proto::ErrorCode;
 use keystead_store::{FinishLogin, LoginStateRow, Store, WalletRow, PURPOSE_WALLET_KEY};
@@ -20,7 +20,7 @@ const VERIFIER: &str = "a-verifier-of-the-app-0123456789abcdefghijklmnop";
 const T0: i64 = 1_900_000_000;
 
 struct World {
-    core: Core,
+    sessions: Sessions,
     store: Store,
     keys: Arc<dyn KeyProvider>,
     clock: ManualClock,
@@ -37,13 +37,13 @@ async fn world(session_ttl: i64) -> World {
         Arc::new(LocalKeyProvider::open_or_create(&dir.path().join("master.key")).unwrap());
     let outbound = Outbound::new(&OutboundConfig::default()).unwrap();
     let clock = ManualClock::at(T0);
-    let core = Core::new(
+    let services = Services::with_clock(
         store.clone(),
         keys.clone(),
         outbound,
-        CoreConfig::new("http://127.0.0.1:1".parse().unwrap()),
-    )
-    .with_clock(Arc::new(clock.clone()));
+        DomainConfig::new("http://127.0.0.1:1".parse().unwrap()),
+        Arc::new(clock.clone()),
+    );
     store.insert_project("prj_1", "p").await.unwrap();
     store
         .insert_partner(
@@ -57,7 +57,7 @@ async fn world(session_ttl: i64) -> World {
         .await
         .unwrap();
     World {
-        core,
+        sessions: services.sessions,
         store,
         keys,
         clock,
@@ -138,11 +138,14 @@ async fn a_login_code_works_for_60_seconds() {
     signed_in(&w, "alice", "klc_early").await;
     signed_in(&w, "alice", "klc_late").await;
     w.clock.advance(59);
-    let ok = w.core.create_session("pk_1", "klc_early", VERIFIER).await;
+    let ok = w
+        .sessions
+        .create_session("pk_1", "klc_early", VERIFIER)
+        .await;
     assert!(ok.is_ok(), "a 59 s old code is redeemed: {ok:?}");
     w.clock.advance(2); // 61 s
     let late = w
-        .core
+        .sessions
         .create_session("pk_1", "klc_late", VERIFIER)
         .await
         .unwrap_err();
@@ -154,14 +157,14 @@ async fn a_session_ends_at_its_lifetime() {
     let w = world(600).await;
     signed_in(&w, "bob", "klc_bob").await;
     let s = w
-        .core
+        .sessions
         .create_session("pk_1", "klc_bob", VERIFIER)
         .await
         .unwrap();
     let token = s["session_token"].as_str().unwrap().to_string();
     w.clock.advance(599);
-    assert!(w.core.authenticate_session(&token).await.is_ok());
+    assert!(w.sessions.authenticate_session(&token).await.is_ok());
     w.clock.advance(1); // 600 s: expired
-    let gone = w.core.authenticate_session(&token).await.unwrap_err();
+    let gone = w.sessions.authenticate_session(&token).await.unwrap_err();
     assert_eq!(gone.code(), ErrorCode::Unauthorized);
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use keystead_crypto::local::write_file_0600;
 use keystead_crypto::{ExposeSecret, SecretString};
-use keystead_domain::Core;
+use keystead_domain::Admin;
 use keystead_store::Store;
 
 pub const FILE_NAME: &str = "admin-token";
@@ -39,9 +39,9 @@ const WAIT_FOR_WRITER: Duration = Duration::from_secs(5);
 ///   complete token within a few seconds stops the start with a message.
 pub async fn on_start(store: &Store, data_dir: &Path) -> anyhow::Result<()> {
     let path = data_dir.join(FILE_NAME);
-    if Core::has_admin_token(store).await? {
+    if Admin::has_admin_token(store).await? {
         if let Ok(Some(token)) = read_token(&path) {
-            if !Core::admin_token_matches(store, token.expose_secret()).await? {
+            if !Admin::admin_token_matches(store, token.expose_secret()).await? {
                 tracing::warn!(file = %path.display(),
                     "this file does not hold the current admin token (was it reset with `keystead admin reset-token` on another host?)");
             }
@@ -53,7 +53,7 @@ pub async fn on_start(store: &Store, data_dir: &Path) -> anyhow::Result<()> {
         return Ok(());
     }
 
-    let token = Core::new_admin_token();
+    let token = Admin::new_admin_token();
     match create_new_0600(&path, &token) {
         Ok(()) => {}
         Err(e) if e.kind() == ErrorKind::AlreadyExists => return adopt(store, &path).await,
@@ -66,7 +66,7 @@ pub async fn on_start(store: &Store, data_dir: &Path) -> anyhow::Result<()> {
             })
         }
     }
-    match Core::ensure_admin_token(store, &token).await {
+    match Admin::ensure_admin_token(store, &token).await {
         Ok(true) => {
             println!("Admin token written to {} (mode 0600).", path.display());
             Ok(())
@@ -76,7 +76,7 @@ pub async fn on_start(store: &Store, data_dir: &Path) -> anyhow::Result<()> {
             // is ours (an instance sharing this directory adopted the file),
             // keep the file; otherwise the file holds a token that does not
             // work, and goes.
-            if Core::admin_token_matches(store, token.expose_secret()).await? {
+            if Admin::admin_token_matches(store, token.expose_secret()).await? {
                 println!("Admin token written to {} (mode 0600).", path.display());
             } else {
                 remove_if_holds(&path, &token).with_context(|| {
@@ -128,8 +128,8 @@ async fn adopt(store: &Store, path: &Path) -> anyhow::Result<()> {
             }
         }
     };
-    if Core::ensure_admin_token(store, &token).await?
-        || Core::admin_token_matches(store, token.expose_secret()).await?
+    if Admin::ensure_admin_token(store, &token).await?
+        || Admin::admin_token_matches(store, token.expose_secret()).await?
     {
         println!(
             "Admin token: see {} (its token is now the admin token).",
@@ -159,12 +159,12 @@ pub async fn reset(store: &Store, data_dir: &Path) -> anyhow::Result<PathBuf> {
                 .with_context(|| format!("reading {} (nothing was changed)", path.display()))
         }
     };
-    let token = Core::new_admin_token();
+    let token = Admin::new_admin_token();
     let line = zeroize::Zeroizing::new(format!("{}\n", token.expose_secret()));
     write_file_0600(&path, line.as_bytes())
         .with_context(|| format!("writing {} (nothing was changed)", path.display()))?;
     sync_dir(data_dir);
-    if let Err(e) = Core::replace_admin_token(store, &token).await {
+    if let Err(e) = Admin::replace_admin_token(store, &token).await {
         let restored = match &previous {
             Some(bytes) => write_file_0600(&path, bytes),
             None => std::fs::remove_file(&path),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use keystead_crypto::local::LocalKeyProvider;
 use keystead_crypto::KeyProvider;
-use keystead_domain::{Core, CoreConfig};
+use keystead_domain::{DomainConfig, Services};
 use keystead_net::{Outbound, OutboundConfig};
 use keystead_store::Store;
 
@@ -84,32 +84,35 @@ pub async fn run(cfg: ServerConfig, stop_on_stdin_eof: bool) -> anyhow::Result<(
             .await
             .context("the key provider cannot open the secrets in this database (wrong master.key or KMS key?)")?;
     }
-    let mut core_config = CoreConfig::new(public_url);
-    core_config.wallet_rate = (
+    let mut domain_config = DomainConfig::new(public_url);
+    domain_config.wallet_rate = (
         cfg.wallets.rate_limit_per_second,
         cfg.wallets.rate_limit_burst,
     );
-    let core = Core::new(store, keys, outbound, core_config);
+    let services = Services::new(store, keys, outbound, domain_config);
 
     // The admin token file is written before its hash is stored (see
     // admin_token.rs): a failure here stops the start with nothing stored.
-    crate::admin_token::on_start(core.store(), &cfg.data_dir).await?;
+    crate::admin_token::on_start(services.ops.store(), &cfg.data_dir).await?;
 
     println!(
         "keystead listening on http://{addr} (public URL {})",
-        core.issuer_url()
+        services.ops.config().issuer_url()
     );
-    println!("Custom OIDC redirect URI: {}", core.redirect_uri());
+    println!(
+        "Custom OIDC redirect URI: {}",
+        services.ops.config().redirect_uri()
+    );
     tracing::info!(%addr, "listening");
 
     // Single-use records that can no longer be used, sessions long
     // expired, idempotency keys past their window.
-    let purge = core.clone();
+    let purge = services.ops.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(300));
         loop {
             tick.tick().await;
-            match purge.store().purge_expired(purge.now()).await {
+            match purge.purge_expired().await {
                 Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired records"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purging expired records failed"),
@@ -122,9 +125,9 @@ pub async fn run(cfg: ServerConfig, stop_on_stdin_eof: bool) -> anyhow::Result<(
         request_timeout: Duration::from_millis(cfg.http.request_timeout_ms),
         max_connections: cfg.http.max_connections,
     };
-    let app = keystead_web::router(core.clone(), &limits);
+    let app = keystead_web::router(services.clone(), &limits);
     keystead_web::serve(listener, app, &limits, shutdown_signal(stop_on_stdin_eof)).await;
-    core.store().close().await;
+    services.ops.store().close().await;
     tracing::info!("stopped");
     Ok(())
 }

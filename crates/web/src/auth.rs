@@ -37,7 +37,7 @@ impl FromRequestParts<AppState> for Admin {
             bearer(parts),
             "the admin token, as Authorization: Bearer <token>,",
         )?;
-        state.core.check_admin_token(token).await?;
+        state.services.admin.check_admin_token(token).await?;
         Ok(Admin)
     }
 }
@@ -61,7 +61,13 @@ impl FromRequestParts<AppState> for Partner {
             key,
             "a secret key (X-API-Key: sk_… or Authorization: Bearer sk_…)",
         )?;
-        Ok(Partner(state.core.authenticate_secret_key(key).await?))
+        Ok(Partner(
+            state
+                .services
+                .configuration
+                .authenticate_secret_key(key)
+                .await?,
+        ))
     }
 }
 
@@ -76,7 +82,9 @@ impl FromRequestParts<AppState> for User {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = required(bearer(parts), "a session token (Authorization: Bearer …)")?;
-        Ok(User(state.core.authenticate_session(token).await?))
+        Ok(User(
+            state.services.sessions.authenticate_session(token).await?,
+        ))
     }
 }
 
@@ -94,11 +102,11 @@ impl FromRequestParts<AppState> for WalletCaller {
         let has_api_key = parts.headers.contains_key("x-api-key");
         let caller = match bearer(parts) {
             Some(t) if t.starts_with("kst_") && !has_api_key => {
-                Caller::User(state.core.authenticate_session(t).await?)
+                Caller::User(state.services.sessions.authenticate_session(t).await?)
             }
             _ => Caller::Partner(Partner::from_request_parts(parts, state).await?.0),
         };
-        state.core.rate_check(caller.rate_bucket())?;
+        state.services.wallets.rate_check(caller.rate_bucket())?;
         Ok(WalletCaller(caller))
     }
 }

@@ -1,5 +1,6 @@
-//! HTTP: thin axum handlers that extract, call [`keystead_domain::Core`] and
-//! map the result. Errors become `{"error": {code, message, hint?}}` in one
+//! HTTP: thin axum handlers that extract, call one domain service (each
+//! handler takes the one it needs from the state, [`AppState`]) and map
+//! the result. Errors become `{"error": {code, message, hint?}}` in one
 //! place ([`error`]); authentication lives in extractors ([`auth`]).
 
 mod auth;
@@ -12,10 +13,11 @@ mod wallets;
 
 use std::time::Duration;
 
+use axum::extract::FromRef;
 use axum::http::StatusCode;
 use axum::http::{header, HeaderValue, Request};
 use axum::Router;
-use keystead_domain::Core;
+use keystead_domain::{Admin, Configuration, Ops, Services, Sessions, SignIn, Verify, Wallets};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
@@ -25,16 +27,38 @@ pub use error::ApiError;
 pub use routes::openapi;
 pub use serve::{serve, HttpLimits};
 
+/// The router's state: every service. A handler extracts only its own
+/// (`State<SignIn>`, `State<Wallets>`, …).
 #[derive(Clone)]
 pub struct AppState {
-    pub core: Core,
+    pub services: Services,
+}
+
+macro_rules! service_state {
+    ($($ty:ident => $field:ident),* $(,)?) => {$(
+        impl FromRef<AppState> for $ty {
+            fn from_ref(s: &AppState) -> Self {
+                s.services.$field.clone()
+            }
+        }
+    )*};
+}
+
+service_state! {
+    Admin => admin,
+    Configuration => configuration,
+    Verify => verify,
+    SignIn => sign_in,
+    Sessions => sessions,
+    Wallets => wallets,
+    Ops => ops,
 }
 
 /// Largest request body accepted (SPEC §6: 413 `payload_too_large`).
 pub const MAX_REQUEST_BODY: usize = 64 * 1024;
 
-pub fn router(core: Core, limits: &HttpLimits) -> Router {
-    let state = AppState { core };
+pub fn router(services: Services, limits: &HttpLimits) -> Router {
+    let state = AppState { services };
     routes::routes()
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BODY))

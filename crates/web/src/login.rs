@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use keystead_domain::login::{
     CallbackParams, StartParams, BROWSER_COOKIE, BROWSER_COOKIE_HOST, STATE_TTL_SECS,
 };
-use keystead_domain::Error;
+use keystead_domain::{Error, Sessions, SignIn};
 use serde::Deserialize;
 use serde_json::Value;
 use tower_http::cors::{Any, CorsLayer};
@@ -65,13 +65,10 @@ pub struct ApiKeyQuery {
     params(("api_key" = String, Query, description = "publishable key pk_…")),
     responses((status = 200, description = "{authConfig: {methods, oidcConfig?}}"), (status = 401, description = "unknown key")))]
 pub async fn sdk_config(
-    State(s): State<AppState>,
+    State(s): State<SignIn>,
     Query(q): Query<ApiKeyQuery>,
 ) -> ApiResult<Response> {
-    let v = s
-        .core
-        .sdk_config(q.api_key.as_deref().unwrap_or(""))
-        .await?;
+    let v = s.sdk_config(q.api_key.as_deref().unwrap_or("")).await?;
     let mut resp = Json(v).into_response();
     resp.headers_mut().insert(
         header::CACHE_CONTROL,
@@ -91,8 +88,8 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-fn https(s: &AppState) -> bool {
-    s.core.public_url().scheme() == "https"
+fn https(s: &SignIn) -> bool {
+    s.public_url().scheme() == "https"
 }
 
 fn escape(s: &str) -> String {
@@ -171,7 +168,7 @@ pub struct StartQuery {
            ("code_challenge_method" = String, Query, description = "S256"), ("state" = Option<String>, Query),
            ("login_hint" = Option<String>, Query)),
     responses((status = 302, description = "to the IdP's authorization endpoint"), (status = 400, description = "error page")))]
-pub async fn start(State(s): State<AppState>, Query(q): Query<StartQuery>) -> Response {
+pub async fn start(State(s): State<SignIn>, Query(q): Query<StartQuery>) -> Response {
     let params = StartParams {
         api_key: q.api_key.unwrap_or_default(),
         return_to: q.return_to.unwrap_or_default(),
@@ -180,7 +177,7 @@ pub async fn start(State(s): State<AppState>, Query(q): Query<StartQuery>) -> Re
         state: q.state,
         login_hint: q.login_hint,
     };
-    match s.core.start_login(&params).await {
+    match s.start_login(&params).await {
         Ok(started) => {
             let set = if https(&s) {
                 // `__Host-` demands Path=/ and Secure.
@@ -193,7 +190,7 @@ pub async fn start(State(s): State<AppState>, Query(q): Query<StartQuery>) -> Re
                 // prefix still gets the cookie back on its callback.
                 let path = format!(
                     "{}/auth/custom_oidc",
-                    s.core.public_url().path().trim_end_matches('/')
+                    s.public_url().path().trim_end_matches('/')
                 );
                 format!(
                     "{BROWSER_COOKIE}={}; Path={path}; Max-Age={STATE_TTL_SECS}; HttpOnly; SameSite=Lax",
@@ -223,7 +220,7 @@ pub struct CallbackQuery {
     responses((status = 302, description = "to return_to with login_code and state, or error and error_description"),
               (status = 400, description = "error page (state invalid)")))]
 pub async fn callback(
-    State(s): State<AppState>,
+    State(s): State<SignIn>,
     headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
 ) -> Response {
@@ -240,7 +237,7 @@ pub async fn callback(
         BROWSER_COOKIE
     };
     let browser = cookie(&headers, name);
-    match s.core.finish_login(&params, browser.as_deref()).await {
+    match s.finish_login(&params, browser.as_deref()).await {
         Ok(location) => redirect(&location),
         Err(f) => match f.back_to {
             Some(back) => {
@@ -269,37 +266,36 @@ pub struct SessionRequest {
     responses((status = 200, description = "{session_token, expires_at, user, wallets}"),
               (status = 400, description = "login_code_invalid or pkce_invalid")))]
 pub async fn create_session(
-    State(s): State<AppState>,
+    State(s): State<Sessions>,
     SecretJson(req): SecretJson<SessionRequest>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
-        s.core
-            .create_session(&req.api_key, &req.login_code, &req.code_verifier)
+        s.create_session(&req.api_key, &req.login_code, &req.code_verifier)
             .await?,
     ))
 }
 
 #[utoipa::path(get, path = "/v1/me", tag = "user",
     responses((status = 200, description = "{user: {id, identities}, wallets}"), (status = 401, description = "no session")))]
-pub async fn me(User(u): User, State(s): State<AppState>) -> ApiResult<Json<Value>> {
-    Ok(Json(s.core.me_json(&u.session.user_id).await?))
+pub async fn me(User(u): User, State(s): State<Sessions>) -> ApiResult<Json<Value>> {
+    Ok(Json(s.me_json(&u.session.user_id).await?))
 }
 
 #[utoipa::path(post, path = "/v1/sessions/jwt", tag = "user",
     responses((status = 200, description = "{token, keyId}: ES256, verify with /.well-known/jwks.json")))]
-pub async fn session_jwt(User(u): User, State(s): State<AppState>) -> ApiResult<Json<Value>> {
-    Ok(Json(s.core.session_jwt(&u).await?))
+pub async fn session_jwt(User(u): User, State(s): State<Sessions>) -> ApiResult<Json<Value>> {
+    Ok(Json(s.session_jwt(&u).await?))
 }
 
 #[utoipa::path(delete, path = "/v1/sessions/current", tag = "user", responses((status = 204, description = "logged out")))]
-pub async fn logout(User(u): User, State(s): State<AppState>) -> ApiResult<StatusCode> {
-    s.core.logout(&u).await?;
+pub async fn logout(User(u): User, State(s): State<Sessions>) -> ApiResult<StatusCode> {
+    s.logout(&u).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "public", responses((status = 200, description = "session JWT keys")))]
-pub async fn jwks(State(s): State<AppState>) -> Result<Response, ApiError> {
-    let mut resp = Json(s.core.session_jwks().await?).into_response();
+pub async fn jwks(State(s): State<Sessions>) -> Result<Response, ApiError> {
+    let mut resp = Json(s.session_jwks().await?).into_response();
     resp.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=300"),

@@ -12,6 +12,8 @@ use utoipa::OpenApi;
 use crate::auth::{Admin, Partner};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, SecretJson};
+use keystead_domain::{Configuration, Ops, Verify};
+
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -114,8 +116,8 @@ async fn healthz() -> Json<proto::Health> {
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses(
     (status = 200, description = "Database and key provider reachable"),
     (status = 503, description = "Not ready")))]
-async fn readyz(State(s): State<AppState>) -> Response {
-    match s.core.ready().await {
+async fn readyz(State(s): State<Ops>) -> Response {
+    match s.ready().await {
         Ok(()) => Json(proto::Health {
             status: "ready".into(),
         })
@@ -134,13 +136,13 @@ async fn readyz(State(s): State<AppState>) -> Response {
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format")))]
-async fn metrics(State(s): State<AppState>) -> Response {
+async fn metrics(State(s): State<Ops>) -> Response {
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        s.core.metrics_text(),
+        s.metrics_text(),
     )
         .into_response()
 }
@@ -156,12 +158,12 @@ async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     security(("admin_token" = [])))]
 async fn create_project(
     _: Admin,
-    State(s): State<AppState>,
+    State(s): State<keystead_domain::Admin>,
     ApiJson(req): ApiJson<proto::CreateProject>,
 ) -> ApiResult<(StatusCode, Json<proto::Project>)> {
     Ok((
         StatusCode::CREATED,
-        Json(s.core.create_project(&req.name).await?),
+        Json(s.create_project(&req.name).await?),
     ))
 }
 
@@ -171,13 +173,13 @@ async fn create_project(
     responses((status = 201, body = proto::CreatedApiKey, description = "the secret key is shown only here"), (status = 400, body = proto::ErrorBody, description = "invalid input; nothing was changed"), (status = 401, body = proto::ErrorBody, description = "unauthorized")))]
 async fn create_api_key(
     _: Admin,
-    State(s): State<AppState>,
+    State(s): State<keystead_domain::Admin>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<proto::CreateApiKey>,
 ) -> ApiResult<(StatusCode, Json<proto::CreatedApiKey>)> {
     Ok((
         StatusCode::CREATED,
-        Json(s.core.create_api_key(&id, &req.name).await?),
+        Json(s.create_api_key(&id, &req.name).await?),
     ))
 }
 
@@ -186,19 +188,16 @@ async fn create_api_key(
     responses((status = 201, body = proto::Developer), (status = 400, body = proto::ErrorBody, description = "invalid input; nothing was changed"), (status = 401, body = proto::ErrorBody, description = "unauthorized")))]
 async fn create_developer(
     _: Admin,
-    State(s): State<AppState>,
+    State(s): State<keystead_domain::Admin>,
     SecretJson(req): SecretJson<proto::CreateDeveloper>,
 ) -> ApiResult<(StatusCode, Json<proto::Developer>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(s.core.create_developer(&req).await?),
-    ))
+    Ok((StatusCode::CREATED, Json(s.create_developer(&req).await?)))
 }
 
 #[utoipa::path(get, path = "/v1/partner", tag = "partner",
     responses((status = 200, body = proto::Partner), (status = 401, body = proto::ErrorBody, description = "unauthorized")))]
-async fn get_partner(Partner(p): Partner, State(s): State<AppState>) -> Json<proto::Partner> {
-    Json(s.core.partner_view(&p.partner))
+async fn get_partner(Partner(p): Partner, State(s): State<Configuration>) -> Json<proto::Partner> {
+    Json(s.partner_view(&p.partner))
 }
 
 #[utoipa::path(patch, path = "/v1/partner", tag = "partner",
@@ -206,10 +205,10 @@ async fn get_partner(Partner(p): Partner, State(s): State<AppState>) -> Json<pro
     responses((status = 200, body = proto::Partner), (status = 400, body = proto::ErrorBody, description = "invalid input; nothing was changed"), (status = 401, body = proto::ErrorBody, description = "unauthorized")))]
 async fn patch_partner(
     Partner(p): Partner,
-    State(s): State<AppState>,
+    State(s): State<Configuration>,
     ApiJson(req): ApiJson<proto::PatchPartner>,
 ) -> ApiResult<Json<proto::Partner>> {
-    Ok(Json(s.core.patch_partner(&p, &req).await?))
+    Ok(Json(s.patch_partner(&p, &req).await?))
 }
 
 #[utoipa::path(get, path = "/v1/partner/custom-oidc", tag = "partner",
@@ -217,9 +216,9 @@ async fn patch_partner(
               (status = 404, body = proto::ErrorBody, description = "custom_oidc_not_configured")))]
 async fn get_custom_oidc(
     Partner(p): Partner,
-    State(s): State<AppState>,
+    State(s): State<Configuration>,
 ) -> ApiResult<Json<proto::CustomOidc>> {
-    Ok(Json(s.core.get_custom_oidc(&p).await?))
+    Ok(Json(s.get_custom_oidc(&p).await?))
 }
 
 #[utoipa::path(put, path = "/v1/partner/custom-oidc", tag = "partner",
@@ -227,19 +226,19 @@ async fn get_custom_oidc(
     responses((status = 200, body = proto::CustomOidc, description = "the stored settings"), (status = 400, body = proto::ErrorBody, description = "invalid input; nothing was changed"), (status = 401, body = proto::ErrorBody, description = "unauthorized")))]
 async fn put_custom_oidc(
     Partner(p): Partner,
-    State(s): State<AppState>,
+    State(s): State<Configuration>,
     ApiJson(req): ApiJson<proto::PutCustomOidc>,
 ) -> ApiResult<Json<proto::CustomOidc>> {
-    Ok(Json(s.core.put_custom_oidc(&p, &req).await?))
+    Ok(Json(s.put_custom_oidc(&p, &req).await?))
 }
 
 #[utoipa::path(delete, path = "/v1/partner/custom-oidc", tag = "partner",
     responses((status = 204, description = "removed with its secret")))]
 async fn delete_custom_oidc(
     Partner(p): Partner,
-    State(s): State<AppState>,
+    State(s): State<Configuration>,
 ) -> ApiResult<StatusCode> {
-    s.core.delete_custom_oidc(&p).await?;
+    s.delete_custom_oidc(&p).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -248,11 +247,11 @@ async fn delete_custom_oidc(
     responses((status = 204, description = "stored, envelope-encrypted"), (status = 400, body = proto::ErrorBody, description = "invalid input; nothing was changed"), (status = 401, body = proto::ErrorBody, description = "unauthorized")))]
 async fn put_client_secret(
     Partner(p): Partner,
-    State(s): State<AppState>,
+    State(s): State<Configuration>,
     SecretJson(req): SecretJson<proto::PutClientSecret>,
 ) -> ApiResult<StatusCode> {
     let secret = SecretString::from(req.client_secret);
-    s.core.set_client_secret(&p, &secret).await?;
+    s.set_client_secret(&p, &secret).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -260,9 +259,9 @@ async fn put_client_secret(
     responses((status = 204, description = "removed; the config is disabled when its method needs a secret")))]
 async fn delete_client_secret(
     Partner(p): Partner,
-    State(s): State<AppState>,
+    State(s): State<Configuration>,
 ) -> ApiResult<StatusCode> {
-    s.core.clear_client_secret(&p).await?;
+    s.clear_client_secret(&p).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -270,9 +269,9 @@ async fn delete_client_secret(
     responses((status = 200, body = proto::Verification), (status = 429, body = proto::ErrorBody, description = "rate_limited")))]
 async fn verify_custom_oidc(
     Partner(p): Partner,
-    State(s): State<AppState>,
+    State(s): State<Verify>,
 ) -> ApiResult<Json<proto::Verification>> {
-    Ok(Json(s.core.verify_custom_oidc(&p).await?))
+    Ok(Json(s.verify_custom_oidc(&p).await?))
 }
 
 #[cfg(test)]

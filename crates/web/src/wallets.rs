@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use keystead_domain::wallets::{Caller, SignKind};
+use keystead_domain::Wallets;
 use keystead_proto::ErrorCode;
 use serde::Deserialize;
 use serde_json::Value;
@@ -47,7 +48,7 @@ fn partner_only(c: Caller) -> Result<keystead_domain::PartnerAuth, ApiError> {
     responses((status = 201, description = "{wallet}"), (status = 409, description = "wallet_exists"), (status = 429, description = "rate_limited")))]
 pub async fn create_wallet(
     WalletCaller(c): WalletCaller,
-    State(s): State<AppState>,
+    State(s): State<Wallets>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Response> {
@@ -55,7 +56,7 @@ pub async fn create_wallet(
     let key = headers
         .get("idempotency-key")
         .map(|v| v.to_str().unwrap_or("\u{1}"));
-    let (status, body, replayed) = s.core.create_pregenerated_wallet(&p, &body, key).await?;
+    let (status, body, replayed) = s.create_pregenerated_wallet(&p, &body, key).await?;
     let mut resp = (
         StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED),
         Json(body),
@@ -81,13 +82,12 @@ pub struct ListQuery {
     responses((status = 200, description = "{wallets: [...]}")))]
 pub async fn list_wallets(
     WalletCaller(c): WalletCaller,
-    State(s): State<AppState>,
+    State(s): State<Wallets>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     let p = partner_only(c)?;
     Ok(Json(
-        s.core
-            .list_wallets(&p, &q.user_identifier, &q.user_identifier_type)
+        s.list_wallets(&p, &q.user_identifier, &q.user_identifier_type)
             .await?,
     ))
 }
@@ -96,10 +96,10 @@ pub async fn list_wallets(
     params(("id" = String, Path)), responses((status = 200, description = "{wallet}"), (status = 404, description = "not_found")))]
 pub async fn get_wallet(
     WalletCaller(c): WalletCaller,
-    State(s): State<AppState>,
+    State(s): State<Wallets>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(s.core.get_wallet(&c, &id).await?))
+    Ok(Json(s.get_wallet(&c, &id).await?))
 }
 
 async fn sign(
@@ -109,7 +109,12 @@ async fn sign(
     kind: SignKind,
     body: Value,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(s.core.sign_with_wallet(&c, &id, kind, &body).await?))
+    Ok(Json(
+        s.services
+            .wallets
+            .sign_with_wallet(&c, &id, kind, &body)
+            .await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/v1/wallets/{id}/sign-message", tag = "wallets", params(("id" = String, Path)),
@@ -164,14 +169,13 @@ pub async fn sign_raw(
     responses((status = 201, description = "{wallet} created"), (status = 200, description = "{wallet} already there")))]
 pub async fn add_my_wallet(
     User(u): User,
-    State(s): State<AppState>,
+    State(s): State<Wallets>,
     ApiJson(b): ApiJson<Value>,
 ) -> ApiResult<Response> {
-    s.core
-        .rate_check(keystead_domain::wallets::RateBucket::User(
-            &u.session.user_id,
-        ))?;
-    let (created, body) = s.core.add_user_wallet(&u, &b).await?;
+    s.rate_check(keystead_domain::wallets::RateBucket::User(
+        &u.session.user_id,
+    ))?;
+    let (created, body) = s.add_user_wallet(&u, &b).await?;
     let status = if created {
         StatusCode::CREATED
     } else {

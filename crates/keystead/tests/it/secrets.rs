@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use keystead_crypto::local::LocalKeyProvider;
 use keystead_crypto::{ExposeSecret, SecretString};
-use keystead_domain::{Core, CoreConfig, PartnerAuth};
+use keystead_domain::{DomainConfig, PartnerAuth, Services};
 use keystead_net::{Outbound, OutboundConfig};
 use keystead_store::{Store, PURPOSE_OIDC_CLIENT_SECRET};
 use serde_json::json;
@@ -117,29 +117,34 @@ fn client_secret_never_leaks() {
     }
 }
 
-async fn core_in(dir: &std::path::Path) -> Core {
+async fn services_in(dir: &std::path::Path) -> Services {
     let store = Store::connect(&format!("sqlite://{}", dir.join("k.db").display()))
         .await
         .unwrap();
-    Core::new(
+    Services::new(
         store,
         Arc::new(LocalKeyProvider::open_or_create(&dir.join("master.key")).unwrap()),
         Outbound::new(&OutboundConfig::default()).unwrap(),
-        CoreConfig::new("http://127.0.0.1:8080".parse().unwrap()),
+        DomainConfig::new("http://127.0.0.1:8080".parse().unwrap()),
     )
 }
 
-async fn partner_with_secret(core: &Core, project: &str, secret: &str) -> PartnerAuth {
-    let key = core.create_api_key(project, "web").await.unwrap();
-    let auth = core.authenticate_secret_key(&key.secret_key).await.unwrap();
+async fn partner_with_secret(s: &Services, project: &str, secret: &str) -> PartnerAuth {
+    let key = s.admin.create_api_key(project, "web").await.unwrap();
+    let auth = s
+        .configuration
+        .authenticate_secret_key(&key.secret_key)
+        .await
+        .unwrap();
     let put = keystead_proto::PutCustomOidc {
         issuer: Some("https://idp.example.com".into()),
         client_id: Some("c".into()),
         button_label: Some("Acme".into()),
         ..Default::default()
     };
-    core.put_custom_oidc(&auth, &put).await.unwrap();
-    core.set_client_secret(&auth, &SecretString::from(secret.to_string()))
+    s.configuration.put_custom_oidc(&auth, &put).await.unwrap();
+    s.configuration
+        .set_client_secret(&auth, &SecretString::from(secret.to_string()))
         .await
         .unwrap();
     auth
@@ -148,14 +153,15 @@ async fn partner_with_secret(core: &Core, project: &str, secret: &str) -> Partne
 #[tokio::test]
 async fn swapped_ciphertexts_fail_to_decrypt() {
     let dir = new_dir("swap-");
-    let core = core_in(&dir).await;
-    let project = core.create_project("Acme").await.unwrap();
-    let a = partner_with_secret(&core, &project.id, "secret-of-a").await;
-    let b = partner_with_secret(&core, &project.id, "secret-of-b").await;
+    let s = services_in(&dir).await;
+    let project = s.admin.create_project("Acme").await.unwrap();
+    let a = partner_with_secret(&s, &project.id, "secret-of-a").await;
+    let b = partner_with_secret(&s, &project.id, "secret-of-b").await;
     let a_id = &a.partner.id;
     let b_id = &b.partner.id;
     assert_eq!(
-        core.client_secret(a_id)
+        s.configuration
+            .client_secret(a_id)
             .await
             .unwrap()
             .unwrap()
@@ -163,46 +169,53 @@ async fn swapped_ciphertexts_fail_to_decrypt() {
         "secret-of-a"
     );
 
-    let sa = core
+    let sa = s
+        .ops
         .store()
         .secret(a_id, PURPOSE_OIDC_CLIENT_SECRET)
         .await
         .unwrap()
         .unwrap();
-    let sb = core
+    let sb = s
+        .ops
         .store()
         .secret(b_id, PURPOSE_OIDC_CLIENT_SECRET)
         .await
         .unwrap()
         .unwrap();
-    core.store()
+    s.ops
+        .store()
         .overwrite_secret(a_id, PURPOSE_OIDC_CLIENT_SECRET, &sb)
         .await
         .unwrap();
-    core.store()
+    s.ops
+        .store()
         .overwrite_secret(b_id, PURPOSE_OIDC_CLIENT_SECRET, &sa)
         .await
         .unwrap();
     assert!(
-        core.client_secret(a_id).await.is_err(),
+        s.configuration.client_secret(a_id).await.is_err(),
         "b's ciphertext opened under a's row"
     );
     assert!(
-        core.client_secret(b_id).await.is_err(),
+        s.configuration.client_secret(b_id).await.is_err(),
         "a's ciphertext opened under b's row"
     );
 
     // swapping back restores both: nothing else was damaged
-    core.store()
+    s.ops
+        .store()
         .overwrite_secret(a_id, PURPOSE_OIDC_CLIENT_SECRET, &sa)
         .await
         .unwrap();
-    core.store()
+    s.ops
+        .store()
         .overwrite_secret(b_id, PURPOSE_OIDC_CLIENT_SECRET, &sb)
         .await
         .unwrap();
     assert_eq!(
-        core.client_secret(b_id)
+        s.configuration
+            .client_secret(b_id)
             .await
             .unwrap()
             .unwrap()

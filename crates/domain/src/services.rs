@@ -1,0 +1,174 @@
+//! The domain as services, one per SPEC section: [`Admin`] (§5 operator),
+//! [`Configuration`] (§3), [`Verify`] (§3), [`SignIn`] (§4 relying party),
+//! [`Sessions`] (§4), [`Wallets`] (§7) and [`Ops`] (health and metrics).
+//! Each holds only what it needs; [`Services`] builds them once from the
+//! store, the key provider, the outbound client and the configuration.
+
+use std::sync::Arc;
+
+use keystead_crypto::KeyProvider;
+use keystead_net::Outbound;
+use keystead_store::Store;
+use url::Url;
+
+use crate::admin::Admin;
+use crate::configuration::Configuration;
+use crate::error::Result;
+use crate::idp::{Idp, StoreDocs};
+use crate::login::SignIn;
+use crate::metrics::Metrics;
+use crate::sessions::Sessions;
+use crate::verify::Verify;
+use crate::wallets::{RateLimiter, Wallets};
+use crate::{Clock, SystemClock};
+
+#[derive(Debug, Clone)]
+pub struct DomainConfig {
+    pub public_url: Url,
+    /// Wallet route rate limit per partner: requests per second and burst.
+    pub wallet_rate: (f64, f64),
+}
+
+impl DomainConfig {
+    pub fn new(public_url: Url) -> Self {
+        Self {
+            public_url,
+            wallet_rate: (10.0, 20.0),
+        }
+    }
+
+    /// `public_url` as written, without a trailing slash.
+    pub fn issuer_url(&self) -> String {
+        self.public_url.as_str().trim_end_matches('/').to_string()
+    }
+
+    /// The redirect URI partners register at their IdP.
+    pub fn redirect_uri(&self) -> String {
+        format!("{}/auth/custom_oidc/callback", self.issuer_url())
+    }
+}
+
+/// Every service, built once at start; cheap to clone (all shared).
+#[derive(Clone)]
+pub struct Services {
+    pub admin: Admin,
+    pub configuration: Configuration,
+    pub verify: Verify,
+    pub sign_in: SignIn,
+    pub sessions: Sessions,
+    pub wallets: Wallets,
+    pub ops: Ops,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("config", &self.ops.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Services {
+    pub fn new(
+        store: Store,
+        keys: Arc<dyn KeyProvider>,
+        outbound: Outbound,
+        config: DomainConfig,
+    ) -> Self {
+        Self::with_clock(store, keys, outbound, config, Arc::new(SystemClock))
+    }
+
+    /// The services reading time from `clock` (tests move time with a
+    /// [`crate::ManualClock`]).
+    pub fn with_clock(
+        store: Store,
+        keys: Arc<dyn KeyProvider>,
+        outbound: Outbound,
+        config: DomainConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let (rate, burst) = config.wallet_rate;
+        let config = Arc::new(config);
+        let metrics = Arc::new(Metrics::default());
+        let idp = Arc::new(Idp::new(outbound, StoreDocs(store.clone()), clock.clone()));
+        Services {
+            admin: Admin::new(store.clone()),
+            configuration: Configuration::new(store.clone(), keys.clone(), config.clone()),
+            verify: Verify::new(store.clone(), idp.clone(), metrics.clone(), clock.clone()),
+            sign_in: SignIn::new(
+                store.clone(),
+                keys.clone(),
+                idp,
+                metrics.clone(),
+                clock.clone(),
+                config.clone(),
+            ),
+            sessions: Sessions::new(
+                store.clone(),
+                keys.clone(),
+                metrics.clone(),
+                clock.clone(),
+                config.clone(),
+            ),
+            wallets: Wallets::new(
+                store.clone(),
+                keys.clone(),
+                Arc::new(RateLimiter::new(rate, burst)),
+                metrics.clone(),
+                clock.clone(),
+            ),
+            ops: Ops {
+                store,
+                keys,
+                metrics,
+                clock,
+                config,
+            },
+        }
+    }
+}
+
+/// Health, metrics and housekeeping.
+#[derive(Clone)]
+pub struct Ops {
+    store: Store,
+    keys: Arc<dyn KeyProvider>,
+    metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
+    config: Arc<DomainConfig>,
+}
+
+impl Ops {
+    /// The storage the services write to (start-up and shutdown use it).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The configuration the services were built with.
+    pub fn config(&self) -> &DomainConfig {
+        &self.config
+    }
+
+    /// `GET /metrics` in the Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.render()
+    }
+
+    /// Now, in unix seconds, by the services' clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// `/readyz`: the database answers and the key provider works.
+    pub async fn ready(&self) -> Result<()> {
+        self.store.ping().await?;
+        self.keys.check().await?;
+        Ok(())
+    }
+
+    /// Removes single-use records that can no longer be used, long-expired
+    /// sessions and idempotency keys past their window.
+    pub async fn purge_expired(&self) -> Result<u64> {
+        Ok(self.store.purge_expired(self.now()).await?)
+    }
+}

@@ -9,9 +9,9 @@ use keystead_crypto::{ExposeSecret, KeyProvider, SecretString};
 use keystead_proto::{self as proto, ErrorCode};
 use keystead_store::{CustomOidcRow, PartnerRow, Store, StoreError, PURPOSE_OIDC_CLIENT_SECRET};
 
+use crate::config::DomainConfig;
 use crate::error::{Error, Result};
 use crate::rules;
-use crate::services::DomainConfig;
 use crate::time_fmt::rfc3339;
 
 /// An authenticated partner (by secret key or, later, a portal session).

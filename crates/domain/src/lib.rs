@@ -5,23 +5,27 @@
 //! start.
 
 pub mod admin;
+mod config;
 pub mod configuration;
 mod error;
 pub mod idp;
+mod limits;
 pub mod login;
 pub mod metrics;
 pub mod rules;
 pub mod services;
-pub mod session_jwt;
 pub mod sessions;
 pub mod time_fmt;
 pub mod verify;
+mod views;
 pub mod wallets;
 
 pub use crate::admin::Admin;
+pub use crate::config::DomainConfig;
 pub use crate::configuration::{Configuration, PartnerAuth};
+pub use crate::limits::RateLimiter;
 pub use crate::login::SignIn;
-pub use crate::services::{DomainConfig, Ops, Services};
+pub use crate::services::{Ops, Services};
 pub use crate::sessions::Sessions;
 pub use crate::verify::Verify;
 pub use crate::wallets::Wallets;

@@ -25,13 +25,11 @@ use std::sync::Arc;
 use keystead_crypto::KeyProvider;
 use keystead_store::Store;
 
+use crate::config::DomainConfig;
 use crate::error::{Error, Result};
 use crate::idp::Idp;
+use crate::limits::RateLimiter;
 use crate::metrics::Metrics;
-use crate::services::DomainConfig;
-pub use crate::sessions::UserSession;
-use crate::time_fmt::rfc3339;
-use crate::wallets::RateLimiter;
 use crate::Clock;
 use keystead_oidc::jose;
 
@@ -143,20 +141,6 @@ fn unknown_publishable_key() -> Error {
         ErrorCode::Unauthorized,
         "api_key is not a valid publishable key (pk_…)",
     )
-}
-
-pub(crate) fn wallet_json(w: &WalletRow) -> Value {
-    let mut v = json!({
-        "id": w.id, "type": w.kind.as_str(), "status": w.status, "address": w.address,
-        "publicKey": w.public_key, "createdAt": rfc3339(w.created_at),
-    });
-    if let Some(i) = &w.user_identifier {
-        v["userIdentifier"] = json!(i);
-    }
-    if let Some(t) = &w.user_identifier_type {
-        v["userIdentifierType"] = json!(t.as_str());
-    }
-    v
 }
 
 /// Who the IdP says signed in (the email only when verified).

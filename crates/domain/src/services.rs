@@ -9,44 +9,19 @@ use std::sync::Arc;
 use keystead_crypto::KeyProvider;
 use keystead_net::Outbound;
 use keystead_store::Store;
-use url::Url;
 
 use crate::admin::Admin;
+use crate::config::DomainConfig;
 use crate::configuration::Configuration;
 use crate::error::Result;
 use crate::idp::{Idp, StoreDocs};
+use crate::limits::RateLimiter;
 use crate::login::SignIn;
 use crate::metrics::Metrics;
 use crate::sessions::Sessions;
 use crate::verify::Verify;
-use crate::wallets::{RateLimiter, Wallets};
+use crate::wallets::Wallets;
 use crate::{Clock, SystemClock};
-
-#[derive(Debug, Clone)]
-pub struct DomainConfig {
-    pub public_url: Url,
-    /// Wallet route rate limit per partner: requests per second and burst.
-    pub wallet_rate: (f64, f64),
-}
-
-impl DomainConfig {
-    pub fn new(public_url: Url) -> Self {
-        Self {
-            public_url,
-            wallet_rate: (10.0, 20.0),
-        }
-    }
-
-    /// `public_url` as written, without a trailing slash.
-    pub fn issuer_url(&self) -> String {
-        self.public_url.as_str().trim_end_matches('/').to_string()
-    }
-
-    /// The redirect URI partners register at their IdP.
-    pub fn redirect_uri(&self) -> String {
-        format!("{}/auth/custom_oidc/callback", self.issuer_url())
-    }
-}
 
 /// Every service, built once at start; cheap to clone (all shared).
 #[derive(Clone)]

@@ -13,14 +13,15 @@ use std::sync::Arc;
 use keystead_crypto::KeyProvider;
 use keystead_store::Store;
 
+use crate::config::DomainConfig;
 use crate::error::{Error, Result};
-use crate::login::{
-    is_pkce_value, partner_by_pk, s256, wallet_json, MAX_SESSION_SECS, SESSION_JWT_TTL_SECS,
-};
+use crate::login::{is_pkce_value, partner_by_pk, s256, MAX_SESSION_SECS, SESSION_JWT_TTL_SECS};
 use crate::metrics::Metrics;
-use crate::services::DomainConfig;
-use crate::session_jwt::SessionSigner;
+use jwt::SessionSigner;
+
+mod jwt;
 use crate::time_fmt::rfc3339;
+use crate::views::wallet_json;
 use crate::Clock;
 
 #[derive(Debug, Clone)]

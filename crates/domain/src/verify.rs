@@ -13,10 +13,10 @@ use keystead_store::Store;
 use crate::configuration::{custom_oidc_row, PartnerAuth};
 use crate::error::{Error, Result};
 use crate::idp::Idp;
+use crate::limits::RateLimiter;
 use crate::metrics::Metrics;
 use crate::rules::{self, SUPPORTED_ALGS};
 use crate::time_fmt::rfc3339;
-use crate::wallets::RateLimiter;
 use crate::Clock;
 use keystead_oidc::{fetch_doc, fetch_failure, Discovery, Jwks, Kind, OidcError};
 

@@ -72,7 +72,7 @@ impl FromRequestParts<AppState> for Partner {
 }
 
 /// An end user's session (`Authorization: Bearer kst_…`).
-pub struct User(pub keystead_domain::login::UserSession);
+pub struct User(pub keystead_domain::sessions::UserSession);
 
 impl FromRequestParts<AppState> for User {
     type Rejection = ApiError;

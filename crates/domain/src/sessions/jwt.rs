@@ -12,8 +12,8 @@ use keystead_crypto::random_token;
 use keystead_store::PURPOSE_SESSION_JWT_KEY;
 use serde_json::{json, Value};
 
+use super::Sessions;
 use crate::error::{Error, Result};
-use crate::sessions::Sessions;
 
 const KID_SETTING: &str = "session_jwt_kid";
 

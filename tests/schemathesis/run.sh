@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Property-based API test: schemathesis (PyPI, pinned) generates requests
-# from /openapi.json for the routes whose bodies are documented schemas (admin,
-# partner, health) and fails on any 5xx or any response that breaks its
-# schema. Needs target/debug/keystead (scripts/test.sh builds it first).
-# Verify and the sign-in routes are left out: they make outbound requests
-# to the URLs in the generated data, and tests send traffic only to loopback.
+# from /openapi.json (admin, partner, wallet, public and end-user routes,
+# health) and fails on any 5xx or any response that breaks its schema. Needs target/debug/keystead (scripts/test.sh builds it first).
+# Verify and the browser sign-in routes (start, callback) are left out: they
+# make outbound requests to the URLs in the generated data, and tests send
+# traffic only to loopback.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(cd ../.. && pwd)
@@ -47,3 +47,7 @@ echo "==> schemathesis: admin routes"
 st -H "Authorization: Bearer $ADMIN" --include-path-regex '^/v1/admin/'
 echo "==> schemathesis: health"
 st --include-path-regex '^/(healthz|readyz)$'
+echo "==> schemathesis: wallet routes (partner)"
+st -H "Authorization: Bearer $SK" --include-path-regex '^/v1/wallets'
+echo "==> schemathesis: public and end-user routes without a session"
+st --include-path-regex '^/(v1/sdk/config|v1/sessions|v1/me|v1/me/wallets|\.well-known/jwks\.json)$'

@@ -11,12 +11,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use keystead_crypto::hashing::token_hash;
 use keystead_crypto::random_token_bits;
-use keystead_proto::ErrorCode;
+use keystead_proto::{self as proto, ErrorCode};
 use keystead_store::{
     CustomOidcRow, FinishLogin, LoginFinished, LoginStateRow, PartnerRow, WalletRow,
     PURPOSE_WALLET_KEY,
 };
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use url::Url;
 
@@ -215,16 +215,22 @@ impl SignIn {
     }
 
     /// `GET /v1/sdk/config`
-    pub async fn sdk_config(&self, api_key: &str) -> Result<Value> {
+    pub async fn sdk_config(&self, api_key: &str) -> Result<proto::SdkConfig> {
         let (_, config) = self.partner_and_oidc_by_pk(api_key).await?;
-        let auth = match config {
-            Some(c) if c.enabled => json!({
-                "methods": ["CUSTOM_OIDC"],
-                "oidcConfig": { "enabled": true, "buttonLabel": c.button_label },
-            }),
-            _ => json!({ "methods": [] }),
+        let auth_config = match config {
+            Some(c) if c.enabled => proto::AuthConfig {
+                methods: vec!["CUSTOM_OIDC".into()],
+                oidc_config: Some(proto::OidcButton {
+                    enabled: true,
+                    button_label: c.button_label,
+                }),
+            },
+            _ => proto::AuthConfig {
+                methods: Vec::new(),
+                oidc_config: None,
+            },
         };
-        Ok(json!({ "authConfig": auth }))
+        Ok(proto::SdkConfig { auth_config })
     }
 
     /// `GET /auth/custom_oidc/start`: validate, remember, send to the IdP.

@@ -3,7 +3,7 @@
 
 use keystead_crypto::hashing::token_hash;
 use keystead_crypto::random_token_bits;
-use keystead_proto::ErrorCode;
+use keystead_proto::{self as proto, ErrorCode};
 use keystead_store::{Redeemed, SessionRow};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -21,7 +21,7 @@ use jwt::SessionSigner;
 
 mod jwt;
 use crate::time_fmt::rfc3339;
-use crate::views::wallet_json;
+use crate::views::wallet_view;
 use crate::Clock;
 
 #[derive(Debug, Clone)]
@@ -81,7 +81,7 @@ impl Sessions {
         api_key: &str,
         login_code: &str,
         code_verifier: &str,
-    ) -> Result<Value> {
+    ) -> Result<proto::SessionCreated> {
         let partner = partner_by_pk(&self.store, api_key).await?;
         let now = self.now();
         let invalid = || {
@@ -122,13 +122,13 @@ impl Sessions {
         };
         self.metrics
             .inc("keystead_sessions_created_total", String::new());
-        let me = self.me_json(&user_id).await?;
-        Ok(json!({
-            "session_token": token,
-            "expires_at": rfc3339(expires_at),
-            "user": me["user"],
-            "wallets": me["wallets"],
-        }))
+        let me = self.me(&user_id).await?;
+        Ok(proto::SessionCreated {
+            session_token: token,
+            expires_at: rfc3339(expires_at),
+            user: me.user,
+            wallets: me.wallets,
+        })
     }
 
     pub async fn authenticate_session(&self, token: &str) -> Result<UserSession> {
@@ -153,22 +153,33 @@ impl Sessions {
         })
     }
 
-    pub async fn me_json(&self, user_id: &str) -> Result<Value> {
-        let identities: Vec<Value> = self
+    /// `GET /v1/me`: the user, their identities and wallets.
+    pub async fn me(&self, user_id: &str) -> Result<proto::Me> {
+        let identities = self
             .store
             .identities_of_user(user_id)
             .await?
-            .iter()
-            .map(|i| json!({"issuer": i.issuer, "sub": i.sub, "email": i.email}))
+            .into_iter()
+            .map(|i| proto::Identity {
+                issuer: i.issuer,
+                sub: i.sub,
+                email: i.email,
+            })
             .collect();
-        let wallets: Vec<Value> = self
+        let wallets = self
             .store
             .wallets_of_user(user_id)
             .await?
             .iter()
-            .map(wallet_json)
+            .map(wallet_view)
             .collect();
-        Ok(json!({ "user": { "id": user_id, "identities": identities }, "wallets": wallets }))
+        Ok(proto::Me {
+            user: proto::User {
+                id: user_id.to_string(),
+                identities,
+            },
+            wallets,
+        })
     }
 
     pub async fn logout(&self, s: &UserSession) -> Result<()> {
@@ -177,7 +188,7 @@ impl Sessions {
     }
 
     /// `POST /v1/sessions/jwt`
-    pub async fn session_jwt(&self, s: &UserSession) -> Result<Value> {
+    pub async fn session_jwt(&self, s: &UserSession) -> Result<proto::SessionJwt> {
         let signer = self.session_signer().await?;
         let wallets: Vec<Value> = self
             .store
@@ -198,6 +209,9 @@ impl Sessions {
             "exp": s.session.expires_at.min(now + SESSION_JWT_TTL_SECS),
             "data": { "wallets": wallets },
         });
-        Ok(json!({ "token": signer.sign(&claims)?, "keyId": signer.kid }))
+        Ok(proto::SessionJwt {
+            token: signer.sign(&claims)?,
+            key_id: signer.kid.clone(),
+        })
     }
 }

@@ -7,10 +7,10 @@
 //! not related to the wallet at all get 404, never a hint that it exists.
 
 use keystead_model::UserIdentifier;
-use keystead_proto::ErrorCode;
+use keystead_proto::{self as proto, ErrorCode};
 use keystead_store::{WalletInsert, WalletRow, PURPOSE_WALLET_KEY};
 use keystead_wallet::{SignRequest, Signed, WalletType};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use std::sync::Arc;
@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::limits::RateLimiter;
 use crate::metrics::Metrics;
 use crate::sessions::UserSession;
-use crate::views::wallet_json;
+use crate::views::{wallet_body, wallet_view};
 use crate::Clock;
 
 pub const IDEMPOTENCY_WINDOW_SECS: i64 = 24 * 3600;
@@ -66,6 +66,18 @@ pub enum SignKind {
     TypedData,
     Transaction,
     Raw,
+}
+
+impl SignKind {
+    /// The request body's field that holds what to sign.
+    pub fn field(self) -> &'static str {
+        match self {
+            SignKind::Message => "message",
+            SignKind::TypedData => "typedData",
+            SignKind::Transaction => "transaction",
+            SignKind::Raw => "data",
+        }
+    }
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -155,39 +167,32 @@ impl Wallets {
         Ok((row, sealed))
     }
 
-    /// `POST /v1/wallets` → `(status, body)`; replays the first response of
-    /// an `Idempotency-Key` for 24 h.
+    /// `POST /v1/wallets`; replays the first response of an
+    /// `Idempotency-Key` for 24 h.
     pub async fn create_pregenerated_wallet(
         &self,
         p: &PartnerAuth,
-        body: &Value,
+        req: &proto::CreateWallet,
         idem_key: Option<&str>,
-    ) -> Result<(u16, Value, bool)> {
-        let s = |k: &str| body.get(k).and_then(Value::as_str);
-        let kind = WalletType::try_from(s("type").unwrap_or(""))?;
+    ) -> Result<WalletCreated> {
+        let kind = WalletType::try_from(req.kind.as_deref().unwrap_or(""))?;
         let identifier = UserIdentifier::new(
-            s("userIdentifierType").unwrap_or(""),
-            s("userIdentifier").unwrap_or(""),
+            req.user_identifier_type.as_deref().unwrap_or(""),
+            req.user_identifier.as_deref().unwrap_or(""),
         )?;
-        let prefix = s("cosmosPrefix");
+        let prefix = req.cosmos_prefix.as_deref();
         if prefix.is_some() && kind != WalletType::Cosmos {
             return Err(invalid("cosmosPrefix is only for COSMOS wallets"));
         }
-        if let Some(obj) = body.as_object() {
-            if let Some(k) = obj.keys().find(|k| {
-                ![
-                    "type",
-                    "userIdentifier",
-                    "userIdentifierType",
-                    "cosmosPrefix",
-                ]
-                .contains(&k.as_str())
-            }) {
-                return Err(invalid(format!("unknown field {k:?}")));
-            }
-        }
         let now = self.now();
-        let request_hash = hex::encode(Sha256::digest(body.to_string().as_bytes()));
+        // The fields serialize in the order of their names, as a JSON
+        // object's keys did in earlier versions: the same request hashes
+        // the same.
+        let request_hash = hex::encode(Sha256::digest(
+            serde_json::to_string(req)
+                .map_err(Error::internal)?
+                .as_bytes(),
+        ));
         if let Some(key) = idem_key {
             if key.is_empty() || key.len() > 255 || key.chars().any(char::is_control) {
                 return Err(invalid(
@@ -205,8 +210,8 @@ impl Wallets {
         let (row, sealed) = self
             .new_wallet_row(kind, prefix, &p.partner.id, None, Some(&identifier))
             .await?;
-        let response = json!({ "wallet": wallet_json(&row) });
-        let response_text = response.to_string();
+        let response = wallet_body(&row);
+        let response_text = serde_json::to_string(&response).map_err(Error::internal)?;
         let idem = idem_key.map(|k| {
             (
                 p.partner.id.as_str(),
@@ -219,7 +224,10 @@ impl Wallets {
         match self.store.insert_wallet(&row, &sealed, idem, now).await? {
             WalletInsert::Created => {
                 self.metrics.count_wallet(kind);
-                Ok((201, response, false))
+                Ok(WalletCreated {
+                    body: response,
+                    replayed: false,
+                })
             }
             WalletInsert::Replay(r) => replay(r, &request_hash),
             WalletInsert::Exists => Err(Error::new(
@@ -247,8 +255,8 @@ impl Wallets {
         }
     }
 
-    pub async fn get_wallet(&self, caller: &Caller, id: &str) -> Result<Value> {
-        Ok(json!({ "wallet": wallet_json(&self.visible_wallet(caller, id).await?) }))
+    pub async fn get_wallet(&self, caller: &Caller, id: &str) -> Result<proto::WalletBody> {
+        Ok(wallet_body(&self.visible_wallet(caller, id).await?))
     }
 
     pub async fn list_wallets(
@@ -256,13 +264,15 @@ impl Wallets {
         p: &PartnerAuth,
         identifier: &str,
         id_type: &str,
-    ) -> Result<Value> {
+    ) -> Result<proto::WalletList> {
         let identifier = UserIdentifier::new(id_type, identifier)?;
         let rows = self
             .store
             .wallets_by_identifier(&p.partner.id, identifier.kind(), identifier.value())
             .await?;
-        Ok(json!({ "wallets": rows.iter().map(wallet_json).collect::<Vec<_>>() }))
+        Ok(proto::WalletList {
+            wallets: rows.iter().map(wallet_view).collect(),
+        })
     }
 
     pub async fn sign_with_wallet(
@@ -270,8 +280,8 @@ impl Wallets {
         caller: &Caller,
         id: &str,
         kind: SignKind,
-        body: &Value,
-    ) -> Result<Value> {
+        input: Option<&Value>,
+    ) -> Result<proto::Signed> {
         let w = self.visible_wallet(caller, id).await?;
         if let Caller::Partner(_) = caller {
             if w.user_id.is_some() {
@@ -282,20 +292,18 @@ impl Wallets {
             }
         }
         let wallet_kind = w.kind;
-        let field = |name: &str| {
-            body.get(name)
-                .ok_or_else(|| invalid(format!("{name} is required")))
-        };
-        let as_str = |name: &str| -> Result<&str> {
-            body.get(name)
+        let name = kind.field();
+        let field = || input.ok_or_else(|| invalid(format!("{name} is required")));
+        let as_str = || -> Result<&str> {
+            input
                 .and_then(Value::as_str)
                 .ok_or_else(|| invalid(format!("{name} is required and must be a string")))
         };
         let req = match kind {
-            SignKind::Message => SignRequest::Message(as_str("message")?),
-            SignKind::TypedData => SignRequest::TypedData(field("typedData")?),
-            SignKind::Transaction => SignRequest::Transaction(field("transaction")?),
-            SignKind::Raw => SignRequest::Raw(as_str("data")?),
+            SignKind::Message => SignRequest::Message(as_str()?),
+            SignKind::TypedData => SignRequest::TypedData(field()?),
+            SignKind::Transaction => SignRequest::Transaction(field()?),
+            SignKind::Raw => SignRequest::Raw(as_str()?),
         };
         let sealed = self
             .store
@@ -317,21 +325,27 @@ impl Wallets {
             format!("type=\"{}\",kind=\"{kind:?}\"", wallet_kind.as_str()),
         );
         Ok(match signed {
-            Signed::Signature(s) => json!({ "signature": s }),
-            Signed::SignedTransaction(t) => json!({ "signedTransaction": t }),
+            Signed::Signature(signature) => proto::Signed::Signature { signature },
+            Signed::SignedTransaction(t) => proto::Signed::Transaction {
+                signed_transaction: t,
+            },
         })
     }
 
     /// `POST /v1/me/wallets`: one own wallet per type; `(created, body)`.
-    pub async fn add_user_wallet(&self, s: &UserSession, body: &Value) -> Result<(bool, Value)> {
-        let kind = WalletType::try_from(body.get("type").and_then(Value::as_str).unwrap_or(""))?;
-        let prefix = body.get("cosmosPrefix").and_then(Value::as_str);
+    pub async fn add_user_wallet(
+        &self,
+        s: &UserSession,
+        req: &proto::AddWallet,
+    ) -> Result<(bool, proto::WalletBody)> {
+        let kind = WalletType::try_from(req.kind.as_deref().unwrap_or(""))?;
+        let prefix = req.cosmos_prefix.as_deref();
         if prefix.is_some() && kind != WalletType::Cosmos {
             return Err(invalid("cosmosPrefix is only for COSMOS wallets"));
         }
         let user = &s.session.user_id;
         if let Some(w) = self.store.own_wallet_of_type(user, kind).await? {
-            return Ok((false, json!({ "wallet": wallet_json(&w) })));
+            return Ok((false, wallet_body(&w)));
         }
         let (row, sealed) = self
             .new_wallet_row(kind, prefix, &s.session.partner_id, Some(user), None)
@@ -343,7 +357,7 @@ impl Wallets {
         {
             WalletInsert::Created => {
                 self.metrics.count_wallet(kind);
-                Ok((true, json!({ "wallet": wallet_json(&row) })))
+                Ok((true, wallet_body(&row)))
             }
             _ => {
                 let w = self
@@ -351,20 +365,31 @@ impl Wallets {
                     .own_wallet_of_type(user, kind)
                     .await?
                     .ok_or_else(|| Error::internal("wallet vanished after a conflict"))?;
-                Ok((false, json!({ "wallet": wallet_json(&w) })))
+                Ok((false, wallet_body(&w)))
             }
         }
     }
 }
 
-fn replay(r: keystead_store::IdempotentResponse, request_hash: &str) -> Result<(u16, Value, bool)> {
+/// A created pregenerated wallet, or the replay of the first answer to the
+/// same `Idempotency-Key`.
+#[derive(Debug)]
+pub struct WalletCreated {
+    pub body: proto::WalletBody,
+    pub replayed: bool,
+}
+
+fn replay(r: keystead_store::IdempotentResponse, request_hash: &str) -> Result<WalletCreated> {
     if r.request_hash != request_hash {
         return Err(invalid(
             "this Idempotency-Key was already used with a different request body; use a new key",
         ));
     }
     let body = serde_json::from_str(&r.body).map_err(Error::internal)?;
-    Ok((u16::try_from(r.status).unwrap_or(200), body, true))
+    Ok(WalletCreated {
+        body,
+        replayed: true,
+    })
 }
 
 #[cfg(test)]

@@ -161,7 +161,7 @@ async fn a_session_ends_at_its_lifetime() {
         .create_session("pk_1", "klc_bob", VERIFIER)
         .await
         .unwrap();
-    let token = s["session_token"].as_str().unwrap().to_string();
+    let token = s.session_token.clone();
     w.clock.advance(599);
     assert!(w.sessions.authenticate_session(&token).await.is_ok());
     w.clock.advance(1); // 600 s: expired

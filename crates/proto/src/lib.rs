@@ -1,5 +1,6 @@
-//! Wire types shared by the server and the CLI: the JSON bodies of SPEC §5
-//! and the error codes of SPEC §6. Both sides compile against the same
+//! Wire types shared by the server, the CLI, the typed client, the tests
+//! and the bench: every JSON body of SPEC §4, §5 and §7 and the error codes
+//! of SPEC §6. Both sides compile against the same
 //! definitions so that a renamed field is a compile error, not a silent
 //! mismatch between `keystead serve` and `keystead oidc …`.
 
@@ -7,7 +8,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 mod error;
+mod user;
+mod wallet;
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
+pub use user::*;
+pub use wallet::*;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

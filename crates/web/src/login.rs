@@ -12,8 +12,8 @@ use keystead_domain::login::{
     CallbackParams, StartParams, BROWSER_COOKIE, BROWSER_COOKIE_HOST, STATE_TTL_SECS,
 };
 use keystead_domain::{Error, Sessions, SignIn};
+use keystead_proto as proto;
 use serde::Deserialize;
-use serde_json::Value;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::auth::User;
@@ -63,7 +63,7 @@ pub struct ApiKeyQuery {
 
 #[utoipa::path(get, path = "/v1/sdk/config", tag = "public",
     params(("api_key" = String, Query, description = "publishable key pk_…")),
-    responses((status = 200, description = "{authConfig: {methods, oidcConfig?}}"), (status = 401, description = "unknown key")))]
+    responses((status = 200, body = proto::SdkConfig), (status = 401, body = proto::ErrorBody, description = "unknown key")))]
 pub async fn sdk_config(
     State(s): State<SignIn>,
     Query(q): Query<ApiKeyQuery>,
@@ -251,24 +251,15 @@ pub async fn callback(
     }
 }
 
-#[derive(Deserialize)]
-pub struct SessionRequest {
-    #[serde(default)]
-    api_key: String,
-    #[serde(default)]
-    login_code: String,
-    #[serde(default)]
-    code_verifier: String,
-}
-
 #[utoipa::path(post, path = "/v1/sessions", tag = "user",
-    request_body(content = serde_json::Value, description = "{api_key, login_code, code_verifier}"),
-    responses((status = 200, description = "{session_token, expires_at, user, wallets}"),
-              (status = 400, description = "login_code_invalid or pkce_invalid")))]
+    request_body = proto::CreateSession,
+    responses((status = 200, body = proto::SessionCreated),
+              (status = 400, body = proto::ErrorBody, description = "login_code_invalid or pkce_invalid"),
+              (status = 401, body = proto::ErrorBody, description = "unknown publishable key")))]
 pub async fn create_session(
     State(s): State<Sessions>,
-    SecretJson(req): SecretJson<SessionRequest>,
-) -> ApiResult<Json<Value>> {
+    SecretJson(req): SecretJson<proto::CreateSession>,
+) -> ApiResult<Json<proto::SessionCreated>> {
     Ok(Json(
         s.create_session(&req.api_key, &req.login_code, &req.code_verifier)
             .await?,
@@ -276,14 +267,18 @@ pub async fn create_session(
 }
 
 #[utoipa::path(get, path = "/v1/me", tag = "user",
-    responses((status = 200, description = "{user: {id, identities}, wallets}"), (status = 401, description = "no session")))]
-pub async fn me(User(u): User, State(s): State<Sessions>) -> ApiResult<Json<Value>> {
-    Ok(Json(s.me_json(&u.session.user_id).await?))
+    responses((status = 200, body = proto::Me), (status = 401, body = proto::ErrorBody, description = "no session")))]
+pub async fn me(User(u): User, State(s): State<Sessions>) -> ApiResult<Json<proto::Me>> {
+    Ok(Json(s.me(&u.session.user_id).await?))
 }
 
 #[utoipa::path(post, path = "/v1/sessions/jwt", tag = "user",
-    responses((status = 200, description = "{token, keyId}: ES256, verify with /.well-known/jwks.json")))]
-pub async fn session_jwt(User(u): User, State(s): State<Sessions>) -> ApiResult<Json<Value>> {
+    responses((status = 200, body = proto::SessionJwt, description = "ES256, verify with /.well-known/jwks.json"),
+              (status = 401, body = proto::ErrorBody, description = "no session")))]
+pub async fn session_jwt(
+    User(u): User,
+    State(s): State<Sessions>,
+) -> ApiResult<Json<proto::SessionJwt>> {
     Ok(Json(s.session_jwt(&u).await?))
 }
 
@@ -293,7 +288,7 @@ pub async fn logout(User(u): User, State(s): State<Sessions>) -> ApiResult<Statu
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "public", responses((status = 200, description = "session JWT keys")))]
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "public", responses((status = 200, body = proto::Jwks, description = "session JWT keys")))]
 pub async fn jwks(State(s): State<Sessions>) -> Result<Response, ApiError> {
     let mut resp = Json(s.session_jwks().await?).into_response();
     resp.headers_mut().insert(

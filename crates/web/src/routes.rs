@@ -114,8 +114,8 @@ async fn healthz() -> Json<proto::Health> {
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses(
-    (status = 200, description = "Database and key provider reachable"),
-    (status = 503, description = "Not ready")))]
+    (status = 200, body = proto::Health, description = "Database and key provider reachable"),
+    (status = 503, body = proto::Health, description = "Not ready")))]
 async fn readyz(State(s): State<Ops>) -> Response {
     match s.ready().await {
         Ok(()) => Json(proto::Health {
@@ -295,9 +295,45 @@ mod tests {
             "Check",
             "ErrorBody",
             "ErrorCode",
+            "SdkConfig",
+            "CreateSession",
+            "SessionCreated",
+            "Me",
+            "SessionJwt",
+            "Jwks",
+            "CreateWallet",
+            "WalletBody",
+            "WalletList",
+            "SignMessage",
+            "SignTypedData",
+            "SignTransaction",
+            "SignRaw",
+            "Signed",
+            "AddWallet",
         ] {
             assert!(schemas[name].is_object(), "schema {name} missing");
         }
+        // every operation's successful answer is a named schema
+        let mut bare = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let ok = op["responses"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .find(|(status, _)| status.starts_with('2'));
+                let Some((status, resp)) = ok else { continue };
+                if status == "204" || path == "/openapi.json" || path == "/metrics" {
+                    continue;
+                }
+                if !resp["content"].is_object() {
+                    bare.push(format!("{method} {path} {status}"));
+                }
+            }
+        }
+        assert!(bare.is_empty(), "answers without a schema: {bare:?}");
+        assert_eq!(schemas["CreateWallet"]["additionalProperties"], false);
+        assert_eq!(schemas["CreateSession"]["additionalProperties"], false);
         let put = &doc["paths"]["/v1/partner/custom-oidc"]["put"];
         assert_eq!(
             put["requestBody"]["content"]["application/json"]["schema"]["$ref"],

@@ -8,6 +8,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use keystead_domain::wallets::{Caller, SignKind};
 use keystead_domain::Wallets;
+use keystead_proto as proto;
 use keystead_proto::ErrorCode;
 use serde::Deserialize;
 use serde_json::Value;
@@ -44,25 +45,23 @@ fn partner_only(c: Caller) -> Result<keystead_domain::PartnerAuth, ApiError> {
 }
 
 #[utoipa::path(post, path = "/v1/wallets", tag = "wallets",
-    request_body(content = serde_json::Value, description = "{type, userIdentifier, userIdentifierType, cosmosPrefix?}; Idempotency-Key header optional"),
-    responses((status = 201, description = "{wallet}"), (status = 409, description = "wallet_exists"), (status = 429, description = "rate_limited")))]
+    request_body(content = proto::CreateWallet, description = "Idempotency-Key header optional"),
+    responses((status = 201, body = proto::WalletBody), (status = 400, body = proto::ErrorBody),
+              (status = 409, body = proto::ErrorBody, description = "wallet_exists"),
+              (status = 429, body = proto::ErrorBody, description = "rate_limited")))]
 pub async fn create_wallet(
     WalletCaller(c): WalletCaller,
     State(s): State<Wallets>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<Value>,
+    ApiJson(req): ApiJson<proto::CreateWallet>,
 ) -> ApiResult<Response> {
     let p = partner_only(c)?;
     let key = headers
         .get("idempotency-key")
         .map(|v| v.to_str().unwrap_or("\u{1}"));
-    let (status, body, replayed) = s.create_pregenerated_wallet(&p, &body, key).await?;
-    let mut resp = (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED),
-        Json(body),
-    )
-        .into_response();
-    if replayed {
+    let created = s.create_pregenerated_wallet(&p, &req, key).await?;
+    let mut resp = (StatusCode::CREATED, Json(created.body)).into_response();
+    if created.replayed {
         resp.headers_mut()
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
@@ -79,12 +78,12 @@ pub struct ListQuery {
 
 #[utoipa::path(get, path = "/v1/wallets", tag = "wallets",
     params(("userIdentifier" = String, Query), ("userIdentifierType" = String, Query)),
-    responses((status = 200, description = "{wallets: [...]}")))]
+    responses((status = 200, body = proto::WalletList), (status = 400, body = proto::ErrorBody)))]
 pub async fn list_wallets(
     WalletCaller(c): WalletCaller,
     State(s): State<Wallets>,
     Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<proto::WalletList>> {
     let p = partner_only(c)?;
     Ok(Json(
         s.list_wallets(&p, &q.user_identifier, &q.user_identifier_type)
@@ -93,84 +92,82 @@ pub async fn list_wallets(
 }
 
 #[utoipa::path(get, path = "/v1/wallets/{id}", tag = "wallets",
-    params(("id" = String, Path)), responses((status = 200, description = "{wallet}"), (status = 404, description = "not_found")))]
+    params(("id" = String, Path)), responses((status = 200, body = proto::WalletBody), (status = 404, body = proto::ErrorBody, description = "not_found")))]
 pub async fn get_wallet(
     WalletCaller(c): WalletCaller,
     State(s): State<Wallets>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<proto::WalletBody>> {
     Ok(Json(s.get_wallet(&c, &id).await?))
 }
 
 async fn sign(
     c: Caller,
-    s: AppState,
+    s: Wallets,
     id: String,
     kind: SignKind,
-    body: Value,
-) -> ApiResult<Json<Value>> {
+    input: Option<Value>,
+) -> ApiResult<Json<proto::Signed>> {
     Ok(Json(
-        s.services
-            .wallets
-            .sign_with_wallet(&c, &id, kind, &body)
-            .await?,
+        s.sign_with_wallet(&c, &id, kind, input.as_ref()).await?,
     ))
 }
 
 #[utoipa::path(post, path = "/v1/wallets/{id}/sign-message", tag = "wallets", params(("id" = String, Path)),
-    request_body(content = serde_json::Value, description = "{message}"),
-    responses((status = 200, description = "{signature}: EVM EIP-191 0x-hex r‖s‖v; SOLANA base58; COSMOS ADR-036 base64"),
+    request_body = proto::SignMessage,
+    responses((status = 200, body = proto::Signed, description = "EVM EIP-191 0x-hex r‖s‖v; SOLANA base58; COSMOS ADR-036 base64"),
               (status = 403, description = "claimed or user wallet"), (status = 404, description = "not yours")))]
 pub async fn sign_message(
     WalletCaller(c): WalletCaller,
-    State(s): State<AppState>,
+    State(s): State<Wallets>,
     Path(id): Path<String>,
-    ApiJson(b): ApiJson<Value>,
-) -> ApiResult<Json<Value>> {
-    sign(c, s, id, SignKind::Message, b).await
+    ApiJson(b): ApiJson<proto::SignMessage>,
+) -> ApiResult<Json<proto::Signed>> {
+    sign(c, s, id, SignKind::Message, b.message).await
 }
 
 #[utoipa::path(post, path = "/v1/wallets/{id}/sign-typed-data", tag = "wallets", params(("id" = String, Path)),
-    request_body(content = serde_json::Value, description = "{typedData}"), responses((status = 200, description = "{signature}")))]
+    request_body = proto::SignTypedData, responses((status = 200, body = proto::Signed), (status = 400, body = proto::ErrorBody)))]
 pub async fn sign_typed_data(
     WalletCaller(c): WalletCaller,
-    State(s): State<AppState>,
+    State(s): State<Wallets>,
     Path(id): Path<String>,
-    ApiJson(b): ApiJson<Value>,
-) -> ApiResult<Json<Value>> {
-    sign(c, s, id, SignKind::TypedData, b).await
+    ApiJson(b): ApiJson<proto::SignTypedData>,
+) -> ApiResult<Json<proto::Signed>> {
+    sign(c, s, id, SignKind::TypedData, b.typed_data).await
 }
 
 #[utoipa::path(post, path = "/v1/wallets/{id}/sign-transaction", tag = "wallets", params(("id" = String, Path)),
-    request_body(content = serde_json::Value, description = "{transaction}"),
-    responses((status = 200, description = "EVM {signedTransaction}; SOLANA {signature}")))]
+    request_body = proto::SignTransaction,
+    responses((status = 200, body = proto::Signed, description = "EVM {signedTransaction}; SOLANA {signature}"), (status = 400, body = proto::ErrorBody)))]
 pub async fn sign_transaction(
     WalletCaller(c): WalletCaller,
-    State(s): State<AppState>,
+    State(s): State<Wallets>,
     Path(id): Path<String>,
-    ApiJson(b): ApiJson<Value>,
-) -> ApiResult<Json<Value>> {
-    sign(c, s, id, SignKind::Transaction, b).await
+    ApiJson(b): ApiJson<proto::SignTransaction>,
+) -> ApiResult<Json<proto::Signed>> {
+    sign(c, s, id, SignKind::Transaction, b.transaction).await
 }
 
 #[utoipa::path(post, path = "/v1/wallets/{id}/sign-raw", tag = "wallets", params(("id" = String, Path)),
-    request_body(content = serde_json::Value, description = "{data}"), responses((status = 200, description = "{signature}")))]
+    request_body = proto::SignRaw, responses((status = 200, body = proto::Signed), (status = 400, body = proto::ErrorBody)))]
 pub async fn sign_raw(
     WalletCaller(c): WalletCaller,
-    State(s): State<AppState>,
+    State(s): State<Wallets>,
     Path(id): Path<String>,
-    ApiJson(b): ApiJson<Value>,
-) -> ApiResult<Json<Value>> {
-    sign(c, s, id, SignKind::Raw, b).await
+    ApiJson(b): ApiJson<proto::SignRaw>,
+) -> ApiResult<Json<proto::Signed>> {
+    sign(c, s, id, SignKind::Raw, b.data).await
 }
 
 #[utoipa::path(post, path = "/v1/me/wallets", tag = "user",
-    request_body(content = serde_json::Value, description = "{type, cosmosPrefix?}"),
-    responses((status = 201, description = "{wallet} created"), (status = 200, description = "{wallet} already there")))]
+    request_body = proto::AddWallet,
+    responses((status = 201, body = proto::WalletBody, description = "created"), (status = 200, body = proto::WalletBody, description = "already there"),
+              (status = 400, body = proto::ErrorBody)))]
 pub async fn add_my_wallet(
     User(u): User,
     State(s): State<Wallets>,
-    ApiJson(b): ApiJson<Value>,
+    ApiJson(b): ApiJson<proto::AddWallet>,
 ) -> ApiResult<Response> {
     s.rate_check(keystead_domain::wallets::RateBucket::User(
         &u.session.user_id,

@@ -119,15 +119,15 @@ impl Sessions {
     }
 
     /// `/.well-known/jwks.json`
-    pub async fn session_jwks(&self) -> Result<Value> {
+    pub async fn session_jwks(&self) -> Result<keystead_proto::Jwks> {
         self.session_signer().await?;
-        let keys: Vec<Value> = self
+        let keys = self
             .store
             .signing_keys()
             .await?
             .into_iter()
             .filter_map(|(_, jwk)| serde_json::from_str(&jwk).ok())
             .collect();
-        Ok(json!({ "keys": keys }))
+        Ok(keystead_proto::Jwks { keys })
     }
 }

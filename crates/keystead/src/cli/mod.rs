@@ -77,7 +77,9 @@ struct Context {
     credential_server: Option<String>,
     profile: String,
     json: bool,
-    http: reqwest::Client,
+    /// The typed client of this command's server (no credential: each
+    /// call names its own).
+    client: keystead_client::Client,
 }
 
 impl Context {
@@ -140,13 +142,13 @@ impl Context {
             }
         }
         Ok(Self {
-            server,
+            server: server.clone(),
             source,
             home_server,
             credential_server,
             profile,
             json: cli.json,
-            http,
+            client: keystead_client::Client::new(server.clone(), http),
         })
     }
 
@@ -248,6 +250,8 @@ impl Context {
         self.call_with(method, path, auth, body, None).await
     }
 
+    /// The API's answer goes through the typed client's raw path: `--json`
+    /// prints the body exactly as the server sent it.
     async fn call_with(
         &self,
         method: Method,
@@ -256,31 +260,15 @@ impl Context {
         body: Option<&Value>,
         header: Option<(&str, &str)>,
     ) -> CliResult<(u16, Value)> {
-        let url = format!("{}{}", self.server, path);
-        let mut req = self
-            .http
-            .request(method, &url)
-            .bearer_auth(auth.expose_secret());
-        if let Some((k, v)) = header {
-            req = req.header(k, v);
-        }
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req.send().await.map_err(|e| {
-            refused(format!(
-                "cannot reach the keystead server at {}: {}",
-                self.server,
-                root(&e)
-            ))
-        })?;
-        let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.map_err(|e| refused(e.to_string()))?;
-        let value: Value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-        };
+        let keystead_client::Raw {
+            status,
+            body: value,
+        } = self
+            .client
+            .with_bearer(auth.clone())
+            .raw(method, path, body, header)
+            .await
+            .map_err(|e| refused(e.to_string()))?;
         if status >= 400 {
             if self.json && !value.is_null() {
                 out(&value.to_string());
@@ -320,14 +308,6 @@ impl Context {
             }
         }
     }
-}
-
-fn root(e: &reqwest::Error) -> String {
-    let mut last: &dyn std::error::Error = e;
-    while let Some(s) = last.source() {
-        last = s;
-    }
-    last.to_string()
 }
 
 /// `message (code)` and the hint of an error body (SPEC §6); the fields are
@@ -373,6 +353,11 @@ fn read_secret(prompt: &str) -> CliResult<SecretString> {
     Ok(SecretString::from(raw))
 }
 
+/// A request body from its `proto` type.
+fn wire<T: Serialize>(body: &T) -> CliResult<Value> {
+    serde_json::to_value(body).map_err(|e| refused(e.to_string()))
+}
+
 // ---- commands ---------------------------------------------------------------
 
 async fn dispatch(cli: &Cli) -> CliResult {
@@ -382,7 +367,9 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Login => login(&ctx).await,
         Command::Oidc(cmd) => oidc(&ctx, cmd).await,
         Command::ReturnUrls(ReturnUrlsCmd::Set { urls }) => {
-            let body = serde_json::json!({ "allowed_return_urls": urls });
+            let body = wire(&proto::PatchPartner {
+                allowed_return_urls: urls.clone(),
+            })?;
             let v = ctx
                 .partner(Method::PATCH, "/v1/partner", Some(&body))
                 .await?;
@@ -456,22 +443,20 @@ async fn oidc(ctx: &Context, cmd: &OidcCmd) -> CliResult {
             ctx.print(&v, render_oidc);
         }
         OidcCmd::Configure(a) => {
-            let mut body = serde_json::json!({
-                "issuer": a.issuer,
-                "client_id": a.client_id,
-                "button_label": a.label,
-            });
-            if let Some(s) = &a.scopes {
-                body["scopes"] = Value::from(s.as_str());
-            }
-            if let Some(m) = &a.auth_method {
-                body["token_endpoint_auth_method"] = Value::from(m.as_str());
-            }
-            if a.enable {
-                body["enabled"] = Value::Bool(true);
-            } else if a.disable {
-                body["enabled"] = Value::Bool(false);
-            }
+            let body = wire(&proto::PutCustomOidc {
+                issuer: Some(a.issuer.clone()),
+                client_id: Some(a.client_id.clone()),
+                button_label: Some(a.label.clone()),
+                scopes: a.scopes.clone(),
+                token_endpoint_auth_method: a.auth_method.clone(),
+                enabled: if a.enable {
+                    Some(true)
+                } else if a.disable {
+                    Some(false)
+                } else {
+                    None
+                },
+            })?;
             let v = ctx.partner(Method::PUT, PATH, Some(&body)).await?;
             ctx.print(&v, |v| format!("Saved.\n{}", render_oidc(v)));
         }
@@ -540,7 +525,7 @@ async fn admin(ctx: &Context, cmd: &AdminCmd) -> CliResult {
                 .admin(
                     Method::POST,
                     "/v1/admin/projects",
-                    Some(&serde_json::json!({ "name": name })),
+                    Some(&wire(&proto::CreateProject { name: name.clone() })?),
                 )
                 .await?;
             ctx.print(&v, |v| table(&[("id", s(v, "id")), ("name", s(v, "name"))]));
@@ -551,7 +536,7 @@ async fn admin(ctx: &Context, cmd: &AdminCmd) -> CliResult {
                 .admin(
                     Method::POST,
                     &path,
-                    Some(&serde_json::json!({ "name": name })),
+                    Some(&wire(&proto::CreateApiKey { name: name.clone() })?),
                 )
                 .await?;
             ctx.print(&v, |v| {
@@ -597,12 +582,12 @@ async fn wallets(ctx: &Context, cmd: &WalletsCmd) -> CliResult {
             cosmos_prefix,
             idempotency_key,
         } => {
-            let mut body = serde_json::json!({
-                "type": kind, "userIdentifier": identifier, "userIdentifierType": identifier_type,
-            });
-            if let Some(p) = cosmos_prefix {
-                body["cosmosPrefix"] = Value::from(p.as_str());
-            }
+            let body = wire(&proto::CreateWallet {
+                kind: Some(kind.clone()),
+                user_identifier: Some(identifier.clone()),
+                user_identifier_type: Some(identifier_type.clone()),
+                cosmos_prefix: cosmos_prefix.clone(),
+            })?;
             let header = idempotency_key.as_deref().map(|k| ("idempotency-key", k));
             ctx.call_with(Method::POST, "/v1/wallets", &key, Some(&body), header)
                 .await?
@@ -634,7 +619,9 @@ async fn wallets(ctx: &Context, cmd: &WalletsCmd) -> CliResult {
                 Method::POST,
                 &path,
                 &key,
-                Some(&serde_json::json!({ "message": message })),
+                Some(&wire(&proto::SignMessage {
+                    message: Some(Value::from(message.as_str())),
+                })?),
             )
             .await?
         }

@@ -23,6 +23,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use clap::Parser;
+use keystead_proto as proto;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -150,9 +151,17 @@ async fn one_login(t: &Target, hint: &str, ca: &reqwest::Certificate) -> Result<
                 .find(|(k, _)| k == "login_code")
                 .map(|(_, v)| v.into_owned())
                 .ok_or_else(|| anyhow!("{}: login failed: {current}", t.name))?;
-            let mut body = json!({"login_code": code, "code_verifier": verifier});
-            if let Some(k) = &t.api_key {
-                body["api_key"] = json!(k);
+            // keystead's body is its wire type; the reference RP takes the
+            // same fields without api_key
+            let mut body = serde_json::to_value(proto::CreateSession {
+                api_key: t.api_key.clone().unwrap_or_default(),
+                login_code: code,
+                code_verifier: verifier,
+            })?;
+            if t.api_key.is_none() {
+                if let Some(o) = body.as_object_mut() {
+                    o.remove("api_key");
+                }
             }
             let r = client
                 .post(format!("{}{}", t.base, t.sessions))
@@ -330,85 +339,51 @@ async fn main() -> Result<()> {
         .trim()
         .to_string();
 
-    // a partner with Custom OIDC enabled
-    let http = reqwest::Client::new();
-    let call = |method: reqwest::Method, path: &str, auth: &str, body: Value| {
-        http.request(method, format!("{server}{path}"))
-            .bearer_auth(auth)
-            .json(&body)
-            .send()
-    };
-    let project: Value = call(
-        reqwest::Method::POST,
-        "/v1/admin/projects",
-        &admin,
-        json!({"name": "bench"}),
-    )
-    .await?
-    .json()
-    .await?;
-    let key: Value = call(
-        reqwest::Method::POST,
-        &format!(
-            "/v1/admin/projects/{}/api-keys",
-            project["id"].as_str().unwrap_or("")
-        ),
-        &admin,
-        json!({"name": "bench"}),
-    )
-    .await?
-    .json()
-    .await?;
-    let sk = key["secret_key"]
-        .as_str()
-        .ok_or_else(|| anyhow!("no key: {key}"))?
-        .to_string();
-    let pk = key["publishable_key"].as_str().unwrap_or("").to_string();
+    // a partner with Custom OIDC enabled, set up through the typed client
+    let api = keystead_client::Client::new(server.clone(), reqwest::Client::new());
+    let admin = api.with_bearer(admin.into());
+    let project = admin
+        .create_project(&proto::CreateProject {
+            name: "bench".into(),
+        })
+        .await?;
+    let key = admin
+        .create_api_key(
+            &project.id,
+            &proto::CreateApiKey {
+                name: "bench".into(),
+            },
+        )
+        .await?;
+    let pk = key.publishable_key.clone();
     if args.seed_users > 0 {
-        let partner_id = key["partner_id"].as_str().unwrap_or("");
         seed::seed_users(
             &dir.path().join("data/keystead.db"),
-            partner_id,
+            &key.partner_id,
             &issuer,
             args.seed_users,
         )?;
         println!("seeded {} users into keystead's database", args.seed_users);
     }
-    let cfg = json!({"issuer": issuer, "client_id": "bench", "button_label": "Bench", "token_endpoint_auth_method": "client_secret_basic"});
-    call(
-        reqwest::Method::PUT,
-        "/v1/partner/custom-oidc",
-        &sk,
-        cfg.clone(),
-    )
-    .await?
-    .error_for_status()?;
-    call(
-        reqwest::Method::PUT,
-        "/v1/partner/custom-oidc/client-secret",
-        &sk,
-        json!({"client_secret": "bench-secret"}),
-    )
-    .await?
-    .error_for_status()?;
-    let mut enabled = cfg;
-    enabled["enabled"] = json!(true);
-    call(
-        reqwest::Method::PUT,
-        "/v1/partner/custom-oidc",
-        &sk,
-        enabled,
-    )
-    .await?
-    .error_for_status()?;
-    call(
-        reqwest::Method::PATCH,
-        "/v1/partner",
-        &sk,
-        json!({"allowed_return_urls": [RETURN_TO]}),
-    )
-    .await?
-    .error_for_status()?;
+    let partner = api.with_bearer(key.secret_key.clone().into());
+    let mut cfg = proto::PutCustomOidc {
+        issuer: Some(issuer.clone()),
+        client_id: Some("bench".into()),
+        button_label: Some("Bench".into()),
+        token_endpoint_auth_method: Some("client_secret_basic".into()),
+        ..Default::default()
+    };
+    partner.put_custom_oidc(&cfg).await?;
+    partner
+        .set_client_secret(&"bench-secret".to_string().into())
+        .await?;
+    cfg.enabled = Some(true);
+    partner.put_custom_oidc(&cfg).await?;
+    partner
+        .patch_partner(&proto::PatchPartner {
+            allowed_return_urls: vec![RETURN_TO.into()],
+        })
+        .await?;
 
     let keystead = Arc::new(Target {
         name: "keystead",

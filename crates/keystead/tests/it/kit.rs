@@ -382,23 +382,29 @@ impl Server {
         )
     }
 
-    /// A new project and API key: `(partner_id, secret_key, publishable_key)`.
+    /// The typed client of this server with `bearer` (admin token, secret
+    /// key or session token).
+    pub fn api(&self, bearer: &str) -> keystead_client::Client {
+        keystead_client::Client::new(self.url.clone(), reqwest::Client::new())
+            .with_bearer(bearer.to_string().into())
+    }
+
+    /// A new project and API key, made through the typed client.
     pub fn new_partner(&self) -> Partner {
-        let p = self.admin("POST", "/v1/admin/projects", Some(json!({"name": "Acme"})));
-        assert_eq!(p.status, 201, "{}", p.text);
-        let id = p.json["id"].as_str().unwrap().to_string();
-        let k = self.admin(
-            "POST",
-            &format!("/v1/admin/projects/{id}/api-keys"),
-            Some(json!({"name": "web"})),
-        );
-        assert_eq!(k.status, 201, "{}", k.text);
+        let admin = self.api(&self.admin_token);
+        let project = typed(admin.create_project(&keystead_proto::CreateProject {
+            name: "Acme".into(),
+        }));
+        let key = typed(admin.create_api_key(
+            &project.id,
+            &keystead_proto::CreateApiKey { name: "web".into() },
+        ));
         Partner {
             server: self.url.clone(),
-            project_id: id,
-            partner_id: k.json["partner_id"].as_str().unwrap().into(),
-            secret_key: k.json["secret_key"].as_str().unwrap().into(),
-            publishable_key: k.json["publishable_key"].as_str().unwrap().into(),
+            project_id: project.id,
+            partner_id: key.partner_id.clone(),
+            secret_key: key.secret_key.clone(),
+            publishable_key: key.publishable_key.clone(),
         }
     }
 }
@@ -413,6 +419,12 @@ pub struct Partner {
 }
 
 impl Partner {
+    /// The typed client with this partner's secret key.
+    pub fn api(&self) -> keystead_client::Client {
+        keystead_client::Client::new(self.server.clone(), reqwest::Client::new())
+            .with_bearer(self.secret_key.clone().into())
+    }
+
     pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> Resp {
         http(
             method,
@@ -511,6 +523,21 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
 pub fn seen_bodies() -> &'static Mutex<Vec<String>> {
     static SEEN: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
     SEEN.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+/// Runs a typed client call to its answer (a failure fails the test); the
+/// answer joins the bodies the leak scans search.
+pub fn typed<T: serde::Serialize>(
+    call: impl std::future::Future<Output = keystead_client::Result<T>>,
+) -> T {
+    let answer = runtime()
+        .block_on(call)
+        .unwrap_or_else(|e| panic!("typed client: {e}"));
+    seen_bodies()
+        .lock()
+        .unwrap()
+        .push(serde_json::to_string(&answer).unwrap());
+    answer
 }
 
 pub fn http(method: &str, url: &str, bearer: Option<&str>, body: Option<Value>) -> Resp {

@@ -10,18 +10,22 @@ use serde_json::{json, Value};
 
 use crate::browser::{basic_partner, login_to_me, oidc_partner, Browser};
 use crate::kit::{
-    files_containing, http, http_raw, idp, seen_bodies, verify, Partner, Server, ServerOpts,
+    files_containing, http, http_raw, idp, seen_bodies, typed, verify, Partner, Server, ServerOpts,
     CLIENT_ID,
 };
 
+/// A pregenerated wallet, through the typed client.
 fn create(p: &Partner, kind: &str, id_type: &str, identifier: &str) -> Value {
-    let r = p.call(
-        "POST",
-        "/v1/wallets",
-        Some(json!({"type": kind, "userIdentifier": identifier, "userIdentifierType": id_type})),
-    );
-    assert_eq!(r.status, 201, "{}", r.text);
-    r.json["wallet"].clone()
+    let created = typed(p.api().create_wallet(
+        &keystead_proto::CreateWallet {
+            kind: Some(kind.into()),
+            user_identifier: Some(identifier.into()),
+            user_identifier_type: Some(id_type.into()),
+            cosmos_prefix: None,
+        },
+        None,
+    ));
+    serde_json::to_value(created.wallet).unwrap()
 }
 
 fn sign(p: &Partner, wallet: &str, route: &str, body: Value) -> Value {

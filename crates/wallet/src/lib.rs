@@ -13,7 +13,6 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use k256::ecdsa::SigningKey;
 use serde_json::Value;
-use sha3::{Digest, Keccak256};
 use zeroize::Zeroizing;
 
 pub use keystead_model::WalletType;
@@ -128,13 +127,9 @@ pub fn generate_evm() -> NewWallet {
 /// `(EIP-55 address, 0x compressed public key)` of a secp256k1 key.
 pub fn evm_public(sk: &SigningKey) -> (String, String) {
     let vk = sk.verifying_key();
-    let uncompressed = vk.to_encoded_point(false);
-    let hash = Keccak256::digest(&uncompressed.as_bytes()[1..]);
-    let mut addr = [0u8; 20];
-    addr.copy_from_slice(&hash[12..]);
     let compressed = vk.to_encoded_point(true);
     (
-        eip55(&addr),
+        evm::evm_address(vk).to_checksum(None),
         format!("0x{}", hex::encode(compressed.as_bytes())),
     )
 }
@@ -154,19 +149,7 @@ fn seed(key: &PrivateKey) -> Result<Zeroizing<[u8; 32]>, WalletError> {
 
 /// EIP-55 mixed-case checksum encoding.
 pub fn eip55(addr: &[u8; 20]) -> String {
-    let lower = hex::encode(addr);
-    let hash = Keccak256::digest(lower.as_bytes());
-    let mut out = String::with_capacity(42);
-    out.push_str("0x");
-    for (i, c) in lower.chars().enumerate() {
-        let nibble = (hash[i / 2] >> (if i % 2 == 0 { 4 } else { 0 })) & 0x0f;
-        if c.is_ascii_alphabetic() && nibble >= 8 {
-            out.push(c.to_ascii_uppercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    alloy_primitives::Address::from(*addr).to_checksum(None)
 }
 
 /// What the caller asked to have signed (SPEC §5 wallet routes).

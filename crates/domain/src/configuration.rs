@@ -12,6 +12,7 @@ use keystead_store::{CustomOidcRow, PartnerRow, Store, StoreError, PURPOSE_OIDC_
 use crate::config::DomainConfig;
 use crate::error::{Error, Result};
 use crate::rules;
+use crate::sdk_cache::SdkConfigCache;
 use crate::time_fmt::rfc3339;
 
 /// An authenticated partner (by secret key or, later, a portal session).
@@ -27,6 +28,8 @@ pub struct Configuration {
     store: Store,
     keys: Arc<dyn KeyProvider>,
     config: Arc<DomainConfig>,
+    /// Emptied by every write here (the SDK's configuration is cached).
+    sdk_cache: Arc<SdkConfigCache>,
 }
 
 impl std::fmt::Debug for Configuration {
@@ -36,11 +39,17 @@ impl std::fmt::Debug for Configuration {
 }
 
 impl Configuration {
-    pub fn new(store: Store, keys: Arc<dyn KeyProvider>, config: Arc<DomainConfig>) -> Self {
+    pub(crate) fn new(
+        store: Store,
+        keys: Arc<dyn KeyProvider>,
+        config: Arc<DomainConfig>,
+        sdk_cache: Arc<SdkConfigCache>,
+    ) -> Self {
         Configuration {
             store,
             keys,
             config,
+            sdk_cache,
         }
     }
 
@@ -173,7 +182,9 @@ impl Configuration {
             created_at: 0,
             updated_at: 0,
         };
-        let stored = self.store.upsert_custom_oidc(&row).await?;
+        let stored = self.store.upsert_custom_oidc(&row).await;
+        self.sdk_cache.invalidate();
+        let stored = stored?;
         Ok(self.custom_oidc_view(&stored))
     }
 
@@ -219,7 +230,9 @@ impl Configuration {
     }
 
     pub async fn delete_custom_oidc(&self, auth: &PartnerAuth) -> Result<()> {
-        match self.store.delete_custom_oidc(&auth.partner.id).await {
+        let deleted = self.store.delete_custom_oidc(&auth.partner.id).await;
+        self.sdk_cache.invalidate();
+        match deleted {
             Err(StoreError::NotFound) => Err(Error::new(
                 ErrorCode::CustomOidcNotConfigured,
                 "Custom OIDC is not configured for this API key",

@@ -13,6 +13,7 @@ mod limits;
 pub mod login;
 pub mod metrics;
 pub mod rules;
+mod sdk_cache;
 pub mod services;
 pub mod sessions;
 pub mod time_fmt;

@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::idp::Idp;
 use crate::limits::RateLimiter;
 use crate::metrics::Metrics;
+use crate::sdk_cache::SdkConfigCache;
 use crate::Clock;
 use keystead_oidc::jose;
 
@@ -171,6 +172,7 @@ pub struct SignIn {
     metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
     config: Arc<DomainConfig>,
+    sdk_cache: Arc<SdkConfigCache>,
 }
 
 impl SignIn {
@@ -181,6 +183,7 @@ impl SignIn {
         metrics: Arc<Metrics>,
         clock: Arc<dyn Clock>,
         config: Arc<DomainConfig>,
+        sdk_cache: Arc<SdkConfigCache>,
     ) -> Self {
         SignIn {
             store,
@@ -190,6 +193,7 @@ impl SignIn {
             metrics,
             clock,
             config,
+            sdk_cache,
         }
     }
 
@@ -216,6 +220,10 @@ impl SignIn {
 
     /// `GET /v1/sdk/config`
     pub async fn sdk_config(&self, api_key: &str) -> Result<proto::SdkConfig> {
+        if let Some(hit) = self.sdk_cache.get(api_key) {
+            return Ok(hit);
+        }
+        let generation = self.sdk_cache.generation();
         let (_, config) = self.partner_and_oidc_by_pk(api_key).await?;
         let auth_config = match config {
             Some(c) if c.enabled => proto::AuthConfig {
@@ -230,7 +238,9 @@ impl SignIn {
                 oidc_config: None,
             },
         };
-        Ok(proto::SdkConfig { auth_config })
+        let answer = proto::SdkConfig { auth_config };
+        self.sdk_cache.put(api_key, generation, &answer);
+        Ok(answer)
     }
 
     /// `GET /auth/custom_oidc/start`: validate, remember, send to the IdP.

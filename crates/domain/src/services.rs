@@ -18,6 +18,7 @@ use crate::idp::{Idp, StoreDocs};
 use crate::limits::RateLimiter;
 use crate::login::SignIn;
 use crate::metrics::Metrics;
+use crate::sdk_cache::SdkConfigCache;
 use crate::sessions::Sessions;
 use crate::verify::Verify;
 use crate::wallets::Wallets;
@@ -65,10 +66,16 @@ impl Services {
         let (rate, burst) = config.wallet_rate;
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::default());
+        let sdk_cache = Arc::new(SdkConfigCache::default());
         let idp = Arc::new(Idp::new(outbound, StoreDocs(store.clone()), clock.clone()));
         Services {
             admin: Admin::new(store.clone()),
-            configuration: Configuration::new(store.clone(), keys.clone(), config.clone()),
+            configuration: Configuration::new(
+                store.clone(),
+                keys.clone(),
+                config.clone(),
+                sdk_cache.clone(),
+            ),
             verify: Verify::new(store.clone(), idp.clone(), metrics.clone(), clock.clone()),
             sign_in: SignIn::new(
                 store.clone(),
@@ -77,6 +84,7 @@ impl Services {
                 metrics.clone(),
                 clock.clone(),
                 config.clone(),
+                sdk_cache,
             ),
             sessions: Sessions::new(
                 store.clone(),

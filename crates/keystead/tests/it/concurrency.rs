@@ -100,3 +100,64 @@ fn a_login_started_on_one_instance_completes_on_another() {
     );
     assert_eq!(jwt_a.json["keyId"], jwt_b.json["keyId"]);
 }
+
+/// `/v1/sdk/config` is cached for a second per instance: a change on A is
+/// seen at once on A and within that second (plus slack for a loaded
+/// machine) on B, both when the button label changes and when Custom OIDC
+/// is switched off.
+#[test]
+fn sdk_config_follows_a_change_on_another_instance_within_its_bound() {
+    let db = postgres_db();
+    let a = Server::start(ServerOpts {
+        database_url: Some(db.clone()),
+        ..Default::default()
+    });
+    let b = Server::start(ServerOpts {
+        database_url: Some(db),
+        key_file_from: Some(a.data_dir.join("master.key")),
+        ..Default::default()
+    });
+    let p = basic_partner(&a);
+    let config = |s: &Server| {
+        let r = crate::kit::http(
+            "GET",
+            &format!("{}/v1/sdk/config?api_key={}", s.url, p.publishable_key),
+            None,
+            None,
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.json["authConfig"].clone()
+    };
+    let label = |s: &Server| config(s)["oidcConfig"]["buttonLabel"].clone();
+    // both instances have the answer cached now
+    let before = label(&b);
+    assert!(before.is_string(), "{before}");
+    assert_eq!(label(&a), before);
+
+    let mut oidc = p.call("GET", "/v1/partner/custom-oidc", None).json;
+    oidc = serde_json::json!({
+        "issuer": oidc["issuer"], "client_id": oidc["client_id"],
+        "button_label": "Renamed on A", "enabled": true,
+    });
+    let put = p.call("PUT", "/v1/partner/custom-oidc", Some(oidc.clone()));
+    assert_eq!(put.status, 200, "{}", put.text);
+    assert_eq!(label(&a), "Renamed on A", "at once on the instance written to");
+    let seen_on_b = |want: &dyn Fn(&serde_json::Value) -> bool| {
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < std::time::Duration::from_secs(3) {
+            if want(&config(&b)) {
+                return t0.elapsed();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("instance B still answers {} after 3 s", config(&b));
+    };
+    let took = seen_on_b(&|c| c["oidcConfig"]["buttonLabel"] == "Renamed on A");
+    assert!(took <= std::time::Duration::from_millis(2500), "{took:?}");
+
+    oidc["enabled"] = serde_json::json!(false);
+    let put = p.call("PUT", "/v1/partner/custom-oidc", Some(oidc));
+    assert_eq!(put.status, 200, "{}", put.text);
+    assert_eq!(config(&a)["methods"], serde_json::json!([]));
+    seen_on_b(&|c| c["methods"] == serde_json::json!([]));
+}

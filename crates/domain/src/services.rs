@@ -24,16 +24,17 @@ use crate::verify::Verify;
 use crate::wallets::Wallets;
 use crate::{Clock, SystemClock};
 
-/// Every service, built once at start; cheap to clone (all shared).
+/// Every service, built once at start; each is shared (`Arc`), so a
+/// request takes its own with one reference count.
 #[derive(Clone)]
 pub struct Services {
-    pub admin: Admin,
-    pub configuration: Configuration,
-    pub verify: Verify,
-    pub sign_in: SignIn,
-    pub sessions: Sessions,
-    pub wallets: Wallets,
-    pub ops: Ops,
+    pub admin: Arc<Admin>,
+    pub configuration: Arc<Configuration>,
+    pub verify: Arc<Verify>,
+    pub sign_in: Arc<SignIn>,
+    pub sessions: Arc<Sessions>,
+    pub wallets: Arc<Wallets>,
+    pub ops: Arc<Ops>,
 }
 
 impl std::fmt::Debug for Services {
@@ -69,15 +70,20 @@ impl Services {
         let sdk_cache = Arc::new(SdkConfigCache::default());
         let idp = Arc::new(Idp::new(outbound, StoreDocs(store.clone()), clock.clone()));
         Services {
-            admin: Admin::new(store.clone()),
-            configuration: Configuration::new(
+            admin: Arc::new(Admin::new(store.clone())),
+            configuration: Arc::new(Configuration::new(
                 store.clone(),
                 keys.clone(),
                 config.clone(),
                 sdk_cache.clone(),
-            ),
-            verify: Verify::new(store.clone(), idp.clone(), metrics.clone(), clock.clone()),
-            sign_in: SignIn::new(
+            )),
+            verify: Arc::new(Verify::new(
+                store.clone(),
+                idp.clone(),
+                metrics.clone(),
+                clock.clone(),
+            )),
+            sign_in: Arc::new(SignIn::new(
                 store.clone(),
                 keys.clone(),
                 idp,
@@ -85,28 +91,28 @@ impl Services {
                 clock.clone(),
                 config.clone(),
                 sdk_cache,
-            ),
-            sessions: Sessions::new(
+            )),
+            sessions: Arc::new(Sessions::new(
                 store.clone(),
                 keys.clone(),
                 metrics.clone(),
                 clock.clone(),
                 config.clone(),
-            ),
-            wallets: Wallets::new(
+            )),
+            wallets: Arc::new(Wallets::new(
                 store.clone(),
                 keys.clone(),
                 Arc::new(RateLimiter::new(rate, burst)),
                 metrics.clone(),
                 clock.clone(),
-            ),
-            ops: Ops {
+            )),
+            ops: Arc::new(Ops {
                 store,
                 keys,
                 metrics,
                 clock,
                 config,
-            },
+            }),
         }
     }
 }

@@ -20,7 +20,7 @@ const VERIFIER: &str = "a-verifier-of-the-app-0123456789abcdefghijklmnop";
 const T0: i64 = 1_900_000_000;
 
 struct World {
-    sessions: Sessions,
+    sessions: Arc<Sessions>,
     store: Store,
     keys: Arc<dyn KeyProvider>,
     clock: ManualClock,

@@ -11,6 +11,7 @@ mod routes;
 mod serve;
 mod wallets;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRef;
@@ -28,15 +29,16 @@ pub use routes::openapi;
 pub use serve::{serve, HttpLimits};
 
 /// The router's state: every service. A handler extracts only its own
-/// (`State<SignIn>`, `State<Wallets>`, …).
+/// (`State<Arc<SignIn>>`, `State<Arc<Wallets>>`, …).
 #[derive(Clone)]
 pub struct AppState {
-    pub services: Services,
+    /// Shared: axum clones the state for every request.
+    pub services: Arc<Services>,
 }
 
 macro_rules! service_state {
     ($($ty:ident => $field:ident),* $(,)?) => {$(
-        impl FromRef<AppState> for $ty {
+        impl FromRef<AppState> for Arc<$ty> {
             fn from_ref(s: &AppState) -> Self {
                 s.services.$field.clone()
             }
@@ -58,7 +60,9 @@ service_state! {
 pub const MAX_REQUEST_BODY: usize = 64 * 1024;
 
 pub fn router(services: Services, limits: &HttpLimits) -> Router {
-    let state = AppState { services };
+    let state = AppState {
+        services: Arc::new(services),
+    };
     routes::routes()
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BODY))

@@ -3,6 +3,8 @@
 //! failures without a trusted return URL render an HTML page (with the
 //! error code in the page and in `X-Keystead-Error`).
 
+use std::sync::Arc;
+
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -65,7 +67,7 @@ pub struct ApiKeyQuery {
     params(("api_key" = String, Query, description = "publishable key pk_…")),
     responses((status = 200, body = proto::SdkConfig), (status = 401, body = proto::ErrorBody, description = "unknown key")))]
 pub async fn sdk_config(
-    State(s): State<SignIn>,
+    State(s): State<Arc<SignIn>>,
     Query(q): Query<ApiKeyQuery>,
 ) -> ApiResult<Response> {
     let v = s.sdk_config(q.api_key.as_deref().unwrap_or("")).await?;
@@ -168,7 +170,7 @@ pub struct StartQuery {
            ("code_challenge_method" = String, Query, description = "S256"), ("state" = Option<String>, Query),
            ("login_hint" = Option<String>, Query)),
     responses((status = 302, description = "to the IdP's authorization endpoint"), (status = 400, description = "error page")))]
-pub async fn start(State(s): State<SignIn>, Query(q): Query<StartQuery>) -> Response {
+pub async fn start(State(s): State<Arc<SignIn>>, Query(q): Query<StartQuery>) -> Response {
     let params = StartParams {
         api_key: q.api_key.unwrap_or_default(),
         return_to: q.return_to.unwrap_or_default(),
@@ -220,7 +222,7 @@ pub struct CallbackQuery {
     responses((status = 302, description = "to return_to with login_code and state, or error and error_description"),
               (status = 400, description = "error page (state invalid)")))]
 pub async fn callback(
-    State(s): State<SignIn>,
+    State(s): State<Arc<SignIn>>,
     headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
 ) -> Response {
@@ -257,7 +259,7 @@ pub async fn callback(
               (status = 400, body = proto::ErrorBody, description = "login_code_invalid or pkce_invalid"),
               (status = 401, body = proto::ErrorBody, description = "unknown publishable key")))]
 pub async fn create_session(
-    State(s): State<Sessions>,
+    State(s): State<Arc<Sessions>>,
     SecretJson(req): SecretJson<proto::CreateSession>,
 ) -> ApiResult<Json<proto::SessionCreated>> {
     Ok(Json(
@@ -268,7 +270,7 @@ pub async fn create_session(
 
 #[utoipa::path(get, path = "/v1/me", tag = "user",
     responses((status = 200, body = proto::Me), (status = 401, body = proto::ErrorBody, description = "no session")))]
-pub async fn me(User(u): User, State(s): State<Sessions>) -> ApiResult<Json<proto::Me>> {
+pub async fn me(User(u): User, State(s): State<Arc<Sessions>>) -> ApiResult<Json<proto::Me>> {
     Ok(Json(s.me(&u.session.user_id).await?))
 }
 
@@ -277,19 +279,19 @@ pub async fn me(User(u): User, State(s): State<Sessions>) -> ApiResult<Json<prot
               (status = 401, body = proto::ErrorBody, description = "no session")))]
 pub async fn session_jwt(
     User(u): User,
-    State(s): State<Sessions>,
+    State(s): State<Arc<Sessions>>,
 ) -> ApiResult<Json<proto::SessionJwt>> {
     Ok(Json(s.session_jwt(&u).await?))
 }
 
 #[utoipa::path(delete, path = "/v1/sessions/current", tag = "user", responses((status = 204, description = "logged out")))]
-pub async fn logout(User(u): User, State(s): State<Sessions>) -> ApiResult<StatusCode> {
+pub async fn logout(User(u): User, State(s): State<Arc<Sessions>>) -> ApiResult<StatusCode> {
     s.logout(&u).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "public", responses((status = 200, body = proto::Jwks, description = "session JWT keys")))]
-pub async fn jwks(State(s): State<Sessions>) -> Result<Response, ApiError> {
+pub async fn jwks(State(s): State<Arc<Sessions>>) -> Result<Response, ApiError> {
     let mut resp = Json(s.session_jwks().await?).into_response();
     resp.headers_mut().insert(
         header::CACHE_CONTROL,

@@ -1,5 +1,7 @@
 //! Every route of SPEC §5 that exists so far, each with its OpenAPI entry.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -116,7 +118,7 @@ async fn healthz() -> Json<proto::Health> {
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses(
     (status = 200, body = proto::Health, description = "Database and key provider reachable"),
     (status = 503, body = proto::Health, description = "Not ready")))]
-async fn readyz(State(s): State<Ops>) -> Response {
+async fn readyz(State(s): State<Arc<Ops>>) -> Response {
     match s.ready().await {
         Ok(()) => Json(proto::Health {
             status: "ready".into(),
@@ -136,7 +138,7 @@ async fn readyz(State(s): State<Ops>) -> Response {
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format")))]
-async fn metrics(State(s): State<Ops>) -> Response {
+async fn metrics(State(s): State<Arc<Ops>>) -> Response {
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -158,7 +160,7 @@ async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     security(("admin_token" = [])))]
 async fn create_project(
     _: Admin,
-    State(s): State<keystead_domain::Admin>,
+    State(s): State<Arc<keystead_domain::Admin>>,
     ApiJson(req): ApiJson<proto::CreateProject>,
 ) -> ApiResult<(StatusCode, Json<proto::Project>)> {
     Ok((
@@ -173,7 +175,7 @@ async fn create_project(
     responses((status = 201, body = proto::CreatedApiKey, description = "the secret key is shown only here"), (status = 400, body = proto::ErrorBody, description = "invalid input; nothing was changed"), (status = 401, body = proto::ErrorBody, description = "unauthorized")))]
 async fn create_api_key(
     _: Admin,
-    State(s): State<keystead_domain::Admin>,
+    State(s): State<Arc<keystead_domain::Admin>>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<proto::CreateApiKey>,
 ) -> ApiResult<(StatusCode, Json<proto::CreatedApiKey>)> {
@@ -188,7 +190,7 @@ async fn create_api_key(
     responses((status = 201, body = proto::Developer), (status = 400, body = proto::ErrorBody, description = "invalid input; nothing was changed"), (status = 401, body = proto::ErrorBody, description = "unauthorized")))]
 async fn create_developer(
     _: Admin,
-    State(s): State<keystead_domain::Admin>,
+    State(s): State<Arc<keystead_domain::Admin>>,
     SecretJson(req): SecretJson<proto::CreateDeveloper>,
 ) -> ApiResult<(StatusCode, Json<proto::Developer>)> {
     Ok((StatusCode::CREATED, Json(s.create_developer(&req).await?)))
@@ -196,7 +198,10 @@ async fn create_developer(
 
 #[utoipa::path(get, path = "/v1/partner", tag = "partner",
     responses((status = 200, body = proto::Partner), (status = 401, body = proto::ErrorBody, description = "unauthorized")))]
-async fn get_partner(Partner(p): Partner, State(s): State<Configuration>) -> Json<proto::Partner> {
+async fn get_partner(
+    Partner(p): Partner,
+    State(s): State<Arc<Configuration>>,
+) -> Json<proto::Partner> {
     Json(s.partner_view(&p.partner))
 }
 
@@ -205,7 +210,7 @@ async fn get_partner(Partner(p): Partner, State(s): State<Configuration>) -> Jso
     responses((status = 200, body = proto::Partner), (status = 400, body = proto::ErrorBody, description = "invalid input; nothing was changed"), (status = 401, body = proto::ErrorBody, description = "unauthorized")))]
 async fn patch_partner(
     Partner(p): Partner,
-    State(s): State<Configuration>,
+    State(s): State<Arc<Configuration>>,
     ApiJson(req): ApiJson<proto::PatchPartner>,
 ) -> ApiResult<Json<proto::Partner>> {
     Ok(Json(s.patch_partner(&p, &req).await?))
@@ -216,7 +221,7 @@ async fn patch_partner(
               (status = 404, body = proto::ErrorBody, description = "custom_oidc_not_configured")))]
 async fn get_custom_oidc(
     Partner(p): Partner,
-    State(s): State<Configuration>,
+    State(s): State<Arc<Configuration>>,
 ) -> ApiResult<Json<proto::CustomOidc>> {
     Ok(Json(s.get_custom_oidc(&p).await?))
 }
@@ -226,7 +231,7 @@ async fn get_custom_oidc(
     responses((status = 200, body = proto::CustomOidc, description = "the stored settings"), (status = 400, body = proto::ErrorBody, description = "invalid input; nothing was changed"), (status = 401, body = proto::ErrorBody, description = "unauthorized")))]
 async fn put_custom_oidc(
     Partner(p): Partner,
-    State(s): State<Configuration>,
+    State(s): State<Arc<Configuration>>,
     ApiJson(req): ApiJson<proto::PutCustomOidc>,
 ) -> ApiResult<Json<proto::CustomOidc>> {
     Ok(Json(s.put_custom_oidc(&p, &req).await?))
@@ -236,7 +241,7 @@ async fn put_custom_oidc(
     responses((status = 204, description = "removed with its secret")))]
 async fn delete_custom_oidc(
     Partner(p): Partner,
-    State(s): State<Configuration>,
+    State(s): State<Arc<Configuration>>,
 ) -> ApiResult<StatusCode> {
     s.delete_custom_oidc(&p).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -247,7 +252,7 @@ async fn delete_custom_oidc(
     responses((status = 204, description = "stored, envelope-encrypted"), (status = 400, body = proto::ErrorBody, description = "invalid input; nothing was changed"), (status = 401, body = proto::ErrorBody, description = "unauthorized")))]
 async fn put_client_secret(
     Partner(p): Partner,
-    State(s): State<Configuration>,
+    State(s): State<Arc<Configuration>>,
     SecretJson(req): SecretJson<proto::PutClientSecret>,
 ) -> ApiResult<StatusCode> {
     let secret = SecretString::from(req.client_secret);
@@ -259,7 +264,7 @@ async fn put_client_secret(
     responses((status = 204, description = "removed; the config is disabled when its method needs a secret")))]
 async fn delete_client_secret(
     Partner(p): Partner,
-    State(s): State<Configuration>,
+    State(s): State<Arc<Configuration>>,
 ) -> ApiResult<StatusCode> {
     s.clear_client_secret(&p).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -269,7 +274,7 @@ async fn delete_client_secret(
     responses((status = 200, body = proto::Verification), (status = 429, body = proto::ErrorBody, description = "rate_limited")))]
 async fn verify_custom_oidc(
     Partner(p): Partner,
-    State(s): State<Verify>,
+    State(s): State<Arc<Verify>>,
 ) -> ApiResult<Json<proto::Verification>> {
     Ok(Json(s.verify_custom_oidc(&p).await?))
 }

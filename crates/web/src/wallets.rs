@@ -1,6 +1,8 @@
 //! Wallet routes in the shapes of Para's REST API v1 (SPEC §5 "Wallets").
 //! Every route is rate-limited per partner in the `WalletCaller` extractor.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -51,7 +53,7 @@ fn partner_only(c: Caller) -> Result<keystead_domain::PartnerAuth, ApiError> {
               (status = 429, body = proto::ErrorBody, description = "rate_limited")))]
 pub async fn create_wallet(
     WalletCaller(c): WalletCaller,
-    State(s): State<Wallets>,
+    State(s): State<Arc<Wallets>>,
     headers: HeaderMap,
     ApiJson(req): ApiJson<proto::CreateWallet>,
 ) -> ApiResult<Response> {
@@ -81,7 +83,7 @@ pub struct ListQuery {
     responses((status = 200, body = proto::WalletList), (status = 400, body = proto::ErrorBody)))]
 pub async fn list_wallets(
     WalletCaller(c): WalletCaller,
-    State(s): State<Wallets>,
+    State(s): State<Arc<Wallets>>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<proto::WalletList>> {
     let p = partner_only(c)?;
@@ -95,7 +97,7 @@ pub async fn list_wallets(
     params(("id" = String, Path)), responses((status = 200, body = proto::WalletBody), (status = 404, body = proto::ErrorBody, description = "not_found")))]
 pub async fn get_wallet(
     WalletCaller(c): WalletCaller,
-    State(s): State<Wallets>,
+    State(s): State<Arc<Wallets>>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<proto::WalletBody>> {
     Ok(Json(s.get_wallet(&c, &id).await?))
@@ -103,7 +105,7 @@ pub async fn get_wallet(
 
 async fn sign(
     c: Caller,
-    s: Wallets,
+    s: Arc<Wallets>,
     id: String,
     kind: SignKind,
     input: Option<Value>,
@@ -119,7 +121,7 @@ async fn sign(
               (status = 403, description = "claimed or user wallet"), (status = 404, description = "not yours")))]
 pub async fn sign_message(
     WalletCaller(c): WalletCaller,
-    State(s): State<Wallets>,
+    State(s): State<Arc<Wallets>>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<proto::SignMessage>,
 ) -> ApiResult<Json<proto::Signed>> {
@@ -130,7 +132,7 @@ pub async fn sign_message(
     request_body = proto::SignTypedData, responses((status = 200, body = proto::Signed), (status = 400, body = proto::ErrorBody)))]
 pub async fn sign_typed_data(
     WalletCaller(c): WalletCaller,
-    State(s): State<Wallets>,
+    State(s): State<Arc<Wallets>>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<proto::SignTypedData>,
 ) -> ApiResult<Json<proto::Signed>> {
@@ -142,7 +144,7 @@ pub async fn sign_typed_data(
     responses((status = 200, body = proto::Signed, description = "EVM {signedTransaction}; SOLANA {signature}"), (status = 400, body = proto::ErrorBody)))]
 pub async fn sign_transaction(
     WalletCaller(c): WalletCaller,
-    State(s): State<Wallets>,
+    State(s): State<Arc<Wallets>>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<proto::SignTransaction>,
 ) -> ApiResult<Json<proto::Signed>> {
@@ -153,7 +155,7 @@ pub async fn sign_transaction(
     request_body = proto::SignRaw, responses((status = 200, body = proto::Signed), (status = 400, body = proto::ErrorBody)))]
 pub async fn sign_raw(
     WalletCaller(c): WalletCaller,
-    State(s): State<Wallets>,
+    State(s): State<Arc<Wallets>>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<proto::SignRaw>,
 ) -> ApiResult<Json<proto::Signed>> {
@@ -166,7 +168,7 @@ pub async fn sign_raw(
               (status = 400, body = proto::ErrorBody)))]
 pub async fn add_my_wallet(
     User(u): User,
-    State(s): State<Wallets>,
+    State(s): State<Arc<Wallets>>,
     ApiJson(b): ApiJson<proto::AddWallet>,
 ) -> ApiResult<Response> {
     s.rate_check(keystead_domain::wallets::RateBucket::User(

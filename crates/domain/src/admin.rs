@@ -4,6 +4,7 @@
 use keystead_crypto::hashing::{constant_time_eq, hash_password, token_hash};
 use keystead_crypto::{random_token, ExposeSecret, SecretString};
 use keystead_proto::{self as proto, ErrorCode};
+use keystead_store::{PartnerStore, SettingStore};
 use keystead_store::{Store, StoreError};
 
 use crate::error::{Error, Result};
@@ -14,15 +15,13 @@ const ADMIN_TOKEN_SETTING: &str = "admin_token_hash";
 
 /// Operator actions: needs only the store.
 #[derive(Debug, Clone)]
-pub struct Admin {
-    store: Store,
+pub struct Admin<S = Store> {
+    store: S,
 }
 
+/// The admin token, before any service exists (start-up, `keystead admin
+/// reset-token`): on any [`SettingStore`].
 impl Admin {
-    pub fn new(store: Store) -> Self {
-        Admin { store }
-    }
-
     /// A fresh admin token, not stored yet: the caller writes it where the
     /// operator finds it first, then stores it with [`Admin::ensure_admin_token`]
     /// or [`Admin::replace_admin_token`], so that a stored token is never one
@@ -32,14 +31,17 @@ impl Admin {
     }
 
     /// Whether the deployment has an admin token.
-    pub async fn has_admin_token(store: &Store) -> Result<bool> {
+    pub async fn has_admin_token(store: &impl SettingStore) -> Result<bool> {
         Ok(store.setting(ADMIN_TOKEN_SETTING).await?.is_some())
     }
 
     /// Stores `token` (hashed) as the admin token unless the deployment has
     /// one; returns whether this call stored it (`false`: another instance
     /// starting at the same time was first, and `token` does not work).
-    pub async fn ensure_admin_token(store: &Store, token: &SecretString) -> Result<bool> {
+    pub async fn ensure_admin_token(
+        store: &impl SettingStore,
+        token: &SecretString,
+    ) -> Result<bool> {
         Ok(store
             .init_setting(ADMIN_TOKEN_SETTING, &token_hash(token.expose_secret()))
             .await?)
@@ -47,14 +49,17 @@ impl Admin {
 
     /// Makes `token` the admin token; the previous one stops working
     /// (`keystead admin reset-token`).
-    pub async fn replace_admin_token(store: &Store, token: &SecretString) -> Result<()> {
+    pub async fn replace_admin_token(
+        store: &impl SettingStore,
+        token: &SecretString,
+    ) -> Result<()> {
         Ok(store
             .set_setting(ADMIN_TOKEN_SETTING, &token_hash(token.expose_secret()))
             .await?)
     }
 
     /// Whether `presented` is the stored admin token.
-    pub async fn admin_token_matches(store: &Store, presented: &str) -> Result<bool> {
+    pub async fn admin_token_matches(store: &impl SettingStore, presented: &str) -> Result<bool> {
         let Some(stored) = store.setting(ADMIN_TOKEN_SETTING).await? else {
             return Ok(false);
         };
@@ -63,9 +68,15 @@ impl Admin {
             token_hash(presented).as_bytes(),
         ))
     }
+}
+
+impl<S: PartnerStore + SettingStore> Admin<S> {
+    pub fn new(store: S) -> Self {
+        Admin { store }
+    }
 
     pub async fn check_admin_token(&self, presented: &str) -> Result<()> {
-        if Self::admin_token_matches(&self.store, presented).await? {
+        if Admin::admin_token_matches(&self.store, presented).await? {
             return Ok(());
         }
         Err(Error::new(

@@ -8,6 +8,7 @@ use keystead_crypto::hashing::token_hash;
 use keystead_crypto::{ExposeSecret, KeyProvider, SecretString};
 use keystead_proto::{self as proto, ErrorCode};
 use keystead_store::{CustomOidcRow, PartnerRow, Store, StoreError, PURPOSE_OIDC_CLIENT_SECRET};
+use keystead_store::{OidcConfigStore, PartnerStore, SecretStore};
 
 use crate::config::DomainConfig;
 use crate::error::{Error, Result};
@@ -24,23 +25,23 @@ pub struct PartnerAuth {
 /// Configuration: the store, the key provider (client secrets are sealed)
 /// and the public URL (the redirect URI partners register).
 #[derive(Clone)]
-pub struct Configuration {
-    store: Store,
+pub struct Configuration<S = Store> {
+    store: S,
     keys: Arc<dyn KeyProvider>,
     config: Arc<DomainConfig>,
     /// Emptied by every write here (the SDK's configuration is cached).
     sdk_cache: Arc<SdkConfigCache>,
 }
 
-impl std::fmt::Debug for Configuration {
+impl<S> std::fmt::Debug for Configuration<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Configuration").finish_non_exhaustive()
     }
 }
 
-impl Configuration {
+impl<S: PartnerStore + OidcConfigStore + SecretStore> Configuration<S> {
     pub(crate) fn new(
-        store: Store,
+        store: S,
         keys: Arc<dyn KeyProvider>,
         config: Arc<DomainConfig>,
         sdk_cache: Arc<SdkConfigCache>,
@@ -243,7 +244,10 @@ impl Configuration {
 }
 
 /// The partner's Custom OIDC configuration, or the error saying it has none.
-pub(crate) async fn custom_oidc_row(store: &Store, partner_id: &str) -> Result<CustomOidcRow> {
+pub(crate) async fn custom_oidc_row(
+    store: &impl OidcConfigStore,
+    partner_id: &str,
+) -> Result<CustomOidcRow> {
     store.custom_oidc(partner_id).await?.ok_or_else(|| {
         Error::with_hint(
             ErrorCode::CustomOidcNotConfigured,
@@ -255,7 +259,7 @@ pub(crate) async fn custom_oidc_row(store: &Store, partner_id: &str) -> Result<C
 
 /// The decrypted client secret, for the token request only.
 pub(crate) async fn client_secret(
-    store: &Store,
+    store: &impl SecretStore,
     keys: &dyn KeyProvider,
     partner_id: &str,
 ) -> Result<Option<SecretString>> {

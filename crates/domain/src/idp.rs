@@ -2,7 +2,7 @@
 //! lives in the store, and its errors become the domain's.
 
 use keystead_oidc::{CachedDoc, DocStore, Kind, OidcError, Provider, StoreFailure};
-use keystead_store::Store;
+use keystead_store::{DocCacheStore, Store};
 
 use crate::error::Error;
 

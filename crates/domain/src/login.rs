@@ -16,6 +16,7 @@ use keystead_store::{
     CustomOidcRow, FinishLogin, LoginFinished, LoginStateRow, PartnerRow, WalletRow,
     PURPOSE_WALLET_KEY,
 };
+use keystead_store::{OidcConfigStore, PartnerStore, SecretStore, SignInStore};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -153,7 +154,7 @@ struct Identity {
 }
 
 /// The partner of a publishable key, or the error saying it is not one.
-pub(crate) async fn partner_by_pk(store: &Store, api_key: &str) -> Result<PartnerRow> {
+pub(crate) async fn partner_by_pk(store: &impl PartnerStore, api_key: &str) -> Result<PartnerRow> {
     store
         .partner_by_publishable_key(api_key)
         .await?
@@ -164,8 +165,8 @@ pub(crate) async fn partner_by_pk(store: &Store, api_key: &str) -> Result<Partne
 /// secret), the partner IdPs, the per-partner start limit, metrics, the
 /// clock and the public URL.
 #[derive(Clone)]
-pub struct SignIn {
-    store: Store,
+pub struct SignIn<S = Store> {
+    store: S,
     keys: Arc<dyn KeyProvider>,
     idp: Arc<Idp>,
     start_limiter: Arc<RateLimiter>,
@@ -175,9 +176,9 @@ pub struct SignIn {
     sdk_cache: Arc<SdkConfigCache>,
 }
 
-impl SignIn {
+impl<S: PartnerStore + OidcConfigStore + SecretStore + SignInStore> SignIn<S> {
     pub(crate) fn new(
-        store: Store,
+        store: S,
         keys: Arc<dyn KeyProvider>,
         idp: Arc<Idp>,
         metrics: Arc<Metrics>,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use keystead_crypto::KeyProvider;
 use keystead_net::Outbound;
-use keystead_store::Store;
+use keystead_store::{SignInStore, Store};
 
 use crate::admin::Admin;
 use crate::config::DomainConfig;

@@ -4,6 +4,7 @@
 use keystead_crypto::hashing::token_hash;
 use keystead_crypto::random_token_bits;
 use keystead_proto::{self as proto, ErrorCode};
+use keystead_store::{PartnerStore, SecretStore, SettingStore, SignInStore};
 use keystead_store::{Redeemed, SessionRow};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -43,8 +44,8 @@ impl UserSession {
 /// Sessions: the store, the key provider (the session JWT signing key is
 /// sealed), metrics, the clock and the public URL (the JWTs' issuer).
 #[derive(Clone)]
-pub struct Sessions {
-    pub(crate) store: Store,
+pub struct Sessions<S = Store> {
+    pub(crate) store: S,
     pub(crate) keys: Arc<dyn KeyProvider>,
     pub(crate) signer: Arc<tokio::sync::OnceCell<SessionSigner>>,
     pub(crate) metrics: Arc<Metrics>,
@@ -52,9 +53,9 @@ pub struct Sessions {
     pub(crate) config: Arc<DomainConfig>,
 }
 
-impl Sessions {
+impl<S: PartnerStore + SignInStore + SecretStore + SettingStore> Sessions<S> {
     pub(crate) fn new(
-        store: Store,
+        store: S,
         keys: Arc<dyn KeyProvider>,
         metrics: Arc<Metrics>,
         clock: Arc<dyn Clock>,

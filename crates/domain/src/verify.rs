@@ -4,6 +4,7 @@
 
 use keystead_proto::{Check, CheckStatus, ErrorCode, Verification};
 use keystead_store::CustomOidcRow;
+use keystead_store::OidcConfigStore;
 use url::Url;
 
 use std::sync::Arc;
@@ -68,17 +69,17 @@ fn printable(s: String) -> String {
 /// Verify: the store (the last result is kept), the partner IdPs, the
 /// per-partner Verify limit, metrics and the clock.
 #[derive(Clone)]
-pub struct Verify {
-    store: Store,
+pub struct Verify<S = Store> {
+    store: S,
     idp: Arc<Idp>,
     limiter: Arc<RateLimiter>,
     metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
 }
 
-impl Verify {
+impl<S: OidcConfigStore> Verify<S> {
     pub(crate) fn new(
-        store: Store,
+        store: S,
         idp: Arc<Idp>,
         metrics: Arc<Metrics>,
         clock: Arc<dyn Clock>,

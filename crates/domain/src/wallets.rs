@@ -8,6 +8,7 @@
 
 use keystead_model::UserIdentifier;
 use keystead_proto::{self as proto, ErrorCode};
+use keystead_store::{SecretStore, WalletStore};
 use keystead_store::{WalletInsert, WalletRow, PURPOSE_WALLET_KEY};
 use keystead_wallet::{SignRequest, Signed, WalletType};
 use serde_json::Value;
@@ -91,17 +92,17 @@ fn not_found() -> Error {
 /// Wallets: the store, the key provider (wallet keys are sealed), the
 /// per-caller rate limit, metrics and the clock.
 #[derive(Clone)]
-pub struct Wallets {
-    store: Store,
+pub struct Wallets<S = Store> {
+    store: S,
     keys: Arc<dyn KeyProvider>,
     limiter: Arc<RateLimiter>,
     metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
 }
 
-impl Wallets {
+impl<S: WalletStore + SecretStore> Wallets<S> {
     pub(crate) fn new(
-        store: Store,
+        store: S,
         keys: Arc<dyn KeyProvider>,
         limiter: Arc<RateLimiter>,
         metrics: Arc<Metrics>,

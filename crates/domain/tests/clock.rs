@@ -13,7 +13,9 @@ use keystead_crypto::KeyProvider;
 use keystead_domain::{Clock, DomainConfig, ManualClock, Services, Sessions};
 use keystead_net::{Outbound, OutboundConfig};
 use keystead_proto::ErrorCode;
-use keystead_store::{FinishLogin, LoginStateRow, Store, WalletRow, PURPOSE_WALLET_KEY};
+use keystead_store::{
+    FinishLogin, LoginStateRow, PartnerStore, SignInStore, Store, WalletRow, PURPOSE_WALLET_KEY,
+};
 use sha2::{Digest, Sha256};
 
 const VERIFIER: &str = "a-verifier-of-the-app-0123456789abcdefghijklmnop";

@@ -8,7 +8,7 @@ use keystead_crypto::local::LocalKeyProvider;
 use keystead_crypto::KeyProvider;
 use keystead_domain::{DomainConfig, Services};
 use keystead_net::{Outbound, OutboundConfig};
-use keystead_store::Store;
+use keystead_store::{SecretStore, Store};
 
 use crate::config::ServerConfig;
 

@@ -12,10 +12,15 @@ mod db;
 mod login;
 mod migrate;
 mod records;
+pub mod repo;
 mod wallets;
 
 pub use login::*;
 pub use records::*;
+pub use repo::{
+    DocCacheStore, OidcConfigStore, PartnerStore, SecretStore, SettingStore, SignInStore,
+    WalletStore,
+};
 pub use wallets::*;
 
 use db::{Db, Sqlite};

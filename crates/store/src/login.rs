@@ -4,6 +4,7 @@
 //! so two instances (or two requests) can never both use the same state or
 //! code.
 
+use crate::repo::*;
 use keystead_crypto::Sealed;
 pub use keystead_model::{IdentifierType, WalletType};
 
@@ -103,125 +104,6 @@ pub(crate) const WALLET_COLS: &str =
     user_identifier_type, status, created_at";
 
 impl Store {
-    // ---- provider metadata cache ------------------------------------------
-
-    pub async fn cached_doc(&self, url: &str) -> Result<Option<CachedDoc>> {
-        let row = query("SELECT body, fetched_at, expires_at FROM provider_cache WHERE url = $1")
-            .bind(url)
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(|r| {
-            Ok(CachedDoc {
-                body: r.try_get("body")?,
-                fetched_at: r.try_get("fetched_at")?,
-                expires_at: r.try_get("expires_at")?,
-            })
-        })
-        .transpose()
-    }
-
-    pub async fn put_cached_doc(&self, url: &str, doc: &CachedDoc) -> Result<()> {
-        query(
-            "INSERT INTO provider_cache (url, body, fetched_at, expires_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (url) DO UPDATE SET body = excluded.body, fetched_at = excluded.fetched_at, \
-             expires_at = excluded.expires_at",
-        )
-        .bind(url)
-        .bind(&doc.body)
-        .bind(doc.fetched_at)
-        .bind(doc.expires_at)
-        .execute(self.ephemeral())
-        .await?;
-        Ok(())
-    }
-
-    /// Claims the right to refetch `url` now (a token named an unknown
-    /// key) if the last such refetch is at least `min_age` seconds old;
-    /// ordinary fetches do not count. Across instances one caller wins.
-    pub async fn claim_refetch(&self, url: &str, now: i64, min_age: i64) -> Result<bool> {
-        let done = query(
-            "UPDATE provider_cache SET refetched_at = $1 WHERE url = $2 AND refetched_at <= $3",
-        )
-        .bind(now)
-        .bind(url)
-        .bind(now - min_age)
-        .execute(self.ephemeral())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    // ---- login states -----------------------------------------------------
-
-    pub async fn insert_login_state(&self, s: &LoginStateRow) -> Result<()> {
-        query(
-            "INSERT INTO login_states (state_hash, partner_id, browser_hash, issuer, return_to, \
-             app_state, app_code_challenge, nonce, pkce_verifier, created_at, expires_at, used_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL)",
-        )
-        .bind(&s.state_hash)
-        .bind(&s.partner_id)
-        .bind(&s.browser_hash)
-        .bind(&s.issuer)
-        .bind(&s.return_to)
-        .bind(&s.app_state)
-        .bind(&s.app_code_challenge)
-        .bind(&s.nonce)
-        .bind(&s.pkce_verifier)
-        .bind(s.created_at)
-        .bind(s.expires_at)
-        .execute(self.ephemeral())
-        .await?;
-        Ok(())
-    }
-
-    // ---- users, identities, wallets ----------------------------------------
-
-    /// `(user id, identity id)` of an existing identity.
-    pub async fn find_identity(
-        &self,
-        partner_id: &str,
-        issuer: &str,
-        sub: &str,
-    ) -> Result<Option<(String, String)>> {
-        let row = query(
-            "SELECT user_id, id FROM identities WHERE partner_id = $1 AND issuer = $2 AND sub = $3",
-        )
-        .bind(partner_id)
-        .bind(issuer)
-        .bind(sub)
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(|r| Ok((r.try_get("user_id")?, r.try_get("id")?)))
-            .transpose()
-    }
-
-    pub async fn wallets_of_user(&self, user_id: &str) -> Result<Vec<WalletRow>> {
-        let sql =
-            format!("SELECT {WALLET_COLS} FROM wallets WHERE user_id = $1 ORDER BY created_at, id");
-        let rows = query(sql).bind(user_id).fetch_all(self.pool()).await?;
-        rows.iter().map(wallet_from).collect()
-    }
-
-    pub async fn identities_of_user(&self, user_id: &str) -> Result<Vec<IdentityRow>> {
-        let rows = query(
-            "SELECT id, user_id, issuer, sub, email FROM identities WHERE user_id = $1 ORDER BY created_at, id",
-        )
-        .bind(user_id)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(IdentityRow {
-                    id: r.try_get("id")?,
-                    user_id: r.try_get("user_id")?,
-                    issuer: r.try_get("issuer")?,
-                    sub: r.try_get("sub")?,
-                    email: r.try_get("email")?,
-                })
-            })
-            .collect()
-    }
-
     /// Counts for tests and the benchmark.
     pub async fn count(&self, table: &str) -> Result<i64> {
         if ![
@@ -240,173 +122,6 @@ impl Store {
             .scalar(self.pool())
             .await?
             .unwrap_or(0))
-    }
-
-    // ---- login codes and sessions -------------------------------------------
-
-    pub async fn insert_login_code(
-        &self,
-        code_hash: &str,
-        c: &LoginCodeRow,
-        now: i64,
-        ttl: i64,
-    ) -> Result<()> {
-        query(
-            "INSERT INTO login_codes (code_hash, partner_id, user_id, code_challenge, created_at, expires_at, used_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
-        )
-        .bind(code_hash)
-        .bind(&c.partner_id)
-        .bind(&c.user_id)
-        .bind(&c.code_challenge)
-        .bind(now)
-        .bind(now + ttl)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    pub async fn insert_session(&self, token_hash: &str, s: &SessionRow, now: i64) -> Result<()> {
-        query(
-            "INSERT INTO sessions (token_hash, user_id, partner_id, created_at, expires_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, NULL)",
-        )
-        .bind(token_hash)
-        .bind(&s.user_id)
-        .bind(&s.partner_id)
-        .bind(now)
-        .bind(s.expires_at)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    pub async fn session(&self, token_hash: &str, now: i64) -> Result<Option<SessionRow>> {
-        let row = query(
-            "SELECT user_id, partner_id, expires_at FROM sessions \
-             WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
-        )
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(|r| {
-            Ok(SessionRow {
-                user_id: r.try_get("user_id")?,
-                partner_id: r.try_get("partner_id")?,
-                expires_at: r.try_get("expires_at")?,
-            })
-        })
-        .transpose()
-    }
-
-    pub async fn revoke_session(&self, token_hash: &str, now: i64) -> Result<()> {
-        query("UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
-            .bind(now)
-            .bind(token_hash)
-            .execute(self.ephemeral())
-            .await?;
-        Ok(())
-    }
-
-    /// Deletes login states and codes that can no longer be used.
-    pub async fn purge_expired(&self, now: i64) -> Result<u64> {
-        let a = query("DELETE FROM login_states WHERE expires_at < $1")
-            .bind(now - 60)
-            .execute(self.ephemeral())
-            .await?;
-        let b = query("DELETE FROM login_codes WHERE expires_at < $1")
-            .bind(now - 60)
-            .execute(self.ephemeral())
-            .await?;
-        let c = query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
-            .bind(now - 24 * 3600)
-            .execute(self.ephemeral())
-            .await?;
-        let d = query("DELETE FROM idempotency_keys WHERE created_at < $1")
-            .bind(now - 24 * 3600)
-            .execute(self.ephemeral())
-            .await?;
-        // Stale metadata: refetched on the next use anyway.
-        let e = query("DELETE FROM provider_cache WHERE expires_at < $1")
-            .bind(now - 3600)
-            .execute(self.ephemeral())
-            .await?;
-        Ok(a.rows_affected()
-            + b.rows_affected()
-            + c.rows_affected()
-            + d.rows_affected()
-            + e.rows_affected())
-    }
-
-    /// Any one sealed secret, to check at start that the key provider can
-    /// still open what the database holds.
-    pub async fn any_secret(&self) -> Result<Option<(String, String, Sealed)>> {
-        let row = query(
-            "SELECT owner_id, purpose, key_id, wrapped_key, nonce, ciphertext FROM secrets LIMIT 1",
-        )
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(|r| {
-            Ok((
-                r.try_get("owner_id")?,
-                r.try_get("purpose")?,
-                Sealed {
-                    key: keystead_crypto::WrappedKey {
-                        key_id: r.try_get("key_id")?,
-                        bytes: r.try_get("wrapped_key")?,
-                    },
-                    nonce: r.try_get("nonce")?,
-                    ciphertext: r.try_get("ciphertext")?,
-                },
-            ))
-        })
-        .transpose()
-    }
-
-    // ---- session JWT signing keys -------------------------------------------
-
-    pub async fn insert_signing_key(
-        &self,
-        kid: &str,
-        public_jwk: &str,
-        sealed: &Sealed,
-        now: i64,
-    ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
-        query("INSERT INTO signing_keys (kid, public_jwk, created_at) VALUES ($1, $2, $3)")
-            .bind(kid)
-            .bind(public_jwk)
-            .bind(now)
-            .execute(&mut tx)
-            .await?;
-        put_secret_tx(&mut tx, kid, PURPOSE_SESSION_JWT_KEY, sealed, now).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub async fn delete_signing_key(&self, kid: &str) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
-        query("DELETE FROM secrets WHERE owner_id = $1 AND purpose = $2")
-            .bind(kid)
-            .bind(PURPOSE_SESSION_JWT_KEY)
-            .execute(&mut tx)
-            .await?;
-        query("DELETE FROM signing_keys WHERE kid = $1")
-            .bind(kid)
-            .execute(&mut tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub async fn signing_keys(&self) -> Result<Vec<(String, String)>> {
-        let rows = query("SELECT kid, public_jwk FROM signing_keys ORDER BY created_at, kid")
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("kid")?, r.try_get("public_jwk")?)))
-            .collect()
     }
 }
 
@@ -471,9 +186,213 @@ pub enum Redeemed {
     Session { user_id: String },
 }
 
-impl Store {
-    /// A login state bound to this browser, unused and unexpired (read only).
-    pub async fn peek_login_state(
+impl DocCacheStore for Store {
+    async fn cached_doc(&self, url: &str) -> Result<Option<CachedDoc>> {
+        let row = query("SELECT body, fetched_at, expires_at FROM provider_cache WHERE url = $1")
+            .bind(url)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| {
+            Ok(CachedDoc {
+                body: r.try_get("body")?,
+                fetched_at: r.try_get("fetched_at")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn put_cached_doc(&self, url: &str, doc: &CachedDoc) -> Result<()> {
+        query(
+            "INSERT INTO provider_cache (url, body, fetched_at, expires_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (url) DO UPDATE SET body = excluded.body, fetched_at = excluded.fetched_at, \
+             expires_at = excluded.expires_at",
+        )
+        .bind(url)
+        .bind(&doc.body)
+        .bind(doc.fetched_at)
+        .bind(doc.expires_at)
+        .execute(self.ephemeral())
+        .await?;
+        Ok(())
+    }
+
+    async fn claim_refetch(&self, url: &str, now: i64, min_age: i64) -> Result<bool> {
+        let done = query(
+            "UPDATE provider_cache SET refetched_at = $1 WHERE url = $2 AND refetched_at <= $3",
+        )
+        .bind(now)
+        .bind(url)
+        .bind(now - min_age)
+        .execute(self.ephemeral())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+impl SignInStore for Store {
+    async fn insert_login_state(&self, s: &LoginStateRow) -> Result<()> {
+        query(
+            "INSERT INTO login_states (state_hash, partner_id, browser_hash, issuer, return_to, \
+             app_state, app_code_challenge, nonce, pkce_verifier, created_at, expires_at, used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL)",
+        )
+        .bind(&s.state_hash)
+        .bind(&s.partner_id)
+        .bind(&s.browser_hash)
+        .bind(&s.issuer)
+        .bind(&s.return_to)
+        .bind(&s.app_state)
+        .bind(&s.app_code_challenge)
+        .bind(&s.nonce)
+        .bind(&s.pkce_verifier)
+        .bind(s.created_at)
+        .bind(s.expires_at)
+        .execute(self.ephemeral())
+        .await?;
+        Ok(())
+    }
+
+    async fn find_identity(
+        &self,
+        partner_id: &str,
+        issuer: &str,
+        sub: &str,
+    ) -> Result<Option<(String, String)>> {
+        let row = query(
+            "SELECT user_id, id FROM identities WHERE partner_id = $1 AND issuer = $2 AND sub = $3",
+        )
+        .bind(partner_id)
+        .bind(issuer)
+        .bind(sub)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| Ok((r.try_get("user_id")?, r.try_get("id")?)))
+            .transpose()
+    }
+
+    async fn wallets_of_user(&self, user_id: &str) -> Result<Vec<WalletRow>> {
+        let sql =
+            format!("SELECT {WALLET_COLS} FROM wallets WHERE user_id = $1 ORDER BY created_at, id");
+        let rows = query(sql).bind(user_id).fetch_all(self.pool()).await?;
+        rows.iter().map(wallet_from).collect()
+    }
+
+    async fn identities_of_user(&self, user_id: &str) -> Result<Vec<IdentityRow>> {
+        let rows = query(
+            "SELECT id, user_id, issuer, sub, email FROM identities WHERE user_id = $1 ORDER BY created_at, id",
+        )
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(IdentityRow {
+                    id: r.try_get("id")?,
+                    user_id: r.try_get("user_id")?,
+                    issuer: r.try_get("issuer")?,
+                    sub: r.try_get("sub")?,
+                    email: r.try_get("email")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_login_code(
+        &self,
+        code_hash: &str,
+        c: &LoginCodeRow,
+        now: i64,
+        ttl: i64,
+    ) -> Result<()> {
+        query(
+            "INSERT INTO login_codes (code_hash, partner_id, user_id, code_challenge, created_at, expires_at, used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+        )
+        .bind(code_hash)
+        .bind(&c.partner_id)
+        .bind(&c.user_id)
+        .bind(&c.code_challenge)
+        .bind(now)
+        .bind(now + ttl)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_session(&self, token_hash: &str, s: &SessionRow, now: i64) -> Result<()> {
+        query(
+            "INSERT INTO sessions (token_hash, user_id, partner_id, created_at, expires_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, NULL)",
+        )
+        .bind(token_hash)
+        .bind(&s.user_id)
+        .bind(&s.partner_id)
+        .bind(now)
+        .bind(s.expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn session(&self, token_hash: &str, now: i64) -> Result<Option<SessionRow>> {
+        let row = query(
+            "SELECT user_id, partner_id, expires_at FROM sessions \
+             WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(SessionRow {
+                user_id: r.try_get("user_id")?,
+                partner_id: r.try_get("partner_id")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn revoke_session(&self, token_hash: &str, now: i64) -> Result<()> {
+        query("UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(token_hash)
+            .execute(self.ephemeral())
+            .await?;
+        Ok(())
+    }
+
+    async fn purge_expired(&self, now: i64) -> Result<u64> {
+        let a = query("DELETE FROM login_states WHERE expires_at < $1")
+            .bind(now - 60)
+            .execute(self.ephemeral())
+            .await?;
+        let b = query("DELETE FROM login_codes WHERE expires_at < $1")
+            .bind(now - 60)
+            .execute(self.ephemeral())
+            .await?;
+        let c = query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
+            .bind(now - 24 * 3600)
+            .execute(self.ephemeral())
+            .await?;
+        let d = query("DELETE FROM idempotency_keys WHERE created_at < $1")
+            .bind(now - 24 * 3600)
+            .execute(self.ephemeral())
+            .await?;
+        // Stale metadata: refetched on the next use anyway.
+        let e = query("DELETE FROM provider_cache WHERE expires_at < $1")
+            .bind(now - 3600)
+            .execute(self.ephemeral())
+            .await?;
+        Ok(a.rows_affected()
+            + b.rows_affected()
+            + c.rows_affected()
+            + d.rows_affected()
+            + e.rows_affected())
+    }
+
+    async fn peek_login_state(
         &self,
         state_hash: &str,
         browser_hash: &str,
@@ -507,8 +426,7 @@ impl Store {
         .transpose()
     }
 
-    /// Marks a state used (a failed sign-in cannot be retried with it).
-    pub async fn consume_login_state(&self, state_hash: &str, now: i64) -> Result<bool> {
+    async fn consume_login_state(&self, state_hash: &str, now: i64) -> Result<bool> {
         let done =
             query("UPDATE login_states SET used_at = $1 WHERE state_hash = $2 AND used_at IS NULL")
                 .bind(now)
@@ -518,11 +436,7 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Durable (fsync) when it creates a user or claims a wallet; a
-    /// returning login that changes no ownership commits without fsync (a
-    /// power cut could lose its login code and `last_login_at`, which costs
-    /// the user one retry).
-    pub async fn finish_login(&self, f: &FinishLogin<'_>) -> Result<LoginFinished> {
+    async fn finish_login(&self, f: &FinishLogin<'_>) -> Result<LoginFinished> {
         let mut tx = if f.new_user.is_some() {
             self.pool().begin().await?
         } else {
@@ -627,15 +541,12 @@ impl Store {
         })
     }
 
-    /// Uses up a login code and, if `verifier_ok` accepts its PKCE
-    /// challenge, creates the session — one transaction.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn redeem_login_code(
+    async fn redeem_login_code(
         &self,
         code_hash: &str,
         partner_id: &str,
         now: i64,
-        verifier_ok: impl FnOnce(&str) -> bool,
+        verifier_ok: impl FnOnce(&str) -> bool + Send,
         token_hash: &str,
         expires_at: i64,
     ) -> Result<Redeemed> {

@@ -1,5 +1,6 @@
 //! Row types and the queries that read and write them.
 
+use crate::repo::*;
 use keystead_crypto::{Sealed, WrappedKey};
 pub use keystead_model::AuthMethod;
 
@@ -102,9 +103,58 @@ fn decode_list(text: &str) -> Vec<String> {
 }
 
 impl Store {
-    // ---- projects -------------------------------------------------------
+    const PARTNER_COLS: &'static str = "id, project_id, name, publishable_key, \
+        allowed_return_urls, session_ttl_secs, created_at";
 
-    pub async fn insert_project(&self, id: &str, name: &str) -> Result<ProjectRow> {
+    /// The partner whose unique `column` holds `value`.
+    async fn partner_where(&self, column: &'static str, value: &str) -> Result<Option<PartnerRow>> {
+        let sql = format!(
+            "SELECT {} FROM partners WHERE {column} = $1",
+            Self::PARTNER_COLS
+        );
+        query(sql)
+            .bind(value)
+            .fetch_optional(self.pool())
+            .await?
+            .as_ref()
+            .map(partner_from)
+            .transpose()
+    }
+
+    // ---- custom OIDC ----------------------------------------------------
+
+    const OIDC_COLS: &'static str = "partner_id, issuer, client_id, scopes, auth_method, \
+        button_label, enabled, client_secret_updated_at, last_verification, created_at, updated_at";
+}
+
+pub(crate) async fn put_secret_tx(
+    tx: &mut Tx,
+    owner_id: &str,
+    purpose: &str,
+    sealed: &Sealed,
+    now: i64,
+) -> Result<()> {
+    query(
+        "INSERT INTO secrets (owner_id, purpose, key_id, wrapped_key, nonce, ciphertext, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (owner_id, purpose) DO UPDATE SET key_id = excluded.key_id, \
+         wrapped_key = excluded.wrapped_key, nonce = excluded.nonce, \
+         ciphertext = excluded.ciphertext, created_at = excluded.created_at",
+    )
+    .bind(owner_id)
+    .bind(purpose)
+    .bind(&sealed.key.key_id)
+    .bind(&sealed.key.bytes)
+    .bind(&sealed.nonce)
+    .bind(&sealed.ciphertext)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+impl PartnerStore for Store {
+    async fn insert_project(&self, id: &str, name: &str) -> Result<ProjectRow> {
         let now = now_unix();
         query("INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3)")
             .bind(id)
@@ -119,7 +169,7 @@ impl Store {
         })
     }
 
-    pub async fn project(&self, id: &str) -> Result<Option<ProjectRow>> {
+    async fn project(&self, id: &str) -> Result<Option<ProjectRow>> {
         let row = query("SELECT id, name, created_at FROM projects WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
@@ -132,10 +182,7 @@ impl Store {
         }))
     }
 
-    // ---- partners -------------------------------------------------------
-
-    #[allow(clippy::too_many_arguments)]
-    pub async fn insert_partner(
+    async fn insert_partner(
         &self,
         id: &str,
         project_id: &str,
@@ -163,40 +210,19 @@ impl Store {
         self.partner(id).await?.ok_or(StoreError::NotFound)
     }
 
-    const PARTNER_COLS: &'static str = "id, project_id, name, publishable_key, \
-        allowed_return_urls, session_ttl_secs, created_at";
-
-    pub async fn partner(&self, id: &str) -> Result<Option<PartnerRow>> {
+    async fn partner(&self, id: &str) -> Result<Option<PartnerRow>> {
         self.partner_where("id", id).await
     }
 
-    pub async fn partner_by_secret_hash(&self, hash: &str) -> Result<Option<PartnerRow>> {
+    async fn partner_by_secret_hash(&self, hash: &str) -> Result<Option<PartnerRow>> {
         self.partner_where("secret_key_hash", hash).await
     }
 
-    pub async fn partner_by_publishable_key(&self, key: &str) -> Result<Option<PartnerRow>> {
+    async fn partner_by_publishable_key(&self, key: &str) -> Result<Option<PartnerRow>> {
         self.partner_where("publishable_key", key).await
     }
 
-    /// The partner whose unique `column` holds `value`.
-    async fn partner_where(&self, column: &'static str, value: &str) -> Result<Option<PartnerRow>> {
-        let sql = format!(
-            "SELECT {} FROM partners WHERE {column} = $1",
-            Self::PARTNER_COLS
-        );
-        query(sql)
-            .bind(value)
-            .fetch_optional(self.pool())
-            .await?
-            .as_ref()
-            .map(partner_from)
-            .transpose()
-    }
-
-    /// A partner by its publishable key, with its Custom OIDC settings if
-    /// it has any: one statement for the public routes (`/v1/sdk/config`,
-    /// the sign-in start), which need both.
-    pub async fn partner_with_oidc_by_publishable_key(
+    async fn partner_with_oidc_by_publishable_key(
         &self,
         key: &str,
     ) -> Result<Option<(PartnerRow, Option<CustomOidcRow>)>> {
@@ -224,7 +250,7 @@ impl Store {
         Ok(Some((partner, oidc)))
     }
 
-    pub async fn set_allowed_return_urls(&self, partner_id: &str, urls: &[String]) -> Result<()> {
+    async fn set_allowed_return_urls(&self, partner_id: &str, urls: &[String]) -> Result<()> {
         let done = query("UPDATE partners SET allowed_return_urls = $1 WHERE id = $2")
             .bind(encode_list(urls))
             .bind(partner_id)
@@ -236,10 +262,7 @@ impl Store {
         Ok(())
     }
 
-    // ---- developers -----------------------------------------------------
-
-    /// Creates the account and its project memberships in one transaction.
-    pub async fn insert_developer(
+    async fn insert_developer(
         &self,
         id: &str,
         email: &str,
@@ -283,8 +306,7 @@ impl Store {
         })
     }
 
-    /// `(developer id, password hash)` for a sign-in attempt.
-    pub async fn developer_credentials(&self, email: &str) -> Result<Option<(String, String)>> {
+    async fn developer_credentials(&self, email: &str) -> Result<Option<(String, String)>> {
         let row = query("SELECT id, password_hash FROM developers WHERE email = $1")
             .bind(email)
             .fetch_optional(self.pool())
@@ -292,13 +314,10 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         Ok(Some((row.try_get("id")?, row.try_get("password_hash")?)))
     }
+}
 
-    // ---- custom OIDC ----------------------------------------------------
-
-    const OIDC_COLS: &'static str = "partner_id, issuer, client_id, scopes, auth_method, \
-        button_label, enabled, client_secret_updated_at, last_verification, created_at, updated_at";
-
-    pub async fn custom_oidc(&self, partner_id: &str) -> Result<Option<CustomOidcRow>> {
+impl OidcConfigStore for Store {
+    async fn custom_oidc(&self, partner_id: &str) -> Result<Option<CustomOidcRow>> {
         let sql = format!(
             "SELECT {} FROM custom_oidc WHERE partner_id = $1",
             Self::OIDC_COLS
@@ -312,11 +331,7 @@ impl Store {
             .transpose()
     }
 
-    /// Inserts or replaces the settings. A changed issuer, client id or auth
-    /// method makes the last verification stale, so it is dropped. The
-    /// domain refuses to enable a secret method without a secret; the
-    /// `CASE` keeps that true even if the secret was removed concurrently.
-    pub async fn upsert_custom_oidc(&self, c: &CustomOidcRow) -> Result<CustomOidcRow> {
+    async fn upsert_custom_oidc(&self, c: &CustomOidcRow) -> Result<CustomOidcRow> {
         let now = now_unix();
         query(
             "INSERT INTO custom_oidc (partner_id, issuer, client_id, scopes, auth_method, \
@@ -349,7 +364,7 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
-    pub async fn set_verification(&self, partner_id: &str, json: &str) -> Result<()> {
+    async fn set_verification(&self, partner_id: &str, json: &str) -> Result<()> {
         query("UPDATE custom_oidc SET last_verification = $1 WHERE partner_id = $2")
             .bind(json)
             .bind(partner_id)
@@ -358,8 +373,7 @@ impl Store {
         Ok(())
     }
 
-    /// Removes the config and its secret together.
-    pub async fn delete_custom_oidc(&self, partner_id: &str) -> Result<()> {
+    async fn delete_custom_oidc(&self, partner_id: &str) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         query("DELETE FROM secrets WHERE owner_id = $1 AND purpose = $2")
             .bind(partner_id)
@@ -377,10 +391,7 @@ impl Store {
         Ok(())
     }
 
-    /// Stores the sealed client secret and its timestamp in one transaction.
-    /// `NotFound` also when the config's method is `none` (the domain
-    /// checked it before; this closes the race with a concurrent PUT).
-    pub async fn set_client_secret(&self, partner_id: &str, sealed: &Sealed) -> Result<()> {
+    async fn set_client_secret(&self, partner_id: &str, sealed: &Sealed) -> Result<()> {
         let now = now_unix();
         let mut tx = self.pool().begin().await?;
         let done = query(
@@ -399,9 +410,7 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes the secret; `disable` also turns the config off (the method
-    /// needs a secret, so it can no longer be used).
-    pub async fn clear_client_secret(&self, partner_id: &str, disable: bool) -> Result<()> {
+    async fn clear_client_secret(&self, partner_id: &str, disable: bool) -> Result<()> {
         let now = now_unix();
         let mut tx = self.pool().begin().await?;
         let done = query(
@@ -424,10 +433,10 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
 
-    // ---- sealed secrets -------------------------------------------------
-
-    pub async fn secret(&self, owner_id: &str, purpose: &str) -> Result<Option<Sealed>> {
+impl SecretStore for Store {
+    async fn secret(&self, owner_id: &str, purpose: &str) -> Result<Option<Sealed>> {
         let row = query(
             "SELECT key_id, wrapped_key, nonce, ciphertext FROM secrets \
              WHERE owner_id = $1 AND purpose = $2",
@@ -447,32 +456,46 @@ impl Store {
         }))
     }
 
-    /// Replaces the data of one sealed secret row as is. For tests of the
-    /// AAD binding and for `kms rewrap`.
-    pub async fn overwrite_secret(
-        &self,
-        owner_id: &str,
-        purpose: &str,
-        sealed: &Sealed,
-    ) -> Result<()> {
+    async fn overwrite_secret(&self, owner_id: &str, purpose: &str, sealed: &Sealed) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         put_secret_tx(&mut tx, owner_id, purpose, sealed, now_unix()).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    // ---- settings -------------------------------------------------------
+    async fn any_secret(&self) -> Result<Option<(String, String, Sealed)>> {
+        let row = query(
+            "SELECT owner_id, purpose, key_id, wrapped_key, nonce, ciphertext FROM secrets LIMIT 1",
+        )
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok((
+                r.try_get("owner_id")?,
+                r.try_get("purpose")?,
+                Sealed {
+                    key: keystead_crypto::WrappedKey {
+                        key_id: r.try_get("key_id")?,
+                        bytes: r.try_get("wrapped_key")?,
+                    },
+                    nonce: r.try_get("nonce")?,
+                    ciphertext: r.try_get("ciphertext")?,
+                },
+            ))
+        })
+        .transpose()
+    }
+}
 
-    pub async fn setting(&self, name: &str) -> Result<Option<String>> {
+impl SettingStore for Store {
+    async fn setting(&self, name: &str) -> Result<Option<String>> {
         query("SELECT value FROM settings WHERE name = $1")
             .bind(name)
             .scalar(self.pool())
             .await
     }
 
-    /// Sets `name` only if it is unset; returns whether this call set it.
-    /// Two instances starting together agree on one value.
-    pub async fn init_setting(&self, name: &str, value: &str) -> Result<bool> {
+    async fn init_setting(&self, name: &str, value: &str) -> Result<bool> {
         let done = query(
             "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
         )
@@ -483,8 +506,7 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Sets `name`, replacing any value.
-    pub async fn set_setting(&self, name: &str, value: &str) -> Result<()> {
+    async fn set_setting(&self, name: &str, value: &str) -> Result<()> {
         query(
             "INSERT INTO settings (name, value) VALUES ($1, $2) \
              ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -495,32 +517,49 @@ impl Store {
         .await?;
         Ok(())
     }
-}
 
-pub(crate) async fn put_secret_tx(
-    tx: &mut Tx,
-    owner_id: &str,
-    purpose: &str,
-    sealed: &Sealed,
-    now: i64,
-) -> Result<()> {
-    query(
-        "INSERT INTO secrets (owner_id, purpose, key_id, wrapped_key, nonce, ciphertext, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (owner_id, purpose) DO UPDATE SET key_id = excluded.key_id, \
-         wrapped_key = excluded.wrapped_key, nonce = excluded.nonce, \
-         ciphertext = excluded.ciphertext, created_at = excluded.created_at",
-    )
-    .bind(owner_id)
-    .bind(purpose)
-    .bind(&sealed.key.key_id)
-    .bind(&sealed.key.bytes)
-    .bind(&sealed.nonce)
-    .bind(&sealed.ciphertext)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+    async fn insert_signing_key(
+        &self,
+        kid: &str,
+        public_jwk: &str,
+        sealed: &Sealed,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        query("INSERT INTO signing_keys (kid, public_jwk, created_at) VALUES ($1, $2, $3)")
+            .bind(kid)
+            .bind(public_jwk)
+            .bind(now)
+            .execute(&mut tx)
+            .await?;
+        put_secret_tx(&mut tx, kid, crate::PURPOSE_SESSION_JWT_KEY, sealed, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_signing_key(&self, kid: &str) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        query("DELETE FROM secrets WHERE owner_id = $1 AND purpose = $2")
+            .bind(kid)
+            .bind(crate::PURPOSE_SESSION_JWT_KEY)
+            .execute(&mut tx)
+            .await?;
+        query("DELETE FROM signing_keys WHERE kid = $1")
+            .bind(kid)
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<(String, String)>> {
+        let rows = query("SELECT kid, public_jwk FROM signing_keys ORDER BY created_at, kid")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("kid")?, r.try_get("public_jwk")?)))
+            .collect()
+    }
 }
 
 #[cfg(test)]

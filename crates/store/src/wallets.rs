@@ -1,6 +1,7 @@
 //! Wallet rows for the wallet routes: pregenerated wallets (Bring Your Own
 //! Auth) with their idempotency records, users' extra wallets, claiming.
 
+use crate::repo::*;
 use keystead_crypto::Sealed;
 
 use crate::db::query;
@@ -28,8 +29,8 @@ pub enum WalletInsert {
     Replay(IdempotentResponse),
 }
 
-impl Store {
-    pub async fn wallet(&self, id: &str) -> Result<Option<WalletRow>> {
+impl WalletStore for Store {
+    async fn wallet(&self, id: &str) -> Result<Option<WalletRow>> {
         let sql = format!("SELECT {WALLET_COLS} FROM wallets WHERE id = $1");
         query(sql)
             .bind(id)
@@ -40,7 +41,7 @@ impl Store {
             .transpose()
     }
 
-    pub async fn wallets_by_identifier(
+    async fn wallets_by_identifier(
         &self,
         partner_id: &str,
         kind: IdentifierType,
@@ -59,7 +60,7 @@ impl Store {
         rows.iter().map(wallet_from).collect()
     }
 
-    pub async fn idempotent_response(
+    async fn idempotent_response(
         &self,
         partner_id: &str,
         key: &str,
@@ -84,10 +85,7 @@ impl Store {
         .transpose()
     }
 
-    /// Inserts a wallet and its sealed key, and — in the same transaction —
-    /// the response to replay for `idem` `(partner, key, request hash, status,
-    /// body)`. Either everything is stored or nothing is.
-    pub async fn insert_wallet(
+    async fn insert_wallet(
         &self,
         w: &WalletRow,
         key: &Sealed,
@@ -139,8 +137,7 @@ impl Store {
         Ok(WalletInsert::Created)
     }
 
-    /// A user's own (not claimed) wallet of one type.
-    pub async fn own_wallet_of_type(
+    async fn own_wallet_of_type(
         &self,
         user_id: &str,
         kind: WalletType,

@@ -12,6 +12,8 @@ use keystead_crypto::random_token;
 use keystead_store::PURPOSE_SESSION_JWT_KEY;
 use serde_json::{json, Value};
 
+use keystead_store::{PartnerStore, SecretStore, SettingStore, SignInStore};
+
 use super::Sessions;
 use crate::error::{Error, Result};
 
@@ -57,7 +59,7 @@ fn public_jwk(kid: &str, key: &EcdsaKeyPair) -> Value {
     })
 }
 
-impl Sessions {
+impl<S: PartnerStore + SignInStore + SecretStore + SettingStore> Sessions<S> {
     pub async fn session_signer(&self) -> Result<&SessionSigner> {
         self.signer
             .get_or_try_init(|| self.load_or_create_signer())

@@ -141,7 +141,11 @@ fn sdk_config_follows_a_change_on_another_instance_within_its_bound() {
     });
     let put = p.call("PUT", "/v1/partner/custom-oidc", Some(oidc.clone()));
     assert_eq!(put.status, 200, "{}", put.text);
-    assert_eq!(label(&a), "Renamed on A", "at once on the instance written to");
+    assert_eq!(
+        label(&a),
+        "Renamed on A",
+        "at once on the instance written to"
+    );
     let seen_on_b = |want: &dyn Fn(&serde_json::Value) -> bool| {
         let t0 = std::time::Instant::now();
         while t0.elapsed() < std::time::Duration::from_secs(3) {

@@ -2,7 +2,7 @@
 //! login codes (single use, 60 s, PKCE), return_to and a disabled config.
 
 use keystead_crypto::hashing::token_hash;
-use keystead_store::{now_unix, LoginCodeRow, LoginStateRow, Store};
+use keystead_store::{now_unix, LoginCodeRow, LoginStateRow, SignInStore, Store};
 
 use crate::browser::{basic_partner, pkce, session, Browser, Outcome, RETURN_TO};
 use crate::kit::{http_raw, idp, Server};

@@ -8,7 +8,7 @@ use keystead_crypto::local::LocalKeyProvider;
 use keystead_crypto::{ExposeSecret, SecretString};
 use keystead_domain::{DomainConfig, PartnerAuth, Services};
 use keystead_net::{Outbound, OutboundConfig};
-use keystead_store::{Store, PURPOSE_OIDC_CLIENT_SECRET};
+use keystead_store::{SecretStore, Store, PURPOSE_OIDC_CLIENT_SECRET};
 use serde_json::json;
 
 use crate::browser::{oidc_partner, session, Browser};

@@ -677,7 +677,11 @@ fn private_keys_appear_in_no_response_log_or_file() {
     let log = server.log_text();
     for id in &ids {
         let sealed = rt
-            .block_on(store.secret(id, keystead_store::PURPOSE_WALLET_KEY))
+            .block_on(keystead_store::SecretStore::secret(
+                &store,
+                id,
+                keystead_store::PURPOSE_WALLET_KEY,
+            ))
             .unwrap()
             .unwrap();
         let key = rt

@@ -1,5 +1,5 @@
 //! The storage interfaces, one per aggregate. `Store` implements them all
-//! on both databases (the SQL is written once, `db.rs` runs it natively on
+//! on both databases (the SQL is written once, `db/` runs it natively on
 //! SQLite and PostgreSQL); each domain service names the ones it uses, so
 //! its storage surface is visible in its type. "Not there" is `None`.
 

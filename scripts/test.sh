@@ -28,6 +28,8 @@ command -v psql >/dev/null || apt_install postgresql-client
 command -v openssl >/dev/null || apt_install openssl
 command -v python3 >/dev/null || apt_install python3 python3-venv
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
+# the browser tests drive Debian's chromium (never a downloaded browser)
+[ -x /usr/bin/chromium ] || apt_install chromium
 
 # --- PostgreSQL (the storage suite and one server test run against it) -----------
 PG_URL="${KEYSTEAD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
@@ -47,10 +49,10 @@ psql "$PG_URL" -qtAc "select datname from pg_database where datname like 'ks\_it
   | while read -r db; do [ -n "$db" ] && psql "$PG_URL" -qc "drop database if exists $db" >/dev/null 2>&1 || true; done
 
 # --- npm packages of the test IdPs --------------------------------------------------
-for d in tests/idp tests/verify; do
+for d in tests/idp tests/verify tests/browser; do
 if [ ! -d $d/node_modules ] || [ $d/package-lock.json -nt $d/node_modules/.package-lock.json ]; then
   say "npm ci ($d)"
-  (cd $d && npm ci --no-audit --no-fund --loglevel=error)
+  (cd $d && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi
 done
 
@@ -64,7 +66,7 @@ else
   say "unit and storage tests (cargo test; install cargo-nextest for faster runs)"
   cargo test --workspace --lib --bins
 fi
-say "integration tests (real keystead, oidc-provider over HTTPS, PostgreSQL)"
+say "integration tests (real keystead, oidc-provider over HTTPS, PostgreSQL, chromium)"
 cargo test -p keystead --test it -- --test-threads="${IT_THREADS:-4}"
 say "property-based API test (schemathesis against /openapi.json)"
 bash tests/schemathesis/run.sh

@@ -78,6 +78,14 @@ pub struct CallbackParams {
     pub error_description: Option<String>,
 }
 
+/// What the hosted login page shows.
+#[derive(Debug, Clone)]
+pub struct LoginPage {
+    pub project_name: String,
+    /// The Custom OIDC button's label, when Custom OIDC is on.
+    pub custom_oidc_label: Option<String>,
+}
+
 /// A failed callback: where to send the browser, if anywhere is trusted.
 #[derive(Debug)]
 pub struct LoginFailure {
@@ -159,6 +167,41 @@ pub(crate) async fn partner_by_pk(store: &impl PartnerStore, api_key: &str) -> R
         .partner_by_publishable_key(api_key)
         .await?
         .ok_or_else(unknown_publishable_key)
+}
+
+/// The rules a sign-in start must pass before anything is written; the
+/// hosted login page checks them too, so it never shows a button that
+/// would fail.
+fn check_start(partner: &PartnerRow, p: &StartParams) -> Result<()> {
+    if p.return_to.len() > 2048 || !return_to_allowed(&p.return_to, &partner.allowed_return_urls) {
+        return Err(Error::with_hint(
+            ErrorCode::ReturnToNotAllowed,
+            "return_to is not one of this app's allowed return URLs",
+            "add it with `keystead return-urls set …` (scheme, host, port and path must match exactly)",
+        ));
+    }
+    if let Some(name) = reserved_param(&p.return_to) {
+        return Err(Error::with_hint(
+            ErrorCode::ReturnToNotAllowed,
+            format!("return_to must not carry a {name} parameter: keystead adds login_code, state, error and error_description itself"),
+            "remove them from return_to; pass your own value in state",
+        ));
+    }
+    if p.code_challenge_method != "S256" || !is_pkce_value(&p.code_challenge) {
+        return Err(Error::new(
+            ErrorCode::PkceInvalid,
+            "code_challenge must be a base64url SHA-256 of the app's code_verifier, with code_challenge_method=S256",
+        ));
+    }
+    if p.state.as_ref().is_some_and(|s| s.len() > 512)
+        || p.login_hint.as_ref().is_some_and(|s| s.len() > 256)
+    {
+        return Err(Error::new(
+            ErrorCode::InvalidRequest,
+            "state or login_hint is too long",
+        ));
+    }
+    Ok(())
 }
 
 /// The relying party: the store, the key provider (new wallets, the client
@@ -244,6 +287,23 @@ impl<S: PartnerStore + OidcConfigStore + SecretStore + SignInStore> SignIn<S> {
         Ok(answer)
     }
 
+    /// `GET /login`, the hosted login page: the project's name and the
+    /// sign-in methods that are on, after the same checks as a start.
+    pub async fn login_page(&self, p: &StartParams) -> Result<LoginPage> {
+        let (partner, config) = self.partner_and_oidc_by_pk(&p.api_key).await?;
+        check_start(&partner, p)?;
+        let project_name = self
+            .store
+            .project(&partner.project_id)
+            .await?
+            .map(|p| p.name)
+            .ok_or_else(|| Error::internal("the partner's project vanished"))?;
+        Ok(LoginPage {
+            project_name,
+            custom_oidc_label: config.filter(|c| c.enabled).map(|c| c.button_label),
+        })
+    }
+
     /// `GET /auth/custom_oidc/start`: validate, remember, send to the IdP.
     pub async fn start_login(&self, p: &StartParams) -> Result<Started> {
         let (partner, config) = self.partner_and_oidc_by_pk(&p.api_key).await?;
@@ -252,36 +312,7 @@ impl<S: PartnerStore + OidcConfigStore + SecretStore + SignInStore> SignIn<S> {
                 .inc("keystead_rate_limited_total", String::new());
             return Err(Error::RateLimited { retry_after });
         }
-        if p.return_to.len() > 2048
-            || !return_to_allowed(&p.return_to, &partner.allowed_return_urls)
-        {
-            return Err(Error::with_hint(
-                ErrorCode::ReturnToNotAllowed,
-                "return_to is not one of this app's allowed return URLs",
-                "add it with `keystead return-urls set …` (scheme, host, port and path must match exactly)",
-            ));
-        }
-        if let Some(name) = reserved_param(&p.return_to) {
-            return Err(Error::with_hint(
-                ErrorCode::ReturnToNotAllowed,
-                format!("return_to must not carry a {name} parameter: keystead adds login_code, state, error and error_description itself"),
-                "remove them from return_to; pass your own value in state",
-            ));
-        }
-        if p.code_challenge_method != "S256" || !is_pkce_value(&p.code_challenge) {
-            return Err(Error::new(
-                ErrorCode::PkceInvalid,
-                "code_challenge must be a base64url SHA-256 of the app's code_verifier, with code_challenge_method=S256",
-            ));
-        }
-        if p.state.as_ref().is_some_and(|s| s.len() > 512)
-            || p.login_hint.as_ref().is_some_and(|s| s.len() > 256)
-        {
-            return Err(Error::new(
-                ErrorCode::InvalidRequest,
-                "state or login_hint is too long",
-            ));
-        }
+        check_start(&partner, p)?;
         let config = match config {
             Some(c) if c.enabled => c,
             Some(_) => {

@@ -7,6 +7,7 @@ mod auth;
 mod error;
 mod extract;
 mod login;
+mod pages;
 mod routes;
 mod serve;
 mod wallets;

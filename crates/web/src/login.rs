@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use keystead_domain::login::{
@@ -21,6 +21,7 @@ use tower_http::cors::{Any, CorsLayer};
 use crate::auth::User;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::SecretJson;
+use crate::pages::escape;
 use crate::AppState;
 
 /// CORS for browser-called routes: any origin, bearer tokens only, no
@@ -94,16 +95,8 @@ fn https(s: &SignIn) -> bool {
     s.public_url().scheme() == "https"
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 /// The page shown when there is no trusted place to send the browser.
-fn error_page(e: &Error) -> Response {
+pub(crate) fn error_page(e: &Error) -> Response {
     if let Error::Internal(m) = e {
         tracing::error!(error = %m, "internal error during sign-in");
     }
@@ -112,18 +105,14 @@ fn error_page(e: &Error) -> Response {
     let hint = d
         .hint
         .as_deref()
-        .map(|h| format!("<p class=hint>{}</p>", escape(h)))
+        .map(|h| format!("<p class=\"muted\">{}</p>", escape(h)))
         .unwrap_or_default();
     let body = format!(
-        "<!doctype html><html lang=en><head><meta charset=utf-8><title>Sign-in failed</title>\
-         <meta name=viewport content=\"width=device-width,initial-scale=1\">\
-         <style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}}\
-         code{{background:#f3f3f3;padding:.1rem .3rem}}.hint{{color:#555}}</style></head>\
-         <body><h1>Sign-in failed</h1><p>{}</p>{hint}<p>Error code: <code>{}</code></p></body></html>",
+        "<h1>Sign-in failed</h1><p>{}</p>{hint}<p>Error code: <code>{}</code></p>",
         escape(&d.message),
         d.code.as_str()
     );
-    let mut resp = (status, Html(body)).into_response();
+    let mut resp = crate::pages::page(status, crate::pages::layout("Sign-in failed", &body));
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(d.code.as_str()) {
         h.insert("x-keystead-error", v);

@@ -44,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         // the layer still answers preflights (OPTIONS) for them.
         .merge(crate::login::routes())
         .merge(crate::wallets::routes())
+        .merge(crate::pages::routes())
         .fallback(not_found)
 }
 
@@ -72,6 +73,7 @@ pub fn routes() -> Router<AppState> {
         crate::login::sdk_config,
         crate::login::start,
         crate::login::callback,
+        crate::pages::login_page,
         crate::login::create_session,
         crate::login::me,
         crate::login::session_jwt,

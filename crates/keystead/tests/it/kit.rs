@@ -220,14 +220,49 @@ pub fn idp() -> &'static Idp {
                   "clients": [client("client_secret_basic")] },
             ]
         });
-        let cfg_path = dir.join("idp.json");
-        std::fs::write(&cfg_path, cfg.to_string()).unwrap();
-        let mut cmd = Command::new("node");
-        cmd.arg(repo_root().join("tests/idp/server.mjs")).arg(&cfg_path);
-        let (proc, line) = spawn_until(cmd, "the test IdP", &dir.join("stderr.log"), |l| l.starts_with("{\"port\""));
-        let port = serde_json::from_str::<Value>(&line).unwrap()["port"].as_u64().unwrap() as u16;
-        Idp { port, _proc: proc }
+        start_idp(&dir, cfg)
     })
+}
+
+/// An oidc-provider process (tests/idp/server.mjs) with `cfg`'s providers
+/// and clients, over HTTPS with the run's test certificate.
+pub fn start_idp(dir: &Path, cfg: Value) -> Idp {
+    let cfg_path = dir.join("idp.json");
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    let mut cmd = Command::new("node");
+    cmd.arg(repo_root().join("tests/idp/server.mjs"))
+        .arg(&cfg_path);
+    let (proc, line) = spawn_until(cmd, "the test IdP", &dir.join("stderr.log"), |l| {
+        l.starts_with("{\"port\"")
+    });
+    let port = serde_json::from_str::<Value>(&line).unwrap()["port"]
+        .as_u64()
+        .unwrap() as u16;
+    Idp { port, _proc: proc }
+}
+
+/// A node script that prints `{"port":N}` when it listens and stops when
+/// its stdin closes (tests/browser/static.mjs).
+pub fn start_node_server(script: &str, args: &[&str], what: &str) -> (Proc, u16) {
+    let dir = new_dir("node-");
+    let mut cmd = Command::new("node");
+    cmd.arg(repo_root().join(script)).args(args);
+    let (proc, line) = spawn_until(cmd, what, &dir.join("stderr.log"), |l| {
+        l.starts_with("{\"port\"")
+    });
+    let port = serde_json::from_str::<Value>(&line).unwrap()["port"]
+        .as_u64()
+        .unwrap() as u16;
+    (proc, port)
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 // ---- keystead servers ---------------------------------------------------------

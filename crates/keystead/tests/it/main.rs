@@ -15,6 +15,7 @@ mod concurrency;
 mod login_flow;
 mod login_state;
 mod oidc_config_api;
+mod pages;
 mod robustness;
 mod rp_negative;
 mod secrets;

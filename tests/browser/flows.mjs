@@ -1,0 +1,102 @@
+// Browser flows for keystead's tests, in Debian's chromium driven by
+// playwright-core (no browser is ever downloaded). Reads one JSON job from
+// stdin, prints one JSON result line to stdout; the Rust test that started
+// it checks the result (signatures are verified outside the browser).
+//
+// job: { chromium, flow: "sdk" | "hosted", screenshots, login, ... }
+import { chromium } from 'playwright-core';
+import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
+
+const require = createRequire(import.meta.url);
+const AXE = require.resolve('axe-core/axe.min.js');
+
+const job = JSON.parse(await new Promise((ok) => {
+  let s = ''; process.stdin.on('data', (d) => (s += d)); process.stdin.on('end', () => ok(s));
+}));
+
+const browser = await chromium.launch({
+  executablePath: job.chromium,
+  args: ['--no-sandbox', '--disable-dev-shm-usage', '--no-first-run'],
+});
+const out = { requests: [], console: [] };
+
+// The test IdP's certificate comes from the suite's own CA.
+async function newContext(extra = {}) {
+  const ctx = await browser.newContext({ ignoreHTTPSErrors: true, ...extra });
+  ctx.on('request', (r) => out.requests.push(r.url()));
+  return ctx;
+}
+
+/** axe-core in the page; serious and critical violations only. */
+async function axe(page) {
+  await page.addScriptTag({ path: AXE });
+  const r = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ['violations'] }));
+  return r.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')) }));
+}
+
+/** The test IdP's sign-in form: a user name, then "Sign in". */
+async function idpLogin(page, login) {
+  await page.waitForSelector('input[name=login]');
+  await page.fill('input[name=login]', login);
+  await page.click('button[value=login]');
+}
+
+async function shot(page, name) {
+  if (!job.screenshots) return;
+  mkdirSync(job.screenshots, { recursive: true });
+  await page.screenshot({ path: `${job.screenshots}/${name}.png`, fullPage: true });
+}
+
+try {
+  if (job.flow === 'sdk') {
+    const page = await (await newContext()).newPage();
+    page.on('console', (m) => out.console.push(m.text()));
+    await page.goto(job.appUrl);
+    const button = page.locator('#sign-in');
+    await button.waitFor({ state: 'visible' });
+    out.label = await button.textContent();
+    await button.click();
+    await idpLogin(page, job.login);
+    await page.waitForURL((u) => u.href.startsWith(job.appOrigin), { timeout: 20000 });
+    await page.locator('#signed-in').waitFor({ state: 'visible' });
+    out.address = await page.locator('#address').textContent();
+    out.urlAfterLogin = page.url();
+    out.message = await page.locator('#message').inputValue();
+    await page.click('#sign');
+    await page.waitForFunction(() => document.getElementById('signature').textContent.length > 0);
+    out.signature = await page.locator('#signature').textContent();
+    out.error = await page.locator('#error').textContent();
+    out.sessionStorageKeys = await page.evaluate(() => Object.keys(sessionStorage));
+  } else if (job.flow === 'hosted') {
+    const ctx = await newContext({ bypassCSP: true });
+    const page = await ctx.newPage();
+    await page.goto(job.loginUrl);
+    out.title = await page.title();
+    out.csp = (await page.request.get(job.loginUrl)).headers()['content-security-policy'];
+    out.violations = await axe(page);
+    await shot(page, 'hosted-login-desktop');
+    await page.setViewportSize({ width: 375, height: 740 });
+    out.overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+    await shot(page, 'hosted-login-375');
+    // keyboard only: the first Tab reaches the sign-in button, Enter follows it
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.keyboard.press('Tab');
+    out.focused = await page.evaluate(() => document.activeElement?.textContent ?? null);
+    await page.keyboard.press('Enter');
+    await idpLogin(page, job.login);
+    await page.waitForURL((u) => u.href.startsWith(job.returnTo), { timeout: 20000 });
+    out.returnedTo = page.url();
+  } else {
+    throw new Error(`unknown flow ${job.flow}`);
+  }
+  out.ok = true;
+} catch (e) {
+  out.ok = false;
+  out.failure = String(e?.stack ?? e);
+} finally {
+  await browser.close();
+}
+process.stdout.write(JSON.stringify(out) + '\n');

@@ -89,6 +89,62 @@ try {
     await idpLogin(page, job.login);
     await page.waitForURL((u) => u.href.startsWith(job.returnTo), { timeout: 20000 });
     out.returnedTo = page.url();
+  } else if (job.flow === 'portal') {
+    const ctx = await newContext({ bypassCSP: true });
+    const page = await ctx.newPage();
+    const bodies = [];
+    page.on('response', async (r) => {
+      try { bodies.push(await r.text()); } catch { /* redirects have no body */ }
+    });
+    // sign in
+    await page.goto(`${job.server}/portal`);
+    await page.getByLabel('Email').fill(job.email);
+    await page.getByLabel('Password').fill(job.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Projects' }).waitFor();
+    // an API key, shown once
+    await page.getByLabel('New API key name').fill('web');
+    await page.getByRole('button', { name: 'Create API key' }).click();
+    out.secretKey = await page.locator('#secret-key').textContent();
+    out.publishableKey = await page.locator('dd code').first().textContent();
+    await page.getByRole('link', { name: /Authentication/ }).first().click();
+    await page.getByRole('heading', { name: 'Custom OIDC' }).waitFor();
+    out.authUrl = page.url();
+    // a bad issuer: the API's message next to the field
+    await page.getByLabel('Issuer URL').fill('http://idp.example.invalid');
+    await page.getByLabel('Client ID').fill(job.clientId);
+    await page.getByLabel('Sign-in label').fill(job.label);
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    out.issuerError = await page.locator('#issuer-error').textContent();
+    out.keptClientId = await page.getByLabel('Client ID').inputValue();
+    // the real IdP
+    await page.getByLabel('Issuer URL').fill(job.issuer);
+    await page.getByLabel('Token endpoint authentication').selectOption('client_secret_basic');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await page.getByRole('status').waitFor();
+    await page.getByLabel('Client secret').fill(job.clientSecret);
+    await page.getByRole('button', { name: 'Save secret' }).click();
+    await page.getByRole('status').waitFor();
+    out.secretState = await page.locator('#secret-state').textContent();
+    out.secretFieldValue = await page.getByLabel('Client secret').inputValue();
+    await page.getByLabel('Enabled').check();
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await page.getByRole('status').waitFor();
+    await page.getByLabel('Allowed return URLs (one per line)').fill(job.returnUrls.join('\n'));
+    await page.getByRole('button', { name: 'Save return URLs' }).click();
+    await page.getByRole('status').waitFor();
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.locator('ul.checks li').first().waitFor();
+    out.checks = await page.locator('ul.checks li').evaluateAll((lis) => lis.map((li) => ({
+      status: li.className.replace('check-', ''), text: li.textContent,
+    })));
+    out.redirectUri = await page.locator('#redirect-uri').textContent();
+    out.violations = await axe(page);
+    await shot(page, 'portal-custom-oidc');
+    out.secretInPage = (await page.content()).includes(job.clientSecret);
+    out.secretInResponses = bodies.some((b) => b.includes(job.clientSecret));
+    out.cookie = (await ctx.cookies()).find((c) => c.name.endsWith('ks_portal'));
+    out.csrf = await page.locator('input[name=csrf]').first().inputValue();
   } else {
     throw new Error(`unknown flow ${job.flow}`);
   }

@@ -102,30 +102,7 @@ impl<S: PartnerStore + SettingStore> Admin<S> {
         project_id: &str,
         name: &str,
     ) -> Result<proto::CreatedApiKey> {
-        let name = display_name(name, "API key name")?;
-        if self.store.project(project_id).await?.is_none() {
-            return Err(Error::new(
-                ErrorCode::NotFound,
-                format!("project {project_id:?} does not exist"),
-            ));
-        }
-        let secret_key = random_token_bits("sk_", 32);
-        let partner = self
-            .store
-            .insert_partner(
-                &random_token("ptn_"),
-                project_id,
-                &name,
-                &random_token("pk_"),
-                &token_hash(&secret_key),
-                DEFAULT_SESSION_TTL_SECS,
-            )
-            .await?;
-        Ok(proto::CreatedApiKey {
-            partner_id: partner.id,
-            publishable_key: partner.publishable_key,
-            secret_key,
-        })
+        create_api_key(&self.store, project_id, name).await
     }
 
     pub async fn create_developer(&self, req: &proto::CreateDeveloper) -> Result<proto::Developer> {
@@ -167,6 +144,38 @@ impl<S: PartnerStore + SettingStore> Admin<S> {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// A new API key (a partner) of an existing project; its secret key is in
+/// the answer only (the operator API and the portal both make them).
+pub(crate) async fn create_api_key(
+    store: &impl PartnerStore,
+    project_id: &str,
+    name: &str,
+) -> Result<proto::CreatedApiKey> {
+    let name = display_name(name, "API key name")?;
+    if store.project(project_id).await?.is_none() {
+        return Err(Error::new(
+            ErrorCode::NotFound,
+            format!("project {project_id:?} does not exist"),
+        ));
+    }
+    let secret_key = random_token_bits("sk_", 32);
+    let partner = store
+        .insert_partner(
+            &random_token("ptn_"),
+            project_id,
+            &name,
+            &random_token("pk_"),
+            &token_hash(&secret_key),
+            DEFAULT_SESSION_TTL_SECS,
+        )
+        .await?;
+    Ok(proto::CreatedApiKey {
+        partner_id: partner.id,
+        publishable_key: partner.publishable_key,
+        secret_key,
+    })
 }
 
 fn display_name(raw: &str, what: &str) -> Result<String> {

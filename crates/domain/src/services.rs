@@ -18,6 +18,7 @@ use crate::idp::{Idp, StoreDocs};
 use crate::limits::RateLimiter;
 use crate::login::SignIn;
 use crate::metrics::Metrics;
+use crate::portal::Portal;
 use crate::sdk_cache::SdkConfigCache;
 use crate::sessions::Sessions;
 use crate::verify::Verify;
@@ -35,6 +36,7 @@ pub struct Services {
     pub sessions: Arc<Sessions>,
     pub wallets: Arc<Wallets>,
     pub ops: Arc<Ops>,
+    pub portal: Arc<Portal>,
 }
 
 impl std::fmt::Debug for Services {
@@ -106,6 +108,7 @@ impl Services {
                 metrics.clone(),
                 clock.clone(),
             )),
+            portal: Arc::new(Portal::new(store.clone(), clock.clone())),
             ops: Arc::new(Ops {
                 store,
                 keys,

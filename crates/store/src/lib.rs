@@ -11,15 +11,17 @@
 mod db;
 mod login;
 mod migrate;
+mod portal;
 mod records;
 pub mod repo;
 mod wallets;
 
 pub use login::*;
+pub use portal::PortalSessionRow;
 pub use records::*;
 pub use repo::{
-    DocCacheStore, OidcConfigStore, PartnerStore, SecretStore, SettingStore, SignInStore,
-    WalletStore,
+    DocCacheStore, OidcConfigStore, PartnerStore, PortalStore, SecretStore, SettingStore,
+    SignInStore, WalletStore,
 };
 pub use wallets::*;
 

@@ -385,11 +385,16 @@ impl SignInStore for Store {
             .bind(now - 3600)
             .execute(self.ephemeral())
             .await?;
+        let f = query("DELETE FROM portal_sessions WHERE expires_at < $1")
+            .bind(now)
+            .execute(self.ephemeral())
+            .await?;
         Ok(a.rows_affected()
             + b.rows_affected()
             + c.rows_affected()
             + d.rows_affected()
-            + e.rows_affected())
+            + e.rows_affected()
+            + f.rows_affected())
     }
 
     async fn peek_login_state(

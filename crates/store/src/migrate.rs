@@ -172,6 +172,21 @@ DELETE FROM provider_cache;
 ALTER TABLE provider_cache ADD COLUMN refetched_at BIGINT NOT NULL DEFAULT 0
 "#,
     ),
+    (
+        5,
+        // Developer sessions of the portal; the CSRF token of the session's
+        // forms lives with it.
+        r#"
+CREATE TABLE portal_sessions (
+    token_hash TEXT PRIMARY KEY,
+    developer_id TEXT NOT NULL REFERENCES developers(id),
+    csrf_token TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX portal_sessions_expiry ON portal_sessions(expires_at)
+"#,
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

@@ -52,7 +52,7 @@ pub struct CustomOidcRow {
 
 pub const PURPOSE_OIDC_CLIENT_SECRET: &str = "oidc_client_secret";
 
-fn partner_from(row: &Row) -> Result<PartnerRow> {
+pub(crate) fn partner_from(row: &Row) -> Result<PartnerRow> {
     let urls: String = row.try_get("allowed_return_urls")?;
     Ok(PartnerRow {
         id: row.try_get("id")?,

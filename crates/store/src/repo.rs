@@ -300,3 +300,35 @@ pub trait WalletStore: Send + Sync {
         kind: WalletType,
     ) -> impl Future<Output = Result<Option<WalletRow>>> + Send;
 }
+
+/// The portal: developer sessions and what a developer may see.
+pub trait PortalStore: Send + Sync {
+    fn insert_portal_session(
+        &self,
+        token_hash: &str,
+        developer_id: &str,
+        csrf_token: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// The session and its developer's email, unless it expired.
+    fn portal_session(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<Option<PortalSessionRow>>> + Send;
+
+    fn delete_portal_session(&self, token_hash: &str) -> impl Future<Output = Result<()>> + Send;
+
+    fn projects_of_developer(
+        &self,
+        developer_id: &str,
+    ) -> impl Future<Output = Result<Vec<ProjectRow>>> + Send;
+
+    /// The project's API keys (one partner each), oldest first.
+    fn partners_of_project(
+        &self,
+        project_id: &str,
+    ) -> impl Future<Output = Result<Vec<PartnerRow>>> + Send;
+}

@@ -8,6 +8,7 @@ mod error;
 mod extract;
 mod login;
 mod pages;
+mod portal;
 mod routes;
 mod serve;
 mod wallets;
@@ -19,7 +20,9 @@ use axum::extract::FromRef;
 use axum::http::StatusCode;
 use axum::http::{header, HeaderValue, Request};
 use axum::Router;
-use keystead_domain::{Admin, Configuration, Ops, Services, Sessions, SignIn, Verify, Wallets};
+use keystead_domain::{
+    Admin, Configuration, Ops, Portal, Services, Sessions, SignIn, Verify, Wallets,
+};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
@@ -55,6 +58,7 @@ service_state! {
     Sessions => sessions,
     Wallets => wallets,
     Ops => ops,
+    Portal => portal,
 }
 
 /// Largest request body accepted (SPEC §6: 413 `payload_too_large`).

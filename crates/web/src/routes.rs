@@ -45,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .merge(crate::login::routes())
         .merge(crate::wallets::routes())
         .merge(crate::pages::routes())
+        .merge(crate::portal::routes())
         .fallback(not_found)
 }
 

@@ -357,3 +357,262 @@ fn the_sdk_module_and_its_types_are_served_for_other_origins() {
         assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
     }
 }
+
+/// A project with a developer who belongs to it: `(project_id, email, password)`.
+fn developer(s: &Stage, project: &str) -> (String, String, String) {
+    let p = s.server.admin(
+        "POST",
+        "/v1/admin/projects",
+        Some(json!({ "name": project })),
+    );
+    assert_eq!(p.status, 201, "{}", p.text);
+    let project_id = p.json["id"].as_str().unwrap().to_string();
+    let email = format!("{}@{}.test", unique("dev-"), project.to_lowercase());
+    let password = unique("a-long-password-");
+    let d = s.server.admin(
+        "POST",
+        "/v1/admin/developers",
+        Some(json!({ "email": email, "password": password, "project_ids": [project_id] })),
+    );
+    assert_eq!(d.status, 201, "{}", d.text);
+    (project_id, email, password)
+}
+
+/// A form post to the portal as a browser would send it.
+fn portal_post(url: &str, cookie: &str, body: &str) -> crate::kit::Resp {
+    crate::kit::runtime().block_on(async {
+        let r = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .post(url)
+            .header("cookie", cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        crate::kit::Resp {
+            status,
+            json: Value::Null,
+            text,
+        }
+    })
+}
+
+fn portal_get(url: &str, cookie: &str) -> crate::kit::Resp {
+    crate::kit::runtime().block_on(async {
+        let r = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(url)
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        crate::kit::Resp {
+            status,
+            json: Value::Null,
+            text,
+        }
+    })
+}
+
+#[test]
+fn a_developer_configures_custom_oidc_in_the_portal_and_verifies_it() {
+    let s = stage();
+    let (_, email, password) = developer(s, "Portalco");
+    let secret = CLIENT_SECRET;
+    let r = run_flow(json!({
+        "flow": "portal", "server": s.server.url, "email": email, "password": password,
+        "issuer": s.issuer, "clientId": BROWSER_CLIENT, "clientSecret": secret,
+        "label": "Sign in with Portalco",
+        "returnUrls": [format!("{}/index.html", s.app_origin)],
+    }));
+    // the field error is the API's message, next to the field, and the
+    // other fields keep what was typed
+    let issuer_error = r["issuerError"].as_str().unwrap();
+    assert!(issuer_error.contains("https"), "{issuer_error}");
+    assert_eq!(r["keptClientId"], BROWSER_CLIENT);
+    // the secret: never shown again, in no page and no response
+    assert!(
+        r["secretState"].as_str().unwrap().starts_with("set on 20"),
+        "{r:#}"
+    );
+    assert_eq!(r["secretFieldValue"], "");
+    assert_eq!(r["secretInPage"], false);
+    assert_eq!(r["secretInResponses"], false);
+    // Verify: every check listed, every check passes
+    let checks = r["checks"].as_array().unwrap();
+    assert!(checks.len() >= 5, "{checks:?}");
+    for c in checks {
+        assert_eq!(c["status"], "pass", "{c}");
+    }
+    assert_eq!(
+        r["redirectUri"],
+        format!("{}/auth/custom_oidc/callback", s.server.url)
+    );
+    assert_eq!(r["violations"], json!([]), "axe: {r:#}");
+    assert!(repo_root()
+        .join("target/screenshots/portal-custom-oidc.png")
+        .exists());
+
+    // what the portal saved is what the CLI prints, and the reverse
+    let p = Partner {
+        server: s.server.url.clone(),
+        project_id: String::new(),
+        partner_id: String::new(),
+        secret_key: r["secretKey"].as_str().unwrap().to_string(),
+        publishable_key: r["publishableKey"].as_str().unwrap().to_string(),
+    };
+    let shown = p.cli(&["--json", "oidc", "show"], None);
+    assert_eq!(shown.code, 0, "{shown:?}");
+    let shown = shown.json();
+    assert_eq!(shown["issuer"], s.issuer.as_str());
+    assert_eq!(shown["button_label"], "Sign in with Portalco");
+    assert_eq!(shown["enabled"], true);
+    assert_eq!(shown["client_secret_set"], true);
+    assert_eq!(shown["last_verification"]["ok"], true);
+    let set = p.cli(
+        &[
+            "oidc",
+            "configure",
+            "--issuer",
+            &s.issuer,
+            "--client-id",
+            BROWSER_CLIENT,
+            "--label",
+            "Renamed by the CLI",
+        ],
+        None,
+    );
+    assert_eq!(set.code, 0, "{set:?}");
+    let cookie_value = r["cookie"]["value"].as_str().unwrap();
+    let cookie = format!("{}={cookie_value}", r["cookie"]["name"].as_str().unwrap());
+    let auth_url = r["authUrl"].as_str().unwrap();
+    let page = portal_get(auth_url, &cookie);
+    assert_eq!(page.status, 200);
+    assert!(
+        page.text.contains("value=\"Renamed by the CLI\""),
+        "{}",
+        page.text
+    );
+    assert!(!page.text.contains(secret));
+
+    // a form without its CSRF token changes nothing
+    let refused = portal_post(
+        &format!("{auth_url}/oidc"),
+        &cookie,
+        "issuer=https%3A%2F%2Fevil.example&client_id=x&button_label=Evil&scopes=openid&token_endpoint_auth_method=none",
+    );
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    let wrong = portal_post(
+        &format!("{auth_url}/oidc"),
+        &cookie,
+        "csrf=not-the-token&issuer=https%3A%2F%2Fevil.example&client_id=x&button_label=Evil&scopes=openid&token_endpoint_auth_method=none",
+    );
+    assert_eq!(wrong.status, 403, "{}", wrong.text);
+    let after = p.cli(&["--json", "oidc", "show"], None).json();
+    assert_eq!(after["button_label"], "Renamed by the CLI");
+
+    // another project's pages are not found, and so are unknown ones
+    let other = s.server.new_partner();
+    let foreign = auth_url.replace(
+        auth_url
+            .split("/projects/")
+            .nth(1)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap(),
+        &other.project_id,
+    );
+    let foreign = format!(
+        "{}/keys/{}/authentication",
+        foreign.split("/keys/").next().unwrap(),
+        other.partner_id
+    );
+    assert_eq!(portal_get(&foreign, &cookie).status, 404, "{foreign}");
+    let own_project_foreign_key = format!(
+        "{}/keys/{}/authentication",
+        auth_url.split("/keys/").next().unwrap(),
+        other.partner_id
+    );
+    assert_eq!(portal_get(&own_project_foreign_key, &cookie).status, 404);
+    let post_foreign = portal_post(
+        &format!("{foreign}/secret"),
+        &cookie,
+        &format!("csrf={}&client_secret=stolen", r["csrf"].as_str().unwrap()),
+    );
+    assert_eq!(post_foreign.status, 404);
+
+    // signed out: the cookie opens nothing any more
+    let out = portal_post(
+        &format!("{}/portal/logout", s.server.url),
+        &cookie,
+        &format!("csrf={}", r["csrf"].as_str().unwrap()),
+    );
+    assert_eq!(out.status, 303);
+    let gone = portal_get(auth_url, &cookie);
+    assert_eq!(gone.status, 303, "back to the sign-in page");
+}
+
+#[test]
+fn portal_sign_in_gives_one_answer_for_wrong_email_and_password_and_needs_its_token() {
+    let s = stage();
+    let (_, email, _) = developer(s, "Signinco");
+    let get = crate::kit::runtime().block_on(async {
+        reqwest::get(format!("{}/portal/login", s.server.url))
+            .await
+            .unwrap()
+    });
+    let set_cookie = get.headers()["set-cookie"].to_str().unwrap().to_string();
+    let csrf_cookie = set_cookie.split(';').next().unwrap().to_string();
+    let csrf = csrf_cookie.split_once('=').unwrap().1.to_string();
+    let url = format!("{}/portal/login", s.server.url);
+    let wrong_password = portal_post(
+        &url,
+        &csrf_cookie,
+        &format!("csrf={csrf}&email={email}&password=wrong-password-123"),
+    );
+    let wrong_email = portal_post(
+        &url,
+        &csrf_cookie,
+        &format!("csrf={csrf}&email=nobody%40nowhere.test&password=wrong-password-123"),
+    );
+    assert_eq!(wrong_password.status, 401);
+    assert_eq!(wrong_email.status, 401);
+    let msg = |t: &str| {
+        t.split("role=\"alert\">")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(msg(&wrong_password.text), msg(&wrong_email.text));
+    let no_token = portal_post(
+        &url,
+        "",
+        &format!("email={email}&password=wrong-password-123"),
+    );
+    assert_eq!(no_token.status, 403);
+    // attempts per email are limited: a burst, then 429
+    let statuses: Vec<u16> = (0..8)
+        .map(|_| {
+            portal_post(
+                &url,
+                &csrf_cookie,
+                &format!("csrf={csrf}&email={email}&password=wrong-password-123"),
+            )
+            .status
+        })
+        .collect();
+    assert!(statuses.contains(&429), "{statuses:?}");
+}

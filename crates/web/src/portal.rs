@@ -1,0 +1,859 @@
+//! The developer portal (SPEC §9): server-rendered pages from templates
+//! compiled into the binary (`templates/portal/`), on the same services as
+//! the API. A session cookie (`HttpOnly; SameSite=Lax`, `Secure` and the
+//! `__Host-` prefix when `public_url` is https) and a CSRF token in every
+//! form. It works without JavaScript; `portal.js` only adds Copy buttons.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use keystead_crypto::{ExposeSecret, SecretString};
+use keystead_domain::portal::{DeveloperSession, ProjectKeys};
+use keystead_domain::{Configuration, Error, Portal, Verify};
+use keystead_proto::{self as proto, ErrorCode};
+use serde::Deserialize;
+
+use crate::AppState;
+
+/// Pages with keys and secrets: scripts only from keystead itself, never
+/// framed, never cached.
+const PORTAL_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/portal", get(home))
+        .route("/portal/", get(|| async { Redirect::to("/portal") }))
+        .route("/portal/login", get(login_form).post(login))
+        .route("/portal/logout", post(logout))
+        .route("/portal/projects/{project}/keys", post(create_key))
+        .route(
+            "/portal/projects/{project}/keys/{key}/authentication",
+            get(authentication),
+        )
+        .route(
+            "/portal/projects/{project}/keys/{key}/authentication/oidc",
+            post(save_oidc),
+        )
+        .route(
+            "/portal/projects/{project}/keys/{key}/authentication/secret",
+            post(save_secret),
+        )
+        .route(
+            "/portal/projects/{project}/keys/{key}/authentication/secret/clear",
+            post(clear_secret),
+        )
+        .route(
+            "/portal/projects/{project}/keys/{key}/authentication/verify",
+            post(verify),
+        )
+        .route(
+            "/portal/projects/{project}/keys/{key}/authentication/return-urls",
+            post(save_return_urls),
+        )
+        .route("/assets/portal.css", get(css))
+        .route("/assets/portal.js", get(js))
+        .method_not_allowed_fallback(crate::routes::method_not_allowed)
+}
+
+async fn css() -> Response {
+    static_asset(
+        include_str!("../assets/portal.css"),
+        "text/css; charset=utf-8",
+    )
+}
+
+async fn js() -> Response {
+    static_asset(
+        include_str!("../assets/portal.js"),
+        "text/javascript; charset=utf-8",
+    )
+}
+
+fn static_asset(body: &'static str, content_type: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+// ---- cookies ------------------------------------------------------------------
+
+struct Cookies {
+    https: bool,
+}
+
+impl Cookies {
+    fn of(s: &AppState) -> Self {
+        Cookies {
+            https: s.services.ops.config().public_url.scheme() == "https",
+        }
+    }
+
+    fn session_name(&self) -> &'static str {
+        if self.https {
+            "__Host-ks_portal"
+        } else {
+            "ks_portal"
+        }
+    }
+
+    fn login_csrf_name(&self) -> &'static str {
+        if self.https {
+            "__Host-ks_portal_csrf"
+        } else {
+            "ks_portal_csrf"
+        }
+    }
+
+    fn set(&self, name: &str, value: &str, max_age: i64) -> HeaderValue {
+        let path = if self.https { "/" } else { "/portal" };
+        let secure = if self.https { "; Secure" } else { "" };
+        let v = format!(
+            "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+        );
+        HeaderValue::from_str(&v).unwrap_or(HeaderValue::from_static(""))
+    }
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+// ---- rendering ----------------------------------------------------------------
+
+fn html(status: StatusCode, body: Result<String, askama::Error>) -> Response {
+    match body {
+        Ok(body) => {
+            let mut resp = (status, axum::response::Html(body)).into_response();
+            let h = resp.headers_mut();
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(PORTAL_CSP),
+            );
+            h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+            h.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            resp
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "portal template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "portal/message.html")]
+struct MessagePage<'a> {
+    signed_in: Option<&'a str>,
+    csrf: &'a str,
+    heading: &'a str,
+    text: &'a str,
+}
+
+fn message(
+    status: StatusCode,
+    dev: Option<&DeveloperSession>,
+    heading: &str,
+    text: &str,
+) -> Response {
+    html(
+        status,
+        MessagePage {
+            signed_in: dev.map(|d| d.email.as_str()),
+            csrf: dev.map_or("", |d| d.csrf_token.as_str()),
+            heading,
+            text,
+        }
+        .render(),
+    )
+}
+
+/// A domain error as a page: not found, refused, or (logged) internal.
+fn error_page(dev: Option<&DeveloperSession>, e: &Error) -> Response {
+    match e {
+        Error::Internal(m) => {
+            tracing::error!(error = %m, "internal error in the portal");
+            message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                dev,
+                "Something went wrong",
+                "The server log has the details.",
+            )
+        }
+        e if e.code() == ErrorCode::NotFound => message(
+            StatusCode::NOT_FOUND,
+            dev,
+            "Not found",
+            "There is no such page, or it belongs to a project you are not a member of.",
+        ),
+        e => {
+            let d = e.detail();
+            let status =
+                StatusCode::from_u16(d.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            message(status, dev, "That did not work", &d.message)
+        }
+    }
+}
+
+fn csrf_refused(dev: &DeveloperSession) -> Response {
+    message(
+        StatusCode::FORBIDDEN,
+        Some(dev),
+        "The form expired",
+        "The form was sent without its security token. Reload the page and try again.",
+    )
+}
+
+// ---- the signed-in developer ---------------------------------------------------
+
+/// The developer of the session cookie; without one, the browser goes to
+/// the sign-in page.
+struct Dev {
+    session: DeveloperSession,
+    token: String,
+}
+
+impl FromRequestParts<AppState> for Dev {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        let name = Cookies::of(s).session_name();
+        let token = cookie(&parts.headers, name).unwrap_or_default();
+        match s.services.portal.session(&token).await {
+            Ok(session) => Ok(Dev { session, token }),
+            Err(Error::Internal(m)) => {
+                tracing::error!(error = %m, "portal session lookup failed");
+                Err((StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response())
+            }
+            Err(_) => Err(Redirect::to("/portal/login").into_response()),
+        }
+    }
+}
+
+// ---- sign-in ------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "portal/login.html")]
+struct LoginPage<'a> {
+    signed_in: Option<&'a str>,
+    csrf: &'a str,
+    email: &'a str,
+    error: Option<&'a str>,
+}
+
+/// Before a session exists, the sign-in form's CSRF token is a random
+/// value in a cookie and in the form (double submit).
+async fn login_form(State(s): State<AppState>) -> Response {
+    let csrf = keystead_crypto::random_token_bits("", 24);
+    let cookies = Cookies::of(&s);
+    let mut resp = html(
+        StatusCode::OK,
+        LoginPage {
+            signed_in: None,
+            csrf: &csrf,
+            email: "",
+            error: None,
+        }
+        .render(),
+    );
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        cookies.set(cookies.login_csrf_name(), &csrf, 3600),
+    );
+    resp
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn login(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let cookies = Cookies::of(&s);
+    let password = SecretString::from(f.password);
+    let expected = cookie(&headers, cookies.login_csrf_name()).unwrap_or_default();
+    let again = |status: StatusCode, error: &str| {
+        let mut resp = html(
+            status,
+            LoginPage {
+                signed_in: None,
+                csrf: &expected,
+                email: &f.email,
+                error: Some(error),
+            }
+            .render(),
+        );
+        if expected.is_empty() {
+            resp = login_form_redirect();
+        }
+        resp
+    };
+    if expected.is_empty()
+        || !keystead_crypto::hashing::constant_time_eq(expected.as_bytes(), f.csrf.as_bytes())
+    {
+        return message(
+            StatusCode::FORBIDDEN,
+            None,
+            "The form expired",
+            "The sign-in form was sent without its security token. Open the sign-in page again.",
+        );
+    }
+    match s.services.portal.sign_in(&f.email, &password).await {
+        Ok(token) => {
+            let mut resp = Redirect::to("/portal").into_response();
+            let h = resp.headers_mut();
+            h.append(
+                header::SET_COOKIE,
+                cookies.set(
+                    cookies.session_name(),
+                    token.expose_secret(),
+                    keystead_domain::portal::PORTAL_SESSION_SECS,
+                ),
+            );
+            h.append(
+                header::SET_COOKIE,
+                cookies.set(cookies.login_csrf_name(), "", 0),
+            );
+            resp
+        }
+        Err(Error::RateLimited { retry_after }) => again(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("Too many sign-in attempts; try again in {retry_after} s."),
+        ),
+        Err(Error::Internal(m)) => {
+            tracing::error!(error = %m, "portal sign-in failed");
+            again(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong; the server log has the details.",
+            )
+        }
+        Err(e) => again(StatusCode::UNAUTHORIZED, &e.detail().message),
+    }
+}
+
+fn login_form_redirect() -> Response {
+    Redirect::to("/portal/login").into_response()
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(State(s): State<AppState>, dev: Dev, Form(f): Form<CsrfForm>) -> Response {
+    if !s.services.portal.csrf_ok(&dev.session, &f.csrf) {
+        return csrf_refused(&dev.session);
+    }
+    if let Err(e) = s.services.portal.sign_out(&dev.token).await {
+        return error_page(Some(&dev.session), &e);
+    }
+    let cookies = Cookies::of(&s);
+    let mut resp = Redirect::to("/portal/login").into_response();
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        cookies.set(cookies.session_name(), "", 0),
+    );
+    resp
+}
+
+// ---- projects and API keys ------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "portal/home.html")]
+struct HomePage<'a> {
+    signed_in: Option<&'a str>,
+    csrf: &'a str,
+    projects: &'a [ProjectKeys],
+    created: Option<&'a proto::CreatedApiKey>,
+}
+
+async fn home(State(portal): State<Arc<Portal>>, dev: Dev) -> Response {
+    render_home(&portal, &dev.session, None, StatusCode::OK).await
+}
+
+async fn render_home(
+    portal: &Portal,
+    dev: &DeveloperSession,
+    created: Option<&proto::CreatedApiKey>,
+    status: StatusCode,
+) -> Response {
+    match portal.projects(dev).await {
+        Ok(projects) => html(
+            status,
+            HomePage {
+                signed_in: Some(&dev.email),
+                csrf: &dev.csrf_token,
+                projects: &projects,
+                created,
+            }
+            .render(),
+        ),
+        Err(e) => error_page(Some(dev), &e),
+    }
+}
+
+#[derive(Deserialize)]
+struct KeyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+}
+
+async fn create_key(
+    State(portal): State<Arc<Portal>>,
+    dev: Dev,
+    Path(project): Path<String>,
+    Form(f): Form<KeyForm>,
+) -> Response {
+    if !portal.csrf_ok(&dev.session, &f.csrf) {
+        return csrf_refused(&dev.session);
+    }
+    match portal.create_api_key(&dev.session, &project, &f.name).await {
+        // Shown once, on this answer only (no-store).
+        Ok(created) => {
+            render_home(&portal, &dev.session, Some(&created), StatusCode::CREATED).await
+        }
+        Err(e) => error_page(Some(&dev.session), &e),
+    }
+}
+
+// ---- the Authentication screen ------------------------------------------------------
+
+/// What the Custom OIDC card's fields hold.
+#[derive(Debug, Clone, Default)]
+struct CardForm {
+    issuer: String,
+    client_id: String,
+    scopes: String,
+    method: String,
+    label: String,
+    enabled: bool,
+}
+
+/// An error next to each field (the API's message), or above the card.
+#[derive(Debug, Default)]
+struct CardErrors {
+    issuer: Option<String>,
+    client_id: Option<String>,
+    scopes: Option<String>,
+    method: Option<String>,
+    label: Option<String>,
+    enabled: Option<String>,
+    secret: Option<String>,
+    return_urls: Option<String>,
+    general: Option<String>,
+}
+
+impl CardErrors {
+    /// The field an API error belongs to.
+    fn from_error(e: &Error) -> Self {
+        let d = e.detail();
+        let msg = match &d.hint {
+            Some(h) => format!("{} ({h})", d.message),
+            None => d.message.clone(),
+        };
+        let mut out = CardErrors::default();
+        let slot = match d.code {
+            ErrorCode::IssuerInvalid | ErrorCode::IssuerNotHttps => &mut out.issuer,
+            ErrorCode::ClientIdInvalid => &mut out.client_id,
+            ErrorCode::ScopesInvalid => &mut out.scopes,
+            ErrorCode::AuthMethodInvalid => &mut out.method,
+            ErrorCode::ButtonLabelInvalid => &mut out.label,
+            ErrorCode::ClientSecretRequired => &mut out.enabled,
+            ErrorCode::ClientSecretInvalid | ErrorCode::ClientSecretNotAllowed => &mut out.secret,
+            ErrorCode::ReturnUrlInvalid => &mut out.return_urls,
+            _ => &mut out.general,
+        };
+        *slot = Some(msg);
+        out
+    }
+}
+
+#[derive(Template)]
+#[template(path = "portal/authentication.html")]
+struct AuthPage<'a> {
+    signed_in: Option<&'a str>,
+    csrf: &'a str,
+    base: String,
+    project_name: String,
+    key_name: String,
+    publishable_key: String,
+    form: CardForm,
+    methods: &'static [&'static str],
+    errors: CardErrors,
+    notice: Option<String>,
+    configured: bool,
+    secret_set_on: Option<String>,
+    redirect_uri: String,
+    verification: Option<proto::Verification>,
+    return_urls: String,
+}
+
+#[derive(Deserialize, Default)]
+struct Notice {
+    saved: Option<String>,
+}
+
+struct Screen {
+    dev: DeveloperSession,
+    auth: keystead_domain::PartnerAuth,
+    project_name: String,
+    base: String,
+}
+
+async fn screen(s: &AppState, dev: Dev, project: &str, key: &str) -> Result<Screen, Response> {
+    let portal = &s.services.portal;
+    let p = portal
+        .project(&dev.session, project)
+        .await
+        .map_err(|e| error_page(Some(&dev.session), &e))?;
+    let auth = portal
+        .partner(&dev.session, project, key)
+        .await
+        .map_err(|e| error_page(Some(&dev.session), &e))?;
+    Ok(Screen {
+        base: format!("/portal/projects/{project}/keys/{key}/authentication"),
+        dev: dev.session,
+        auth,
+        project_name: p.name,
+    })
+}
+
+/// Renders the screen from what is stored, with `form`/`errors` when a
+/// submission failed (its values stay in the fields).
+async fn render_auth(
+    s: &AppState,
+    sc: &Screen,
+    submitted: Option<CardForm>,
+    errors: CardErrors,
+    notice: Option<String>,
+    status: StatusCode,
+    return_urls: Option<String>,
+) -> Response {
+    let config: &Configuration = &s.services.configuration;
+    let stored = match config.get_custom_oidc(&sc.auth).await {
+        Ok(c) => Some(c),
+        Err(e) if e.code() == ErrorCode::CustomOidcNotConfigured => None,
+        Err(e) => return error_page(Some(&sc.dev), &e),
+    };
+    let partner = &sc.auth.partner;
+    let form = submitted.unwrap_or_else(|| match &stored {
+        Some(c) => CardForm {
+            issuer: c.issuer.clone(),
+            client_id: c.client_id.clone(),
+            scopes: c.scopes.clone(),
+            method: c.token_endpoint_auth_method.clone(),
+            label: c.button_label.clone(),
+            enabled: c.enabled,
+        },
+        None => CardForm {
+            scopes: keystead_domain::rules::DEFAULT_SCOPES.into(),
+            method: "client_secret_basic".into(),
+            ..CardForm::default()
+        },
+    });
+    html(
+        status,
+        AuthPage {
+            signed_in: Some(&sc.dev.email),
+            csrf: &sc.dev.csrf_token,
+            base: sc.base.clone(),
+            project_name: sc.project_name.clone(),
+            key_name: partner.name.clone(),
+            publishable_key: partner.publishable_key.clone(),
+            form,
+            methods: &["client_secret_basic", "client_secret_post", "none"],
+            errors,
+            notice,
+            configured: stored.is_some(),
+            secret_set_on: stored
+                .as_ref()
+                .and_then(|c| c.client_secret_updated_at.clone())
+                .map(|d| d.chars().take(10).collect()),
+            redirect_uri: s.services.ops.config().redirect_uri(),
+            verification: stored.and_then(|c| c.last_verification),
+            return_urls: return_urls.unwrap_or_else(|| partner.allowed_return_urls.join("\n")),
+        }
+        .render(),
+    )
+}
+
+async fn authentication(
+    State(s): State<AppState>,
+    dev: Dev,
+    Path((project, key)): Path<(String, String)>,
+    Query(n): Query<Notice>,
+) -> Response {
+    let sc = match screen(&s, dev, &project, &key).await {
+        Ok(sc) => sc,
+        Err(r) => return r,
+    };
+    let notice = n.saved.map(|what| match what.as_str() {
+        "oidc" => "Custom OIDC settings saved.".to_string(),
+        "secret" => "Client secret saved. It cannot be shown again.".to_string(),
+        "secret-cleared" => "Client secret removed.".to_string(),
+        "verify" => "Verification finished; the results are below.".to_string(),
+        "urls" => "Allowed return URLs saved.".to_string(),
+        _ => "Saved.".to_string(),
+    });
+    render_auth(
+        &s,
+        &sc,
+        None,
+        CardErrors::default(),
+        notice,
+        StatusCode::OK,
+        None,
+    )
+    .await
+}
+
+fn saved(sc: &Screen, what: &str) -> Response {
+    Redirect::to(&format!("{}?saved={what}", sc.base)).into_response()
+}
+
+#[derive(Deserialize)]
+struct OidcForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    issuer: String,
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    scopes: String,
+    #[serde(default)]
+    token_endpoint_auth_method: String,
+    #[serde(default)]
+    button_label: String,
+    enabled: Option<String>,
+}
+
+async fn save_oidc(
+    State(s): State<AppState>,
+    dev: Dev,
+    Path((project, key)): Path<(String, String)>,
+    Form(f): Form<OidcForm>,
+) -> Response {
+    let sc = match screen(&s, dev, &project, &key).await {
+        Ok(sc) => sc,
+        Err(r) => return r,
+    };
+    if !s.services.portal.csrf_ok(&sc.dev, &f.csrf) {
+        return csrf_refused(&sc.dev);
+    }
+    let enabled = f.enabled.is_some();
+    let req = proto::PutCustomOidc {
+        issuer: Some(f.issuer.trim().to_string()),
+        client_id: Some(f.client_id.trim().to_string()),
+        button_label: Some(f.button_label.clone()),
+        scopes: Some(f.scopes.clone()),
+        token_endpoint_auth_method: Some(f.token_endpoint_auth_method.clone()),
+        enabled: Some(enabled),
+    };
+    match s
+        .services
+        .configuration
+        .put_custom_oidc(&sc.auth, &req)
+        .await
+    {
+        Ok(_) => saved(&sc, "oidc"),
+        Err(e) if matches!(e, Error::Api { .. }) => {
+            let form = CardForm {
+                issuer: f.issuer,
+                client_id: f.client_id,
+                scopes: f.scopes,
+                method: f.token_endpoint_auth_method,
+                label: f.button_label,
+                enabled,
+            };
+            let errors = CardErrors::from_error(&e);
+            render_auth(
+                &s,
+                &sc,
+                Some(form),
+                errors,
+                None,
+                StatusCode::BAD_REQUEST,
+                None,
+            )
+            .await
+        }
+        Err(e) => error_page(Some(&sc.dev), &e),
+    }
+}
+
+#[derive(Deserialize)]
+struct SecretForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    client_secret: String,
+}
+
+async fn save_secret(
+    State(s): State<AppState>,
+    dev: Dev,
+    Path((project, key)): Path<(String, String)>,
+    Form(f): Form<SecretForm>,
+) -> Response {
+    let secret = SecretString::from(f.client_secret);
+    let sc = match screen(&s, dev, &project, &key).await {
+        Ok(sc) => sc,
+        Err(r) => return r,
+    };
+    if !s.services.portal.csrf_ok(&sc.dev, &f.csrf) {
+        return csrf_refused(&sc.dev);
+    }
+    match s
+        .services
+        .configuration
+        .set_client_secret(&sc.auth, &secret)
+        .await
+    {
+        Ok(()) => saved(&sc, "secret"),
+        Err(e) if matches!(e, Error::Api { .. }) => {
+            let mut errors = CardErrors::from_error(&e);
+            // every refusal of a secret shows at the secret's field
+            if errors.secret.is_none() {
+                errors.secret = errors.general.take().or(errors.enabled.take());
+            }
+            render_auth(&s, &sc, None, errors, None, StatusCode::BAD_REQUEST, None).await
+        }
+        Err(e) => error_page(Some(&sc.dev), &e),
+    }
+}
+
+async fn clear_secret(
+    State(s): State<AppState>,
+    dev: Dev,
+    Path((project, key)): Path<(String, String)>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    let sc = match screen(&s, dev, &project, &key).await {
+        Ok(sc) => sc,
+        Err(r) => return r,
+    };
+    if !s.services.portal.csrf_ok(&sc.dev, &f.csrf) {
+        return csrf_refused(&sc.dev);
+    }
+    match s.services.configuration.clear_client_secret(&sc.auth).await {
+        Ok(()) => saved(&sc, "secret-cleared"),
+        Err(e) => {
+            let errors = CardErrors::from_error(&e);
+            render_auth(&s, &sc, None, errors, None, StatusCode::BAD_REQUEST, None).await
+        }
+    }
+}
+
+async fn verify(
+    State(s): State<AppState>,
+    dev: Dev,
+    Path((project, key)): Path<(String, String)>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    let sc = match screen(&s, dev, &project, &key).await {
+        Ok(sc) => sc,
+        Err(r) => return r,
+    };
+    if !s.services.portal.csrf_ok(&sc.dev, &f.csrf) {
+        return csrf_refused(&sc.dev);
+    }
+    let v: &Verify = &s.services.verify;
+    match v.verify_custom_oidc(&sc.auth).await {
+        // The result is stored as the last verification and shown there.
+        Ok(_) => saved(&sc, "verify"),
+        Err(e) => {
+            let errors = CardErrors {
+                general: Some(e.detail().message),
+                ..CardErrors::default()
+            };
+            let status =
+                StatusCode::from_u16(e.code().http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            render_auth(&s, &sc, None, errors, None, status, None).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct UrlsForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    return_urls: String,
+}
+
+async fn save_return_urls(
+    State(s): State<AppState>,
+    dev: Dev,
+    Path((project, key)): Path<(String, String)>,
+    Form(f): Form<UrlsForm>,
+) -> Response {
+    let sc = match screen(&s, dev, &project, &key).await {
+        Ok(sc) => sc,
+        Err(r) => return r,
+    };
+    if !s.services.portal.csrf_ok(&sc.dev, &f.csrf) {
+        return csrf_refused(&sc.dev);
+    }
+    let urls: Vec<String> = f
+        .return_urls
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    let req = proto::PatchPartner {
+        allowed_return_urls: urls,
+    };
+    match s.services.configuration.patch_partner(&sc.auth, &req).await {
+        Ok(_) => saved(&sc, "urls"),
+        Err(e) if matches!(e, Error::Api { .. }) => {
+            let errors = CardErrors::from_error(&e);
+            render_auth(
+                &s,
+                &sc,
+                None,
+                errors,
+                None,
+                StatusCode::BAD_REQUEST,
+                Some(f.return_urls),
+            )
+            .await
+        }
+        Err(e) => error_page(Some(&sc.dev), &e),
+    }
+}

@@ -54,6 +54,12 @@ try {
   if (job.flow === 'sdk') {
     const page = await (await newContext()).newPage();
     page.on('console', (m) => out.console.push(m.text()));
+    // a return this tab did not start is refused, whatever its code
+    await page.goto(job.appUrl);
+    await page.goto(`${job.appOrigin}/index.html?login_code=forged&state=forged`);
+    await page.waitForFunction(() => document.getElementById('error').textContent.length > 0);
+    out.unstartedError = await page.locator('#error').textContent();
+    out.unstartedUrl = page.url();
     await page.goto(job.appUrl);
     const button = page.locator('#sign-in');
     await button.waitFor({ state: 'visible' });
@@ -62,6 +68,8 @@ try {
     await idpLogin(page, job.login);
     await page.waitForURL((u) => u.href.startsWith(job.appOrigin), { timeout: 20000 });
     await page.locator('#signed-in').waitFor({ state: 'visible' });
+    // the wallets arrive after the section shows
+    await page.waitForFunction(() => document.getElementById('address').textContent.length > 0);
     out.address = await page.locator('#address').textContent();
     out.urlAfterLogin = page.url();
     out.message = await page.locator('#message').inputValue();
@@ -145,6 +153,16 @@ try {
     out.secretInResponses = bodies.some((b) => b.includes(job.clientSecret));
     out.cookie = (await ctx.cookies()).find((c) => c.name.endsWith('ks_portal'));
     out.csrf = await page.locator('input[name=csrf]').first().inputValue();
+    // without JavaScript: sign in, open the screen, save
+    const plain = await (await newContext({ javaScriptEnabled: false })).newPage();
+    await plain.goto(`${job.server}/portal/login`);
+    await plain.getByLabel('Email').fill(job.email);
+    await plain.getByLabel('Password').fill(job.password);
+    await plain.getByRole('button', { name: 'Sign in' }).click();
+    await plain.goto(out.authUrl);
+    await plain.getByLabel('Sign-in label').fill(`${job.label} (no JS)`);
+    await plain.getByRole('button', { name: 'Save', exact: true }).click();
+    out.noJsNotice = await plain.getByRole('status').textContent();
   } else {
     throw new Error(`unknown flow ${job.flow}`);
   }

@@ -857,3 +857,30 @@ async fn save_return_urls(
         Err(e) => error_page(Some(&sc.dev), &e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_host_only_and_secure_on_https() {
+        let https = Cookies { https: true };
+        assert_eq!(https.session_name(), "__Host-ks_portal");
+        let v = https.set(https.session_name(), "kps_x", 60);
+        let v = v.to_str().unwrap();
+        for part in [
+            "__Host-ks_portal=kps_x",
+            "Path=/;",
+            "HttpOnly",
+            "SameSite=Lax",
+            "Secure",
+        ] {
+            assert!(v.contains(part), "{v}");
+        }
+        let http = Cookies { https: false };
+        let v = http.set(http.session_name(), "kps_x", 60);
+        let v = v.to_str().unwrap();
+        assert!(v.starts_with("ks_portal=kps_x; Path=/portal;"), "{v}");
+        assert!(!v.contains("Secure"), "{v}");
+    }
+}

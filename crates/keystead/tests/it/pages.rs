@@ -163,6 +163,12 @@ fn the_example_app_signs_in_with_the_sdk_and_signs_a_message() {
         "flow": "sdk", "appUrl": app_url, "appOrigin": s.app_origin, "login": login,
     }));
     assert_eq!(r["label"], "Continue with Acme ID", "{r:#}");
+    let unstarted = r["unstartedError"].as_str().unwrap();
+    assert!(unstarted.contains("state_invalid"), "{unstarted}");
+    assert!(
+        !r["unstartedUrl"].as_str().unwrap().contains("forged"),
+        "{r:#}"
+    );
     let address = r["address"].as_str().unwrap();
     assert!(address.starts_with("0x") && address.len() == 42, "{r:#}");
     assert_eq!(r["error"], "", "{r:#}");
@@ -458,6 +464,7 @@ fn a_developer_configures_custom_oidc_in_the_portal_and_verifies_it() {
         format!("{}/auth/custom_oidc/callback", s.server.url)
     );
     assert_eq!(r["violations"], json!([]), "axe: {r:#}");
+    assert_eq!(r["noJsNotice"], "Custom OIDC settings saved.", "{r:#}");
     assert!(repo_root()
         .join("target/screenshots/portal-custom-oidc.png")
         .exists());
@@ -474,7 +481,7 @@ fn a_developer_configures_custom_oidc_in_the_portal_and_verifies_it() {
     assert_eq!(shown.code, 0, "{shown:?}");
     let shown = shown.json();
     assert_eq!(shown["issuer"], s.issuer.as_str());
-    assert_eq!(shown["button_label"], "Sign in with Portalco");
+    assert_eq!(shown["button_label"], "Sign in with Portalco (no JS)");
     assert_eq!(shown["enabled"], true);
     assert_eq!(shown["client_secret_set"], true);
     assert_eq!(shown["last_verification"]["ok"], true);

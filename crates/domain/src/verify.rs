@@ -19,7 +19,7 @@ use crate::metrics::Metrics;
 use crate::rules::{self, SUPPORTED_ALGS};
 use crate::time_fmt::rfc3339;
 use crate::Clock;
-use keystead_oidc::{fetch_doc, fetch_failure, Discovery, Jwks, Kind, OidcError};
+use keystead_oidc::{fetch_discovery, fetch_failure, fetch_jwks, Kind};
 
 /// Verify runs allowed per partner (and instance): a burst of 5, then one
 /// every 6 seconds.
@@ -139,16 +139,7 @@ impl<S: OidcConfigStore> Verify<S> {
             );
             return;
         };
-        let doc = match fetch_doc(self.idp.outbound(), &url, "discovery", Kind::Discovery)
-            .await
-            .and_then(|body| {
-                Discovery::from_json(&body).ok_or_else(|| {
-                    OidcError::new(
-                        Kind::Discovery,
-                        format!("discovery: {url} did not return a JSON object"),
-                    )
-                })
-            }) {
+        let doc = match fetch_discovery(self.idp.outbound(), &url).await {
             Ok(doc) => doc,
             Err(e) => {
                 c.fail("discovery", e.code(), e.message, None);
@@ -238,16 +229,7 @@ impl<S: OidcConfigStore> Verify<S> {
 
         // JWKS
         if let Some(u) = jwks_url {
-            let jwks = fetch_doc(self.idp.outbound(), &u, "jwks", Kind::Jwks)
-                .await
-                .and_then(|body| {
-                    Jwks::from_json(&body).ok_or_else(|| {
-                        OidcError::new(
-                            Kind::Jwks,
-                            format!("jwks: {u} did not return a JSON object with keys"),
-                        )
-                    })
-                });
+            let jwks = fetch_jwks(self.idp.outbound(), &u).await;
             match jwks {
                 Ok(jwks) if jwks.usable == 0 => c.fail(
                     "jwks",

@@ -5,6 +5,7 @@ use keystead_net::{FetchError, Outbound, MAX_METADATA_BODY};
 use url::Url;
 
 use crate::error::{Kind, OidcError};
+use crate::metadata::{Discovery, Jwks};
 
 /// Fetches a metadata document (capped at 256 KiB), or the sentence saying
 /// why not.
@@ -34,6 +35,29 @@ pub async fn fetch_doc(
         ));
     }
     Ok(resp.body)
+}
+
+/// The discovery document at `url`, reduced to the fields keystead reads
+/// (not yet checked against an issuer).
+pub async fn fetch_discovery(outbound: &Outbound, url: &Url) -> Result<Discovery, OidcError> {
+    let body = fetch_doc(outbound, url, "discovery", Kind::Discovery).await?;
+    Discovery::from_json(&body).ok_or_else(|| {
+        OidcError::new(
+            Kind::Discovery,
+            format!("discovery: {url} did not return a JSON object"),
+        )
+    })
+}
+
+/// The JWKS at `url`, reduced to its usable public signing keys.
+pub async fn fetch_jwks(outbound: &Outbound, url: &Url) -> Result<Jwks, OidcError> {
+    let body = fetch_doc(outbound, url, "jwks", Kind::Jwks).await?;
+    Jwks::from_json(&body).ok_or_else(|| {
+        OidcError::new(
+            Kind::Jwks,
+            format!("jwks: {url} did not return a JSON object with keys"),
+        )
+    })
 }
 
 /// A fetch failure as an [`OidcError`] of kind `default` (or

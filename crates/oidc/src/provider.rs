@@ -24,7 +24,7 @@ use url::Url;
 
 use crate::cache::{disc_key, jwks_key, Cached, DocCache, FlightGuard};
 use crate::error::{Kind, OidcError, Result};
-use crate::fetch::fetch_doc;
+use crate::fetch::{fetch_discovery, fetch_jwks};
 use crate::metadata::{Discovery, Jwks, ProviderMetadata};
 
 /// What [`Provider::memory_or_flight`] found.
@@ -169,16 +169,8 @@ impl<S: DocStore> Provider<S> {
                 }
             }
         }
-        let fetched = fetch_doc(&self.outbound, &url, "discovery", Kind::Discovery)
+        let fetched = fetch_discovery(&self.outbound, &url)
             .await
-            .and_then(|body| {
-                Discovery::from_json(&body).ok_or_else(|| {
-                    OidcError::new(
-                        Kind::Discovery,
-                        format!("discovery: {url} did not return a JSON object"),
-                    )
-                })
-            })
             .and_then(|d| d.checked(issuer));
         match fetched {
             Ok(meta) => {
@@ -300,16 +292,7 @@ impl<S: DocStore> Provider<S> {
                 }
             }
         }
-        let fetched = fetch_doc(&self.outbound, url, "jwks", Kind::Jwks)
-            .await
-            .and_then(|body| {
-                Jwks::from_json(&body).ok_or_else(|| {
-                    OidcError::new(
-                        Kind::Jwks,
-                        format!("jwks: {url} did not return a JSON object with keys"),
-                    )
-                })
-            });
+        let fetched = fetch_jwks(&self.outbound, url).await;
         match fetched {
             Ok(jwks) => {
                 self.remember_jwks(url, &jwks, now).await;

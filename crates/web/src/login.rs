@@ -80,7 +80,8 @@ pub async fn sdk_config(
     Ok(resp)
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+/// The value of the request's cookie `name`.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -144,14 +145,28 @@ fn redirect(location: &str) -> Response {
     }
 }
 
+/// The parameters of a sign-in start (also the hosted login page's).
 #[derive(Deserialize, Default)]
 pub struct StartQuery {
-    api_key: Option<String>,
-    return_to: Option<String>,
-    code_challenge: Option<String>,
-    code_challenge_method: Option<String>,
-    state: Option<String>,
-    login_hint: Option<String>,
+    pub(crate) api_key: Option<String>,
+    pub(crate) return_to: Option<String>,
+    pub(crate) code_challenge: Option<String>,
+    pub(crate) code_challenge_method: Option<String>,
+    pub(crate) state: Option<String>,
+    pub(crate) login_hint: Option<String>,
+}
+
+impl StartQuery {
+    pub(crate) fn params(&self) -> StartParams {
+        StartParams {
+            api_key: self.api_key.clone().unwrap_or_default(),
+            return_to: self.return_to.clone().unwrap_or_default(),
+            code_challenge: self.code_challenge.clone().unwrap_or_default(),
+            code_challenge_method: self.code_challenge_method.clone().unwrap_or_default(),
+            state: self.state.clone(),
+            login_hint: self.login_hint.clone(),
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/auth/custom_oidc/start", tag = "public",
@@ -160,15 +175,7 @@ pub struct StartQuery {
            ("login_hint" = Option<String>, Query)),
     responses((status = 302, description = "to the IdP's authorization endpoint"), (status = 400, description = "error page")))]
 pub async fn start(State(s): State<Arc<SignIn>>, Query(q): Query<StartQuery>) -> Response {
-    let params = StartParams {
-        api_key: q.api_key.unwrap_or_default(),
-        return_to: q.return_to.unwrap_or_default(),
-        code_challenge: q.code_challenge.unwrap_or_default(),
-        code_challenge_method: q.code_challenge_method.unwrap_or_default(),
-        state: q.state,
-        login_hint: q.login_hint,
-    };
-    match s.start_login(&params).await {
+    match s.start_login(&q.params()).await {
         Ok(started) => {
             let set = if https(&s) {
                 // `__Host-` demands Path=/ and Secure.

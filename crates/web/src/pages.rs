@@ -10,10 +10,10 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use keystead_domain::login::StartParams;
 use keystead_domain::SignIn;
 use serde::Deserialize;
 
+use crate::login::StartQuery;
 use crate::AppState;
 
 const SDK_JS: &str = include_str!("../assets/keystead.js");
@@ -64,13 +64,18 @@ async fn css() -> Response {
     asset(CSS, "text/css; charset=utf-8")
 }
 
-/// The headers of every page keystead renders.
+/// A page with the headers of every page keystead renders.
 pub fn page(status: StatusCode, html: String) -> Response {
+    page_with_csp(status, html, PAGE_CSP)
+}
+
+/// A page under `csp`, never framed, cached or named in `Referer`.
+pub fn page_with_csp(status: StatusCode, html: String, csp: &'static str) -> Response {
     let mut resp = (status, Html(html)).into_response();
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(PAGE_CSP),
+        HeaderValue::from_static(csp),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
@@ -102,40 +107,26 @@ pub fn layout(title: &str, body: &str) -> String {
 
 #[derive(Deserialize, Default)]
 pub struct LoginQuery {
-    api_key: Option<String>,
-    return_to: Option<String>,
-    code_challenge: Option<String>,
-    code_challenge_method: Option<String>,
-    state: Option<String>,
-    login_hint: Option<String>,
+    #[serde(flatten)]
+    start: StartQuery,
     /// An error the app got back and hands to the page to show.
     error: Option<String>,
     error_description: Option<String>,
 }
 
 impl LoginQuery {
-    fn start_params(&self) -> StartParams {
-        StartParams {
-            api_key: self.api_key.clone().unwrap_or_default(),
-            return_to: self.return_to.clone().unwrap_or_default(),
-            code_challenge: self.code_challenge.clone().unwrap_or_default(),
-            code_challenge_method: self.code_challenge_method.clone().unwrap_or_default(),
-            state: self.state.clone(),
-            login_hint: self.login_hint.clone(),
-        }
-    }
-
     /// The query of this sign-in without `error`: for the button and for
     /// "Try again".
     fn query(&self) -> String {
+        let q0 = &self.start;
         let mut q = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in [
-            ("api_key", &self.api_key),
-            ("return_to", &self.return_to),
-            ("code_challenge", &self.code_challenge),
-            ("code_challenge_method", &self.code_challenge_method),
-            ("state", &self.state),
-            ("login_hint", &self.login_hint),
+            ("api_key", &q0.api_key),
+            ("return_to", &q0.return_to),
+            ("code_challenge", &q0.code_challenge),
+            ("code_challenge_method", &q0.code_challenge_method),
+            ("state", &q0.state),
+            ("login_hint", &q0.login_hint),
         ] {
             if let Some(v) = v {
                 q.append_pair(k, v);
@@ -169,7 +160,7 @@ fn error_words(code: &str, description: Option<&str>) -> String {
     responses((status = 200, content_type = "text/html", description = "the hosted login page"),
               (status = 400, content_type = "text/html", description = "a parameter is wrong (the page says which)")))]
 pub async fn login_page(State(s): State<Arc<SignIn>>, Query(q): Query<LoginQuery>) -> Response {
-    let info = match s.login_page(&q.start_params()).await {
+    let info = match s.login_page(&q.start.params()).await {
         Ok(info) => info,
         Err(e) => return crate::login::error_page(&e),
     };

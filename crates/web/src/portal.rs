@@ -19,6 +19,7 @@ use keystead_domain::{Configuration, Error, Portal, Verify};
 use keystead_proto::{self as proto, ErrorCode};
 use serde::Deserialize;
 
+use crate::login::cookie;
 use crate::AppState;
 
 /// Pages with keys and secrets: scripts only from keystead itself, never
@@ -126,36 +127,11 @@ impl Cookies {
     }
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
-}
-
 // ---- rendering ----------------------------------------------------------------
 
 fn html(status: StatusCode, body: Result<String, askama::Error>) -> Response {
     match body {
-        Ok(body) => {
-            let mut resp = (status, axum::response::Html(body)).into_response();
-            let h = resp.headers_mut();
-            h.insert(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(PORTAL_CSP),
-            );
-            h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-            h.insert(
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            );
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            resp
-        }
+        Ok(body) => crate::pages::page_with_csp(status, body, PORTAL_CSP),
         Err(e) => {
             tracing::error!(error = %e, "portal template failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
@@ -534,6 +510,23 @@ struct Screen {
     base: String,
 }
 
+/// The screen of a form post: the developer's key, and the form's CSRF
+/// token checked before anything else happens.
+async fn posted(
+    s: &AppState,
+    dev: Dev,
+    project: &str,
+    key: &str,
+    csrf: &str,
+) -> Result<Screen, Response> {
+    let sc = screen(s, dev, project, key).await?;
+    if s.services.portal.csrf_ok(&sc.dev, csrf) {
+        Ok(sc)
+    } else {
+        Err(csrf_refused(&sc.dev))
+    }
+}
+
 async fn screen(s: &AppState, dev: Dev, project: &str, key: &str) -> Result<Screen, Response> {
     let portal = &s.services.portal;
     let p = portal
@@ -668,13 +661,10 @@ async fn save_oidc(
     Path((project, key)): Path<(String, String)>,
     Form(f): Form<OidcForm>,
 ) -> Response {
-    let sc = match screen(&s, dev, &project, &key).await {
+    let sc = match posted(&s, dev, &project, &key, &f.csrf).await {
         Ok(sc) => sc,
         Err(r) => return r,
     };
-    if !s.services.portal.csrf_ok(&sc.dev, &f.csrf) {
-        return csrf_refused(&sc.dev);
-    }
     let enabled = f.enabled.is_some();
     let req = proto::PutCustomOidc {
         issuer: Some(f.issuer.trim().to_string()),
@@ -731,13 +721,10 @@ async fn save_secret(
     Form(f): Form<SecretForm>,
 ) -> Response {
     let secret = SecretString::from(f.client_secret);
-    let sc = match screen(&s, dev, &project, &key).await {
+    let sc = match posted(&s, dev, &project, &key, &f.csrf).await {
         Ok(sc) => sc,
         Err(r) => return r,
     };
-    if !s.services.portal.csrf_ok(&sc.dev, &f.csrf) {
-        return csrf_refused(&sc.dev);
-    }
     match s
         .services
         .configuration
@@ -763,13 +750,10 @@ async fn clear_secret(
     Path((project, key)): Path<(String, String)>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let sc = match screen(&s, dev, &project, &key).await {
+    let sc = match posted(&s, dev, &project, &key, &f.csrf).await {
         Ok(sc) => sc,
         Err(r) => return r,
     };
-    if !s.services.portal.csrf_ok(&sc.dev, &f.csrf) {
-        return csrf_refused(&sc.dev);
-    }
     match s.services.configuration.clear_client_secret(&sc.auth).await {
         Ok(()) => saved(&sc, "secret-cleared"),
         Err(e) => {
@@ -785,13 +769,10 @@ async fn verify(
     Path((project, key)): Path<(String, String)>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let sc = match screen(&s, dev, &project, &key).await {
+    let sc = match posted(&s, dev, &project, &key, &f.csrf).await {
         Ok(sc) => sc,
         Err(r) => return r,
     };
-    if !s.services.portal.csrf_ok(&sc.dev, &f.csrf) {
-        return csrf_refused(&sc.dev);
-    }
     let v: &Verify = &s.services.verify;
     match v.verify_custom_oidc(&sc.auth).await {
         // The result is stored as the last verification and shown there.
@@ -822,13 +803,10 @@ async fn save_return_urls(
     Path((project, key)): Path<(String, String)>,
     Form(f): Form<UrlsForm>,
 ) -> Response {
-    let sc = match screen(&s, dev, &project, &key).await {
+    let sc = match posted(&s, dev, &project, &key, &f.csrf).await {
         Ok(sc) => sc,
         Err(r) => return r,
     };
-    if !s.services.portal.csrf_ok(&sc.dev, &f.csrf) {
-        return csrf_refused(&sc.dev);
-    }
     let urls: Vec<String> = f
         .return_urls
         .lines()

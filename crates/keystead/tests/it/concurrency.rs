@@ -48,8 +48,8 @@ fn twenty_parallel_first_logins_on_postgres_make_one_user_and_one_wallet() {
     twenty_parallel_first_logins(&server);
 }
 
-#[test]
-fn a_login_started_on_one_instance_completes_on_another() {
+/// Two instances of one deployment: one PostgreSQL, one key file.
+fn two_instances() -> (Server, Server) {
     let db = postgres_db();
     let a = Server::start(ServerOpts {
         database_url: Some(db.clone()),
@@ -60,6 +60,12 @@ fn a_login_started_on_one_instance_completes_on_another() {
         key_file_from: Some(a.data_dir.join("master.key")),
         ..Default::default()
     });
+    (a, b)
+}
+
+#[test]
+fn a_login_started_on_one_instance_completes_on_another() {
+    let (a, b) = two_instances();
     let p = basic_partner(&a);
     let browser = Browser::new(&a);
     let pk = crate::browser::pkce();
@@ -107,16 +113,7 @@ fn a_login_started_on_one_instance_completes_on_another() {
 /// is switched off.
 #[test]
 fn sdk_config_follows_a_change_on_another_instance_within_its_bound() {
-    let db = postgres_db();
-    let a = Server::start(ServerOpts {
-        database_url: Some(db.clone()),
-        ..Default::default()
-    });
-    let b = Server::start(ServerOpts {
-        database_url: Some(db),
-        key_file_from: Some(a.data_dir.join("master.key")),
-        ..Default::default()
-    });
+    let (a, b) = two_instances();
     let p = basic_partner(&a);
     let config = |s: &Server| {
         let r = crate::kit::http(

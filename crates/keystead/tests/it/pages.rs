@@ -384,20 +384,22 @@ fn developer(s: &Stage, project: &str) -> (String, String, String) {
     (project_id, email, password)
 }
 
-/// A form post to the portal as a browser would send it.
-fn portal_post(url: &str, cookie: &str, body: &str) -> crate::kit::Resp {
+/// A request to the portal as a browser would send it (cookie, no
+/// redirects followed); `form` makes it a form post.
+fn portal_request(url: &str, cookie: &str, form: Option<&str>) -> crate::kit::Resp {
     crate::kit::runtime().block_on(async {
-        let r = reqwest::Client::builder()
+        let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .unwrap()
-            .post(url)
-            .header("cookie", cookie)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.to_string())
-            .send()
-            .await
             .unwrap();
+        let req = match form {
+            Some(body) => client
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body.to_string()),
+            None => client.get(url),
+        };
+        let r = req.header("cookie", cookie).send().await.unwrap();
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();
         crate::kit::Resp {
@@ -408,25 +410,12 @@ fn portal_post(url: &str, cookie: &str, body: &str) -> crate::kit::Resp {
     })
 }
 
+fn portal_post(url: &str, cookie: &str, body: &str) -> crate::kit::Resp {
+    portal_request(url, cookie, Some(body))
+}
+
 fn portal_get(url: &str, cookie: &str) -> crate::kit::Resp {
-    crate::kit::runtime().block_on(async {
-        let r = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap()
-            .get(url)
-            .header("cookie", cookie)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        crate::kit::Resp {
-            status,
-            json: Value::Null,
-            text,
-        }
-    })
+    portal_request(url, cookie, None)
 }
 
 #[test]

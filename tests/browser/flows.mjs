@@ -97,6 +97,21 @@ try {
     await idpLogin(page, job.login);
     await page.waitForURL((u) => u.href.startsWith(job.returnTo), { timeout: 20000 });
     out.returnedTo = page.url();
+  } else if (job.flow === 'hosted-deny') {
+    // the user says no at the IdP: back on the hosted page, in words
+    const page = await (await newContext({ bypassCSP: true })).newPage();
+    await page.goto(job.loginUrl);
+    await page.getByRole('link', { name: job.label }).click();
+    await page.waitForSelector('input[name=login]');
+    await page.click('button[value=deny]');
+    await page.getByRole('alert').waitFor();
+    out.landedOn = page.url();
+    out.alert = await page.getByRole('alert').textContent();
+    out.violations = await axe(page);
+    await page.getByRole('link', { name: 'Try again' }).click();
+    await page.getByRole('link', { name: job.label }).waitFor();
+    out.afterRetry = page.url();
+    out.alertAfterRetry = await page.getByRole('alert').count();
   } else if (job.flow === 'portal') {
     const ctx = await newContext({ bypassCSP: true });
     const page = await ctx.newPage();

@@ -60,6 +60,8 @@ pub struct StartParams {
     pub code_challenge_method: String,
     pub state: Option<String>,
     pub login_hint: Option<String>,
+    /// Started from the hosted login page: a failure is shown there.
+    pub via_login_page: bool,
 }
 
 #[derive(Debug)]
@@ -304,6 +306,23 @@ impl<S: PartnerStore + OidcConfigStore + SecretStore + SignInStore> SignIn<S> {
         })
     }
 
+    /// The hosted login page of these start parameters (where a failure
+    /// started there is shown, with "Try again").
+    fn login_page_url(&self, p: &StartParams) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("api_key", &p.api_key)
+            .append_pair("return_to", &p.return_to)
+            .append_pair("code_challenge", &p.code_challenge)
+            .append_pair("code_challenge_method", &p.code_challenge_method);
+        if let Some(s) = &p.state {
+            q.append_pair("state", s);
+        }
+        if let Some(h) = &p.login_hint {
+            q.append_pair("login_hint", h);
+        }
+        format!("{}/login?{}", self.config.issuer_url(), q.finish())
+    }
+
     /// `GET /auth/custom_oidc/start`: validate, remember, send to the IdP.
     pub async fn start_login(&self, p: &StartParams) -> Result<Started> {
         let (partner, config) = self.partner_and_oidc_by_pk(&p.api_key).await?;
@@ -350,6 +369,7 @@ impl<S: PartnerStore + OidcConfigStore + SecretStore + SignInStore> SignIn<S> {
                 pkce_verifier: verifier.clone(),
                 created_at: now,
                 expires_at: now + STATE_TTL_SECS,
+                error_to: p.via_login_page.then(|| self.login_page_url(p)),
             })
             .await?;
 
@@ -407,10 +427,17 @@ impl<S: PartnerStore + OidcConfigStore + SecretStore + SignInStore> SignIn<S> {
                 ("error", d.code.as_str()),
                 ("error_description", d.message.as_str()),
             ];
-            if let Some(s) = &login.app_state {
-                params.push(("state", s.as_str()));
-            }
-            let back_to = Some(with_params(&login.return_to, &params));
+            let back_to = match &login.error_to {
+                // the hosted login page already carries the app's state
+                Some(page) => with_params(page, &params),
+                None => {
+                    if let Some(s) = &login.app_state {
+                        params.push(("state", s.as_str()));
+                    }
+                    with_params(&login.return_to, &params)
+                }
+            };
+            let back_to = Some(back_to);
             LoginFailure { error, back_to }
         };
         let result = match self.complete(&login, p, now).await {

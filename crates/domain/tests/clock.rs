@@ -86,6 +86,7 @@ async fn signed_in(w: &World, sub: &str, code: &str) {
             pkce_verifier: "v".into(),
             created_at: now,
             expires_at: now + 600,
+            error_to: None,
         })
         .await
         .unwrap();

@@ -35,6 +35,8 @@ pub struct LoginStateRow {
     pub pkce_verifier: String,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The hosted login page this sign-in started on: errors go back there.
+    pub error_to: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,8 +236,8 @@ impl SignInStore for Store {
     async fn insert_login_state(&self, s: &LoginStateRow) -> Result<()> {
         query(
             "INSERT INTO login_states (state_hash, partner_id, browser_hash, issuer, return_to, \
-             app_state, app_code_challenge, nonce, pkce_verifier, created_at, expires_at, used_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL)",
+             app_state, app_code_challenge, nonce, pkce_verifier, created_at, expires_at, used_at, error_to) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12)",
         )
         .bind(&s.state_hash)
         .bind(&s.partner_id)
@@ -248,6 +250,7 @@ impl SignInStore for Store {
         .bind(&s.pkce_verifier)
         .bind(s.created_at)
         .bind(s.expires_at)
+        .bind(&s.error_to)
         .execute(self.ephemeral())
         .await?;
         Ok(())
@@ -405,7 +408,7 @@ impl SignInStore for Store {
     ) -> Result<Option<LoginStateRow>> {
         let row = query(
             "SELECT state_hash, partner_id, browser_hash, issuer, return_to, app_state, \
-             app_code_challenge, nonce, pkce_verifier, created_at, expires_at FROM login_states \
+             app_code_challenge, nonce, pkce_verifier, created_at, expires_at, error_to FROM login_states \
              WHERE state_hash = $1 AND browser_hash = $2 AND used_at IS NULL AND expires_at > $3",
         )
         .bind(state_hash)
@@ -426,6 +429,7 @@ impl SignInStore for Store {
                 pkce_verifier: r.try_get("pkce_verifier")?,
                 created_at: r.try_get("created_at")?,
                 expires_at: r.try_get("expires_at")?,
+                error_to: r.try_get("error_to")?,
             })
         })
         .transpose()

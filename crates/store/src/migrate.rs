@@ -187,6 +187,14 @@ CREATE TABLE portal_sessions (
 CREATE INDEX portal_sessions_expiry ON portal_sessions(expires_at)
 "#,
     ),
+    (
+        6,
+        // Where a failed sign-in started on the hosted login page shows its
+        // error (the page itself, built by keystead), instead of the app.
+        r#"
+ALTER TABLE login_states ADD COLUMN error_to TEXT
+"#,
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

@@ -154,6 +154,8 @@ pub struct StartQuery {
     pub(crate) code_challenge_method: Option<String>,
     pub(crate) state: Option<String>,
     pub(crate) login_hint: Option<String>,
+    /// `login` when the hosted login page sent the browser.
+    pub(crate) via: Option<String>,
 }
 
 impl StartQuery {
@@ -165,6 +167,7 @@ impl StartQuery {
             code_challenge_method: self.code_challenge_method.clone().unwrap_or_default(),
             state: self.state.clone(),
             login_hint: self.login_hint.clone(),
+            via_login_page: self.via.as_deref() == Some("login"),
         }
     }
 }

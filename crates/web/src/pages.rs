@@ -176,7 +176,7 @@ pub async fn login_page(State(s): State<Arc<SignIn>>, Query(q): Query<LoginQuery
     match &info.custom_oidc_label {
         Some(label) => body.push_str(&format!(
             "<p class=\"muted\">Choose how to sign in.</p><ul class=\"methods\"><li>\
-             <a class=\"button\" href=\"/auth/custom_oidc/start?{}\">{}</a></li></ul>",
+             <a class=\"button\" href=\"/auth/custom_oidc/start?{}&amp;via=login\">{}</a></li></ul>",
             escape(&q.query()),
             escape(label)
         )),

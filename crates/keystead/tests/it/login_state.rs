@@ -97,6 +97,7 @@ fn expired_state_is_rejected() {
         pkce_verifier: "v".into(),
         created_at: now - 700,
         expires_at: now - 100,
+        error_to: None,
     }))
     .unwrap();
     let url = format!(

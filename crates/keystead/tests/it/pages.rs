@@ -271,6 +271,37 @@ fn the_hosted_login_page_signs_in_an_app_without_the_sdk() {
 }
 
 #[test]
+fn an_idp_refusal_comes_back_to_the_hosted_page_in_words_with_try_again() {
+    let s = stage();
+    let p = partner(s, "Sign in with Deny Co");
+    let (_, challenge) = pkce();
+    let login_url = login_url(s, &p, &challenge, &[]);
+    let r = run_flow(json!({
+        "flow": "hosted-deny", "loginUrl": login_url, "label": "Sign in with Deny Co",
+    }));
+    let landed = r["landedOn"].as_str().unwrap();
+    assert!(
+        landed.starts_with(&format!("{}/login?", s.server.url)),
+        "{r:#}"
+    );
+    assert!(landed.contains("error=idp_error"), "{landed}");
+    assert!(landed.contains("state=app-state-1"), "{landed}");
+    let alert = r["alert"].as_str().unwrap();
+    assert!(
+        alert.contains("Your sign-in provider reported a problem"),
+        "{alert}"
+    );
+    assert!(alert.contains("access_denied"), "{alert}");
+    assert!(alert.contains("Try again"), "{alert}");
+    assert!(
+        !r["afterRetry"].as_str().unwrap().contains("error="),
+        "{r:#}"
+    );
+    assert_eq!(r["alertAfterRetry"], 0);
+    assert_eq!(r["violations"], json!([]), "axe on the error state: {r:#}");
+}
+
+#[test]
 fn the_hosted_login_page_explains_errors_and_a_switched_off_sign_in() {
     let s = stage();
     let p = partner(s, "Sign in with Errors Inc");

@@ -153,7 +153,7 @@ async fn migrations_are_idempotent(store: &Store) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(n, 5);
+    assert_eq!(n, 6);
 }
 
 /// A database written by the earlier storage layer (sqlx's `Any` driver

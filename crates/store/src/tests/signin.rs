@@ -16,6 +16,7 @@ fn state(hash: &str, now: i64) -> LoginStateRow {
         pkce_verifier: "verifier".into(),
         created_at: now,
         expires_at: now + 600,
+        error_to: None,
     }
 }
 

@@ -56,6 +56,9 @@ if [ ! -d $d/node_modules ] || [ $d/package-lock.json -nt $d/node_modules/.packa
 fi
 done
 
+# --- moto, the AWS KMS API server of the aws-kms tests (PyPI, pinned) ----------------
+bash tests/kms/setup.sh
+
 # --- Rust tests ---------------------------------------------------------------------
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 if cargo nextest --version >/dev/null 2>&1; then

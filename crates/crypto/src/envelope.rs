@@ -5,7 +5,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use zeroize::Zeroizing;
 
-use crate::provider::{KeyProvider, ProviderError, WrappedKey};
+use crate::provider::{KeyContext, KeyProvider, ProviderError, WrappedKey};
 use crate::random_bytes;
 
 /// A sealed secret as stored: the wrapped data key, the nonce and the
@@ -41,7 +41,8 @@ pub async fn seal(
     purpose: &str,
     plaintext: &[u8],
 ) -> Result<Sealed, ProviderError> {
-    let (dek, key) = provider.generate_data_key().await?;
+    let ctx = KeyContext { owner_id, purpose };
+    let (dek, key) = provider.generate_data_key(ctx).await?;
     let cipher = Aes256Gcm::new_from_slice(&dek[..]).map_err(|_| ProviderError::Unwrap)?;
     let nonce = random_bytes::<12>();
     let ciphertext = cipher
@@ -70,7 +71,8 @@ pub async fn open(
     if sealed.nonce.len() != 12 {
         return Err(ProviderError::Unwrap);
     }
-    let dek = provider.unwrap_key(&sealed.key).await?;
+    let ctx = KeyContext { owner_id, purpose };
+    let dek = provider.unwrap_key(&sealed.key, ctx).await?;
     let cipher = Aes256Gcm::new_from_slice(&dek[..]).map_err(|_| ProviderError::Unwrap)?;
     cipher
         .decrypt(

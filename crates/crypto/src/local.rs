@@ -13,7 +13,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::provider::{BoxFuture, DataKey, KeyProvider, ProviderError, WrappedKey};
+use crate::provider::{BoxFuture, DataKey, KeyContext, KeyProvider, ProviderError, WrappedKey};
 use crate::random_bytes;
 
 const WRAP_AAD: &[u8] = b"keystead:local:dek:v1";
@@ -175,7 +175,12 @@ impl LocalKeyProvider {
 }
 
 impl KeyProvider for LocalKeyProvider {
-    fn generate_data_key(&self) -> BoxFuture<'_, Result<DataKey, ProviderError>> {
+    // The envelope's AAD already binds the record; the key file has no
+    // context of its own.
+    fn generate_data_key<'a>(
+        &'a self,
+        _ctx: KeyContext<'a>,
+    ) -> BoxFuture<'a, Result<DataKey, ProviderError>> {
         Box::pin(async move {
             let dek = Zeroizing::new(random_bytes::<32>());
             let wrapped = self.wrap(&dek)?;
@@ -186,6 +191,7 @@ impl KeyProvider for LocalKeyProvider {
     fn unwrap_key<'a>(
         &'a self,
         wrapped: &'a WrappedKey,
+        _ctx: KeyContext<'a>,
     ) -> BoxFuture<'a, Result<Zeroizing<[u8; 32]>, ProviderError>> {
         Box::pin(async move { self.unwrap_sync(wrapped) })
     }

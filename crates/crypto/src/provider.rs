@@ -38,15 +38,30 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// A fresh data key in clear (zeroized on drop) and its wrapped form.
 pub type DataKey = (Zeroizing<[u8; 32]>, WrappedKey);
 
-/// Wraps and unwraps 256-bit data keys. Implementations: `local` (a key file)
-/// and, later, `aws-kms`. Async because a KMS is a network call.
-pub trait KeyProvider: Send + Sync + 'static {
-    /// Creates a fresh data key and returns it with its wrapped form.
-    fn generate_data_key(&self) -> BoxFuture<'_, Result<DataKey, ProviderError>>;
+/// What a data key protects: the record and the use. The envelope binds
+/// them as AAD; a KMS binds them as the encryption context, so a wrapped
+/// key copied to another record does not even unwrap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyContext<'a> {
+    pub owner_id: &'a str,
+    pub purpose: &'a str,
+}
 
+/// Wraps and unwraps 256-bit data keys. Implementations: `local` (a key file)
+/// and `aws-kms`. Async because a KMS is a network call.
+pub trait KeyProvider: Send + Sync + 'static {
+    /// Creates a fresh data key for `ctx` and returns it with its wrapped
+    /// form.
+    fn generate_data_key<'a>(
+        &'a self,
+        ctx: KeyContext<'a>,
+    ) -> BoxFuture<'a, Result<DataKey, ProviderError>>;
+
+    /// The data key of `wrapped`, which must have been made for `ctx`.
     fn unwrap_key<'a>(
         &'a self,
         wrapped: &'a WrappedKey,
+        ctx: KeyContext<'a>,
     ) -> BoxFuture<'a, Result<Zeroizing<[u8; 32]>, ProviderError>>;
 
     /// A cheap liveness check for `/readyz`.

@@ -16,7 +16,14 @@ pub enum Error {
     /// Too many requests; retry after this many seconds.
     #[error("rate limited, retry after {retry_after} s")]
     RateLimited { retry_after: u64 },
+    /// A service keystead depends on (the key provider, the database) did
+    /// not answer; the detail is for the log only.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
+
+/// Seconds a client should wait after [`Error::Unavailable`].
+pub const UNAVAILABLE_RETRY_AFTER: u64 = 5;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -46,6 +53,7 @@ impl Error {
             Error::Api { code, .. } => *code,
             Error::Internal(_) => ErrorCode::Internal,
             Error::RateLimited { .. } => ErrorCode::RateLimited,
+            Error::Unavailable(_) => ErrorCode::Unavailable,
         }
     }
 
@@ -66,6 +74,13 @@ impl Error {
                 message: format!("Too many requests; retry after {retry_after} s."),
                 hint: None,
             },
+            Error::Unavailable(_) => ErrorDetail {
+                code: ErrorCode::Unavailable,
+                message: format!(
+                    "A service keystead depends on is not answering right now; try again in {UNAVAILABLE_RETRY_AFTER} s."
+                ),
+                hint: None,
+            },
             Error::Internal(_) => ErrorDetail {
                 code: ErrorCode::Internal,
                 message: "Something went wrong on the server; the server log has the details."
@@ -84,6 +99,9 @@ impl From<keystead_store::StoreError> for Error {
 
 impl From<keystead_crypto::ProviderError> for Error {
     fn from(e: keystead_crypto::ProviderError) -> Self {
-        Error::internal(e)
+        match e {
+            keystead_crypto::ProviderError::Unavailable(_) => Error::Unavailable(e.to_string()),
+            other => Error::internal(other),
+        }
     }
 }

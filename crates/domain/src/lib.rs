@@ -32,7 +32,7 @@ pub use crate::services::{Ops, Services};
 pub use crate::sessions::Sessions;
 pub use crate::verify::Verify;
 pub use crate::wallets::Wallets;
-pub use error::{Error, Result};
+pub use error::{Error, Result, UNAVAILABLE_RETRY_AFTER};
 pub use keystead_model::{Clock, ManualClock, SystemClock};
 
 pub(crate) use keystead_oidc::printable;

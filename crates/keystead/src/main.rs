@@ -2,6 +2,7 @@
 //! that configures it, in one binary (SPEC §9).
 
 mod admin_token;
+mod aws_kms;
 mod cli;
 mod config;
 mod serve;

@@ -74,7 +74,17 @@ pub async fn run(cfg: ServerConfig, stop_on_stdin_eof: bool) -> anyhow::Result<(
             Arc::new(LocalKeyProvider::open_or_create(&key_path)?)
         }
         "aws-kms" => {
-            bail!("kms.provider = \"aws-kms\" is not available in this build yet; use \"local\"")
+            let Some(key_id) = cfg.kms.key_id.as_deref().filter(|k| !k.trim().is_empty()) else {
+                bail!("kms.provider = \"aws-kms\" needs kms.key_id (a KMS key id, ARN or alias)");
+            };
+            Arc::new(
+                crate::aws_kms::AwsKmsProvider::connect(
+                    key_id,
+                    cfg.kms.region.as_deref(),
+                    cfg.kms.endpoint_url.as_deref(),
+                )
+                .await,
+            )
         }
         other => bail!("kms.provider {other:?} is unknown; use \"local\" or \"aws-kms\""),
     };

@@ -37,6 +37,9 @@ pub enum ErrorCode {
     PayloadTooLarge,
     RequestTimeout,
     Conflict,
+    /// A service keystead depends on (the database, the key provider) is
+    /// unreachable; retry after `Retry-After`.
+    Unavailable,
     Internal,
 }
 
@@ -74,6 +77,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
     }
@@ -110,6 +114,7 @@ impl ErrorCode {
             | ErrorCode::IdpError
             | ErrorCode::TokenExchangeFailed
             | ErrorCode::IdTokenInvalid => 502,
+            ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
         }
     }
@@ -145,6 +150,7 @@ mod tests {
             ErrorCode::IssuerInvalid,
             ErrorCode::AddressNotAllowed,
             ErrorCode::CustomOidcNotConfigured,
+            ErrorCode::Unavailable,
             ErrorCode::Internal,
         ] {
             let json = serde_json::to_string(&code).unwrap_or_default();

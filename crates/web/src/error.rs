@@ -30,6 +30,10 @@ impl IntoResponse for ApiError {
             Error::Internal(msg) => tracing::error!(error = %msg, "internal error"),
             Error::Api { code, .. } => tracing::debug!(code = %code, "request refused"),
             Error::RateLimited { retry_after: s } => retry_after = Some(*s),
+            Error::Unavailable(msg) => {
+                tracing::warn!(error = %msg, "a dependency is unavailable");
+                retry_after = Some(keystead_domain::UNAVAILABLE_RETRY_AFTER);
+            }
         }
         let status = StatusCode::from_u16(detail.code.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -96,6 +96,23 @@ impl Proc {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// Starts `cmd` (stdout and stderr to `log`); it is killed with the Proc.
+    pub fn spawn(mut cmd: Command, log: &Path) -> Proc {
+        let out = std::fs::File::create(log).unwrap();
+        let err = out.try_clone().unwrap();
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        let stdin = child.stdin.take().unwrap();
+        Proc {
+            child,
+            _stdin: stdin,
+        }
+    }
 }
 
 impl Drop for Proc {
@@ -402,6 +419,14 @@ impl Server {
             .iter()
             .map(|f| std::fs::metadata(self.data_dir.join(f)).map_or(0, |m| m.len()))
             .sum()
+    }
+
+    /// The database this server uses (its SQLite file unless PostgreSQL).
+    pub fn database_url(&self) -> String {
+        self.opts
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("keystead.db").display()))
     }
 
     pub fn log_text(&self) -> String {

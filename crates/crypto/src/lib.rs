@@ -11,7 +11,7 @@ pub mod local;
 pub mod provider;
 
 pub use envelope::{open, seal, Sealed};
-pub use provider::{KeyContext, KeyProvider, ProviderError, WrappedKey};
+pub use provider::{KeyContext, KeyProvider, ProviderError, Routing, WrappedKey};
 pub use secrecy::{ExposeSecret, SecretString};
 
 use rand::RngCore;

@@ -38,6 +38,13 @@ struct Kek {
 pub struct LocalKeyProvider {
     path: PathBuf,
     keys: RwLock<Vec<Kek>>,
+    /// The key file's modification time when it was read: a version added
+    /// by `keystead kms rotate` while this process runs is picked up.
+    loaded: std::sync::Mutex<Option<std::time::SystemTime>>,
+}
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 impl std::fmt::Debug for LocalKeyProvider {
@@ -60,10 +67,12 @@ impl LocalKeyProvider {
             };
             write_private(path, &file, false)?;
         }
+        let loaded = modified(path);
         let keys = read_keys(path)?;
         Ok(Self {
             path: path.to_path_buf(),
             keys: RwLock::new(keys),
+            loaded: std::sync::Mutex::new(loaded),
         })
     }
 
@@ -96,7 +105,23 @@ impl LocalKeyProvider {
         Ok(next)
     }
 
+    /// A version made by `keystead kms rotate` while this process ran:
+    /// read the file again (it only ever gains versions).
+    fn reload_if_unknown(&self, version: u32) -> Result<(), ProviderError> {
+        let known = self
+            .keys
+            .read()
+            .map_err(|_| ProviderError::KeyFile("lock poisoned".into()))?
+            .iter()
+            .any(|k| k.version == version);
+        if !known {
+            self.refresh()?;
+        }
+        Ok(())
+    }
+
     pub fn newest_key_id(&self) -> Result<String, ProviderError> {
+        self.refresh()?;
         let keys = self
             .keys
             .read()
@@ -105,7 +130,26 @@ impl LocalKeyProvider {
         Ok(format!("local:{v}"))
     }
 
+    /// Reads the key file again when it changed since it was read.
+    fn refresh(&self) -> Result<(), ProviderError> {
+        let now = modified(&self.path);
+        let mut loaded = self
+            .loaded
+            .lock()
+            .map_err(|_| ProviderError::KeyFile("lock poisoned".into()))?;
+        if *loaded != now {
+            let fresh = read_keys(&self.path)?;
+            *self
+                .keys
+                .write()
+                .map_err(|_| ProviderError::KeyFile("lock poisoned".into()))? = fresh;
+            *loaded = now;
+        }
+        Ok(())
+    }
+
     fn wrap(&self, dek: &[u8; 32]) -> Result<WrappedKey, ProviderError> {
+        self.refresh()?;
         let keys = self
             .keys
             .read()
@@ -140,6 +184,7 @@ impl LocalKeyProvider {
             .strip_prefix("local:")
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| ProviderError::UnknownKey(wrapped.key_id.clone()))?;
+        self.reload_if_unknown(version)?;
         let keys = self
             .keys
             .read()
@@ -194,6 +239,18 @@ impl KeyProvider for LocalKeyProvider {
         _ctx: KeyContext<'a>,
     ) -> BoxFuture<'a, Result<Zeroizing<[u8; 32]>, ProviderError>> {
         Box::pin(async move { self.unwrap_sync(wrapped) })
+    }
+
+    fn wrap_key<'a>(
+        &'a self,
+        dek: &'a [u8; 32],
+        _ctx: KeyContext<'a>,
+    ) -> BoxFuture<'a, Result<WrappedKey, ProviderError>> {
+        Box::pin(async move { self.wrap(dek) })
+    }
+
+    fn current_key_id(&self) -> BoxFuture<'_, Result<String, ProviderError>> {
+        Box::pin(async move { self.newest_key_id() })
     }
 
     fn check(&self) -> BoxFuture<'_, Result<(), ProviderError>> {

@@ -21,6 +21,8 @@ const CONTEXT_PURPOSE: &str = "keystead:purpose";
 pub struct AwsKmsProvider {
     client: aws_sdk_kms::Client,
     key_id: String,
+    /// The configured key's ARN, once DescribeKey answered.
+    arn: tokio::sync::OnceCell<String>,
 }
 
 impl std::fmt::Debug for AwsKmsProvider {
@@ -46,7 +48,31 @@ impl AwsKmsProvider {
         AwsKmsProvider {
             client: aws_sdk_kms::Client::new(&conf),
             key_id: key_id.to_string(),
+            arn: tokio::sync::OnceCell::new(),
         }
+    }
+}
+
+impl AwsKmsProvider {
+    /// The ARN of the configured key (an alias or id resolves to it).
+    async fn arn(&self) -> Result<String, ProviderError> {
+        self.arn
+            .get_or_try_init(|| async {
+                let out = self
+                    .client
+                    .describe_key()
+                    .key_id(&self.key_id)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        ProviderError::Unavailable(format!("KMS DescribeKey: {}", describe(&e)))
+                    })?;
+                out.key_metadata
+                    .and_then(|m| m.arn)
+                    .ok_or_else(|| ProviderError::Unavailable("KMS described no key ARN".into()))
+            })
+            .await
+            .cloned()
     }
 }
 
@@ -143,6 +169,42 @@ impl KeyProvider for AwsKmsProvider {
                 .ok_or_else(|| ProviderError::Unavailable("KMS returned no plaintext".into()))?;
             data_key(plain.as_ref())
         })
+    }
+
+    fn wrap_key<'a>(
+        &'a self,
+        dek: &'a [u8; 32],
+        ctx: KeyContext<'a>,
+    ) -> BoxFuture<'a, Result<WrappedKey, ProviderError>> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .encrypt()
+                .key_id(&self.key_id)
+                .plaintext(Blob::new(dek.to_vec()))
+                .encryption_context(CONTEXT_OWNER, ctx.owner_id)
+                .encryption_context(CONTEXT_PURPOSE, ctx.purpose)
+                .send()
+                .await
+                .map_err(|e| {
+                    ProviderError::Unavailable(format!("KMS Encrypt: {}", describe(&e)))
+                })?;
+            let wrapped = out
+                .ciphertext_blob
+                .ok_or_else(|| ProviderError::Unavailable("KMS returned no wrapped key".into()))?;
+            let arn = match out.key_id {
+                Some(a) => a,
+                None => self.arn().await?,
+            };
+            Ok(WrappedKey {
+                key_id: format!("{KEY_ID_PREFIX}{arn}"),
+                bytes: wrapped.into_inner(),
+            })
+        })
+    }
+
+    fn current_key_id(&self) -> BoxFuture<'_, Result<String, ProviderError>> {
+        Box::pin(async move { Ok(format!("{KEY_ID_PREFIX}{}", self.arn().await?)) })
     }
 
     fn check(&self) -> BoxFuture<'_, Result<(), ProviderError>> {

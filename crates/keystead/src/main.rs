@@ -5,6 +5,7 @@ mod admin_token;
 mod aws_kms;
 mod cli;
 mod config;
+mod keys;
 mod serve;
 
 use std::path::PathBuf;
@@ -59,6 +60,10 @@ pub enum Command {
     /// Pregenerated wallets (Bring Your Own Auth).
     #[command(subcommand)]
     Wallets(WalletsCmd),
+    /// Key provider operations on the server's database directly:
+    /// status, rotate, rewrap, migrate --to aws-kms
+    #[command(subcommand)]
+    Kms(keys::KmsCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -243,6 +248,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Kms(cmd) => match runtime.block_on(keys::run(&cmd)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(1)
+            }
+        },
         _ => runtime.block_on(cli::run(cli)),
     }
 }

@@ -3,8 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
-use keystead_crypto::local::LocalKeyProvider;
+use anyhow::Context;
 use keystead_crypto::KeyProvider;
 use keystead_domain::{DomainConfig, Services};
 use keystead_net::{Outbound, OutboundConfig};
@@ -61,33 +60,7 @@ pub async fn run(cfg: ServerConfig, stop_on_stdin_eof: bool) -> anyhow::Result<(
         .await
         .context("opening the database")?;
     let existing = store.any_secret().await?;
-    let keys: Arc<dyn KeyProvider> = match cfg.kms.provider.as_str() {
-        "local" => {
-            let key_path = cfg.data_dir.join("master.key");
-            if existing.is_some() && !key_path.exists() {
-                bail!(
-                    "{} is missing, but the database holds secrets sealed with it; restore the key file \
-                     (every instance of a deployment needs the same one). A new key would make them unreadable.",
-                    key_path.display()
-                );
-            }
-            Arc::new(LocalKeyProvider::open_or_create(&key_path)?)
-        }
-        "aws-kms" => {
-            let Some(key_id) = cfg.kms.key_id.as_deref().filter(|k| !k.trim().is_empty()) else {
-                bail!("kms.provider = \"aws-kms\" needs kms.key_id (a KMS key id, ARN or alias)");
-            };
-            Arc::new(
-                crate::aws_kms::AwsKmsProvider::connect(
-                    key_id,
-                    cfg.kms.region.as_deref(),
-                    cfg.kms.endpoint_url.as_deref(),
-                )
-                .await,
-            )
-        }
-        other => bail!("kms.provider {other:?} is unknown; use \"local\" or \"aws-kms\""),
-    };
+    let keys: Arc<dyn KeyProvider> = crate::keys::provider(&cfg, &store).await?;
 
     if let Some((owner, purpose, sealed)) = &existing {
         keystead_crypto::open(keys.as_ref(), owner, purpose, sealed)

@@ -485,6 +485,69 @@ impl SecretStore for Store {
         })
         .transpose()
     }
+
+    async fn key_id_counts(&self) -> Result<Vec<(String, i64)>> {
+        query("SELECT key_id, COUNT(*) AS n FROM secrets GROUP BY key_id ORDER BY key_id")
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("key_id")?, r.try_get("n")?)))
+            .collect()
+    }
+
+    async fn wrapped_keys_not_on(
+        &self,
+        key_id: &str,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> Result<Vec<(String, String, WrappedKey)>> {
+        let (owner, purpose) = after.unwrap_or(("", ""));
+        query(
+            "SELECT owner_id, purpose, key_id, wrapped_key FROM secrets \
+             WHERE key_id <> $1 AND (owner_id > $2 OR (owner_id = $2 AND purpose > $3)) \
+             ORDER BY owner_id, purpose LIMIT $4",
+        )
+        .bind(key_id)
+        .bind(owner)
+        .bind(purpose)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get("owner_id")?,
+                r.try_get("purpose")?,
+                WrappedKey {
+                    key_id: r.try_get("key_id")?,
+                    bytes: r.try_get("wrapped_key")?,
+                },
+            ))
+        })
+        .collect()
+    }
+
+    async fn replace_wrapped_key(
+        &self,
+        owner_id: &str,
+        purpose: &str,
+        old: &WrappedKey,
+        new: &WrappedKey,
+    ) -> Result<bool> {
+        let done = query(
+            "UPDATE secrets SET key_id = $1, wrapped_key = $2 \
+             WHERE owner_id = $3 AND purpose = $4 AND key_id = $5 AND wrapped_key = $6",
+        )
+        .bind(&new.key_id)
+        .bind(&new.bytes)
+        .bind(owner_id)
+        .bind(purpose)
+        .bind(&old.key_id)
+        .bind(&old.bytes)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
 }
 
 impl SettingStore for Store {

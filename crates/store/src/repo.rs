@@ -5,7 +5,7 @@
 
 use std::future::Future;
 
-use keystead_crypto::Sealed;
+use keystead_crypto::{Sealed, WrappedKey};
 
 use crate::*;
 
@@ -135,6 +135,28 @@ pub trait SecretStore: Send + Sync {
     /// Any one sealed secret, to check at start that the key provider can
     /// still open what the database holds.
     fn any_secret(&self) -> impl Future<Output = Result<Option<(String, String, Sealed)>>> + Send;
+
+    /// How many secrets each key version wraps (`keystead kms status`).
+    fn key_id_counts(&self) -> impl Future<Output = Result<Vec<(String, i64)>>> + Send;
+
+    /// Up to `limit` wrapped keys not under `key_id`, after `(owner,
+    /// purpose)` in key order (a rewrap walks them once, resumably).
+    fn wrapped_keys_not_on(
+        &self,
+        key_id: &str,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<(String, String, WrappedKey)>>> + Send;
+
+    /// Replaces a secret's wrapped key (one durable statement) if it is
+    /// still `old`: the ciphertext stays, only the wrapping changes.
+    fn replace_wrapped_key(
+        &self,
+        owner_id: &str,
+        purpose: &str,
+        old: &WrappedKey,
+        new: &WrappedKey,
+    ) -> impl Future<Output = Result<bool>> + Send;
 }
 
 /// Deployment-wide settings and the session JWT signing keys.

@@ -378,6 +378,7 @@ async fn dispatch(cli: &Cli) -> CliResult {
         }
         Command::Admin(cmd) => admin(&ctx, cmd).await,
         Command::Wallets(cmd) => wallets(&ctx, cmd).await,
+        Command::Kms(_) => Err(usage("internal: kms is not a client command")),
     }
 }
 

@@ -130,11 +130,21 @@ fn node_modules_ready() -> bool {
 
 /// Spawns `cmd`, waits for a stdout line matching `ready`, returns it.
 fn spawn_until(
-    mut cmd: Command,
+    cmd: Command,
     what: &str,
     stderr_to: &Path,
     ready: impl Fn(&str) -> bool + Send + 'static,
 ) -> (Proc, String) {
+    try_spawn_until(cmd, what, stderr_to, ready).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`spawn_until`] that reports a process that never became ready.
+fn try_spawn_until(
+    mut cmd: Command,
+    what: &str,
+    stderr_to: &Path,
+    ready: impl Fn(&str) -> bool + Send + 'static,
+) -> Result<(Proc, String), String> {
     let log = std::fs::File::create(stderr_to).unwrap();
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(log);
     let mut child = cmd
@@ -161,19 +171,23 @@ fn spawn_until(
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok(line) if line.starts_with("READY ") => {
-                return (
+                return Ok((
                     Proc {
                         child,
                         _stdin: stdin,
                     },
                     line["READY ".len()..].to_string(),
-                )
+                ))
             }
             Ok(_) => continue,
             Err(_) => {
+                let alive = matches!(child.try_wait(), Ok(None));
                 let _ = child.kill();
+                let _ = child.wait();
                 let log = std::fs::read_to_string(stderr_to).unwrap_or_default();
-                panic!("{what} did not become ready; its stderr:\n{log}");
+                return Err(format!(
+                    "{what} did not become ready (still running: {alive}); its stderr:\n{log}"
+                ));
             }
         }
     }

@@ -283,3 +283,189 @@ fn an_unreachable_kms_fails_readiness_and_writes_answer_503_changing_nothing() {
     assert!(log.contains("KMS"), "{log}");
     assert!(!log.contains("a-secret-that-cannot-be-sealed"));
 }
+
+/// `keystead kms …` on a server's database, with the server's settings.
+fn kms_cli(server: &Server, env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(crate::kit::BIN);
+    cmd.arg("kms")
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("KEYSTEAD_DATA_DIR", &server.data_dir)
+        .env("KEYSTEAD_DATABASE_URL", server.database_url())
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `(key_id, count)` lines of `keystead kms status`.
+fn status_counts(server: &Server, env: &[(&str, &str)]) -> Vec<(String, i64)> {
+    let o = kms_cli(server, env, &["status"]);
+    assert!(o.status.success(), "{}", text(&o));
+    text(&o)
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace();
+            let n = parts.next()?.parse().ok()?;
+            let key_id = parts.next().filter(|k| k.contains(':'))?;
+            Some((key_id.to_string(), n))
+        })
+        .collect()
+}
+
+fn signs(p: &crate::kit::Partner, wallet: &str) -> bool {
+    p.call(
+        "POST",
+        &format!("/v1/wallets/{wallet}/sign-message"),
+        Some(json!({"message": "still mine"})),
+    )
+    .status
+        == 200
+}
+
+/// Many wallets at once: the per-partner wallet limit out of the way.
+const NO_WALLET_LIMIT: [(&str, &str); 2] = [
+    ("KEYSTEAD_WALLETS__RATE_LIMIT_PER_SECOND", "100000"),
+    ("KEYSTEAD_WALLETS__RATE_LIMIT_BURST", "100000"),
+];
+
+fn rotate_rewrap_and_migrate(database_url: Option<String>) {
+    let server = Server::start(ServerOpts {
+        database_url,
+        env: NO_WALLET_LIMIT.to_vec(),
+        ..Default::default()
+    });
+    let p = basic_partner(&server);
+    let wallets: Vec<String> = (0..250)
+        .map(|i| {
+            let w = p.call(
+                "POST",
+                "/v1/wallets",
+                Some(json!({"type": "EVM", "userIdentifier": format!("u{i}@example.test"), "userIdentifierType": "EMAIL"})),
+            );
+            assert_eq!(w.status, 201, "{}", w.text);
+            w.json["wallet"]["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let total = 251; // the wallets and the client secret
+    assert_eq!(
+        status_counts(&server, &[]),
+        vec![("local:1".to_string(), total)]
+    );
+
+    // rotate: new secrets use local:2 at once, in the running server too
+    let o = kms_cli(&server, &[], &["rotate"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let fresh = p.call(
+        "POST",
+        "/v1/wallets",
+        Some(json!({"type": "EVM", "userIdentifier": "fresh@example.test", "userIdentifierType": "EMAIL"})),
+    );
+    assert_eq!(fresh.status, 201);
+    let counts = status_counts(&server, &[]);
+    assert!(counts.contains(&("local:2".to_string(), 1)), "{counts:?}");
+
+    // rewrap, killed with -9 part-way, then run again
+    let mut child = Command::new(crate::kit::BIN)
+        .args(["kms", "rewrap"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("KEYSTEAD_DATA_DIR", &server.data_dir)
+        .env("KEYSTEAD_DATABASE_URL", server.database_url())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        // the first progress line: 100 rows done, more to go
+        let first = lines.next().unwrap().unwrap();
+        assert!(first.starts_with("rewrapped 100/"), "{first}");
+        child.kill().unwrap(); // SIGKILL
+    }
+    child.wait().unwrap();
+    let mid = status_counts(&server, &[]);
+    let on_old = mid.iter().find(|(k, _)| k == "local:1").map_or(0, |c| c.1);
+    assert!(
+        on_old > 0 && on_old < total,
+        "interrupted part-way: {mid:?}"
+    );
+    for w in [&wallets[0], &wallets[124], &wallets[249]] {
+        assert!(signs(&p, w), "a wallet stopped working mid-rewrap");
+    }
+    let o = kms_cli(&server, &[], &["rewrap"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        status_counts(&server, &[]),
+        vec![("local:2".to_string(), total + 1)]
+    );
+    for w in &wallets {
+        assert!(signs(&p, w), "{w}");
+    }
+
+    // local -> aws-kms
+    let m = moto();
+    let key = new_key(m);
+    let kms_env = [
+        ("KEYSTEAD_KMS__KEY_ID", key.as_str()),
+        ("KEYSTEAD_KMS__REGION", "us-east-1"),
+        ("KEYSTEAD_KMS__ENDPOINT_URL", m.url.as_str()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ];
+    let o = kms_cli(&server, &kms_env, &["migrate", "--to", "aws-kms"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut as_kms = kms_env.to_vec();
+    as_kms.push(("KEYSTEAD_KMS__PROVIDER", "aws-kms"));
+    let counts = status_counts(&server, &as_kms);
+    assert_eq!(counts.len(), 1, "{counts:?}");
+    assert_eq!(counts[0], (format!("aws-kms:{key}"), total + 1));
+    // the server, now on KMS: every wallet and the client secret open
+    let leaked: Vec<(&'static str, &'static str)> = as_kms
+        .iter()
+        .map(|(k, v)| (leak(k.to_string()), leak(v.to_string())))
+        .collect();
+    let dir = server.data_dir.parent().unwrap().to_path_buf();
+    let database_url = server.database_url();
+    drop(server);
+    let server = Server::start(ServerOpts {
+        dir: Some(dir),
+        database_url: Some(database_url).filter(|u| u.starts_with("postgres")),
+        env: [
+            leaked,
+            vec![("AWS_EC2_METADATA_DISABLED", "true")],
+            NO_WALLET_LIMIT.to_vec(),
+        ]
+        .concat(),
+        ..Default::default()
+    });
+    let p = crate::kit::Partner {
+        server: server.url.clone(),
+        ..p
+    };
+    for w in [&wallets[0], &wallets[249]] {
+        assert!(signs(&p, w), "{w}");
+    }
+    let hint = keystead_crypto::random_token("mig-")[..14].to_string();
+    login_to_me(&Browser::new(&server), &p, &hint);
+}
+
+#[test]
+fn rotate_and_an_interrupted_rewrap_then_migrate_to_kms_on_sqlite() {
+    rotate_rewrap_and_migrate(None);
+}
+
+#[test]
+fn rotate_and_an_interrupted_rewrap_then_migrate_to_kms_on_postgres() {
+    rotate_rewrap_and_migrate(Some(crate::kit::postgres_db()));
+}

@@ -93,7 +93,10 @@ impl Error {
 
 impl From<keystead_store::StoreError> for Error {
     fn from(e: keystead_store::StoreError) -> Self {
-        Error::internal(e)
+        match e {
+            keystead_store::StoreError::Unavailable(_) => Error::Unavailable(e.to_string()),
+            other => Error::internal(other),
+        }
     }
 }
 

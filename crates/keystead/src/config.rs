@@ -28,6 +28,51 @@ pub struct ServerConfig {
     pub wallets: WalletsSection,
     #[serde(default)]
     pub http: HttpSection,
+    #[serde(default)]
+    pub database: DatabaseSection,
+}
+
+/// The PostgreSQL pool (ignored for SQLite).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatabaseSection {
+    #[serde(default = "default_pool_size")]
+    pub pool_size: u32,
+    /// How long a request waits for a free connection before a 503.
+    #[serde(default = "default_acquire_timeout")]
+    pub acquire_timeout_ms: u64,
+    /// PostgreSQL's `statement_timeout` for keystead's connections.
+    #[serde(default = "default_statement_timeout")]
+    pub statement_timeout_ms: u64,
+}
+
+impl Default for DatabaseSection {
+    fn default() -> Self {
+        Self {
+            pool_size: default_pool_size(),
+            acquire_timeout_ms: default_acquire_timeout(),
+            statement_timeout_ms: default_statement_timeout(),
+        }
+    }
+}
+
+impl DatabaseSection {
+    pub fn pg_options(&self) -> keystead_store::PgOptions {
+        keystead_store::PgOptions {
+            pool_size: self.pool_size,
+            acquire_timeout: std::time::Duration::from_millis(self.acquire_timeout_ms),
+            statement_timeout: std::time::Duration::from_millis(self.statement_timeout_ms),
+        }
+    }
+}
+
+fn default_pool_size() -> u32 {
+    16
+}
+fn default_acquire_timeout() -> u64 {
+    5000
+}
+fn default_statement_timeout() -> u64 {
+    30000
 }
 
 /// Limits on inbound connections and requests (issue 7: slow clients).
@@ -184,6 +229,7 @@ impl Default for ServerConfig {
             outbound: OutboundSection::default(),
             kms: KmsSection::default(),
             wallets: WalletsSection::default(),
+            database: DatabaseSection::default(),
             http: HttpSection::default(),
         }
     }

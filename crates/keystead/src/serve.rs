@@ -56,7 +56,7 @@ pub async fn run(cfg: ServerConfig, stop_on_stdin_eof: bool) -> anyhow::Result<(
     })
     .map_err(anyhow::Error::msg)?;
 
-    let store = Store::connect(&cfg.database_url())
+    let store = Store::connect_with(&cfg.database_url(), &cfg.database.pg_options())
         .await
         .context("opening the database")?;
     let existing = store.any_secret().await?;

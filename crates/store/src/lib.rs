@@ -25,6 +25,7 @@ pub use repo::{
 };
 pub use wallets::*;
 
+pub use db::PgOptions;
 use db::{Db, Sqlite};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -37,6 +38,9 @@ pub enum StoreError {
     Conflict,
     #[error("database: {0}")]
     Db(#[source] BoxError),
+    /// The database did not answer (down, restarting, no free connection).
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] BoxError),
     #[error("database row: {0}")]
     Decode(String),
     #[error("migration {version}: {source}")]
@@ -54,6 +58,21 @@ impl From<sqlx::Error> for StoreError {
         match &e {
             sqlx::Error::RowNotFound => StoreError::NotFound,
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+            // class 08: connection exception; 57P0x: the server is shutting
+            // down, crashed or starting
+            sqlx::Error::Database(db)
+                if db
+                    .code()
+                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P0")) =>
+            {
+                StoreError::Unavailable(Box::new(e))
+            }
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Protocol(_) => StoreError::Unavailable(Box::new(e)),
             _ => StoreError::Db(Box::new(e)),
         }
     }
@@ -107,6 +126,11 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Connects and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, &PgOptions::default()).await
+    }
+
+    /// [`Store::connect`] with PostgreSQL pool limits.
+    pub async fn connect_with(url: &str, pg: &PgOptions) -> Result<Self> {
         let (pool, ephemeral, backend) = if url.starts_with("sqlite:") {
             // One writer and a few readers on one file in WAL mode.
             // Durable writes commit with synchronous=FULL: an acknowledged write (a
@@ -120,7 +144,7 @@ impl Store {
                 Backend::Sqlite,
             )
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let pool = db::pg_connect(url, 16).await?;
+            let pool = db::pg_connect(url, pg).await?;
             (Db::Pg(pool.clone()), Db::Pg(pool), Backend::Postgres)
         } else {
             return Err(StoreError::UnsupportedUrl);

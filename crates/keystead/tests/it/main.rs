@@ -17,6 +17,7 @@ mod login_flow;
 mod login_state;
 mod oidc_config_api;
 mod pages;
+mod pg_faults;
 mod robustness;
 mod rp_negative;
 mod secrets;

@@ -17,6 +17,7 @@ mod sqlite;
 
 pub(crate) use pg::pg_connect;
 use pg::pg_run;
+pub use pg::PgOptions;
 pub(crate) use sqlite::Sqlite;
 use sqlite::{exec_cached, sqlite_run, WriterGuard};
 

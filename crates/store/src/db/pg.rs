@@ -10,11 +10,40 @@ use sqlx::{Column, Row as _, TypeInfo};
 use super::{Cell, Mode, Out, Row, Val, Q};
 use crate::Result;
 
-pub(crate) async fn pg_connect(url: &str, max: u32) -> Result<PgPool> {
+/// The PostgreSQL pool's limits (`[database]` in the server config).
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// Connections per instance.
+    pub pool_size: u32,
+    /// How long a request waits for a free connection (then 503).
+    pub acquire_timeout: Duration,
+    /// The server-side `statement_timeout` of every connection.
+    pub statement_timeout: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            pool_size: 16,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+pub(crate) async fn pg_connect(url: &str, o: &PgOptions) -> Result<PgPool> {
+    let connect: sqlx::postgres::PgConnectOptions = url.parse()?;
+    let connect = connect.options([(
+        "statement_timeout",
+        o.statement_timeout.as_millis().to_string(),
+    )]);
+    // Connections are checked before use, so a restarted server costs
+    // only the requests that were in flight.
     Ok(PgPoolOptions::new()
-        .max_connections(max)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect(url)
+        .max_connections(o.pool_size.max(1))
+        .acquire_timeout(o.acquire_timeout)
+        .test_before_acquire(true)
+        .connect_with(connect)
         .await?)
 }
 

@@ -25,7 +25,7 @@ pub mod wallets;
 pub use crate::admin::Admin;
 pub use crate::config::DomainConfig;
 pub use crate::configuration::{Configuration, PartnerAuth};
-pub use crate::limits::RateLimiter;
+pub use crate::limits::{RateLimiter, SharedLimiter};
 pub use crate::login::SignIn;
 pub use crate::portal::Portal;
 pub use crate::services::{Ops, Services};

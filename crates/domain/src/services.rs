@@ -15,7 +15,7 @@ use crate::config::DomainConfig;
 use crate::configuration::Configuration;
 use crate::error::Result;
 use crate::idp::{Idp, StoreDocs};
-use crate::limits::RateLimiter;
+use crate::limits::SharedLimiter;
 use crate::login::SignIn;
 use crate::metrics::Metrics;
 use crate::portal::Portal;
@@ -104,7 +104,7 @@ impl Services {
             wallets: Arc::new(Wallets::new(
                 store.clone(),
                 keys.clone(),
-                Arc::new(RateLimiter::new(rate, burst)),
+                Arc::new(SharedLimiter::new("wallets", rate, burst)),
                 metrics.clone(),
                 clock.clone(),
             )),

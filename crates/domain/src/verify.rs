@@ -4,7 +4,7 @@
 
 use keystead_proto::{Check, CheckStatus, ErrorCode, Verification};
 use keystead_store::CustomOidcRow;
-use keystead_store::OidcConfigStore;
+use keystead_store::{OidcConfigStore, RateStore};
 use url::Url;
 
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use keystead_store::Store;
 use crate::configuration::{custom_oidc_row, PartnerAuth};
 use crate::error::{Error, Result};
 use crate::idp::Idp;
-use crate::limits::RateLimiter;
+use crate::limits::SharedLimiter;
 use crate::metrics::Metrics;
 use crate::rules::{self, SUPPORTED_ALGS};
 use crate::time_fmt::rfc3339;
@@ -72,12 +72,12 @@ fn printable(s: String) -> String {
 pub struct Verify<S = Store> {
     store: S,
     idp: Arc<Idp>,
-    limiter: Arc<RateLimiter>,
+    limiter: Arc<SharedLimiter>,
     metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
 }
 
-impl<S: OidcConfigStore> Verify<S> {
+impl<S: OidcConfigStore + RateStore> Verify<S> {
     pub(crate) fn new(
         store: S,
         idp: Arc<Idp>,
@@ -87,7 +87,11 @@ impl<S: OidcConfigStore> Verify<S> {
         Verify {
             store,
             idp,
-            limiter: Arc::new(RateLimiter::new(VERIFY_PER_SECOND, VERIFY_BURST)),
+            limiter: Arc::new(SharedLimiter::new(
+                "verify",
+                VERIFY_PER_SECOND,
+                VERIFY_BURST,
+            )),
             metrics,
             clock,
         }
@@ -101,7 +105,7 @@ impl<S: OidcConfigStore> Verify<S> {
         let row = custom_oidc_row(&self.store, &auth.partner.id).await?;
         // Each Verify makes up to two outbound requests on the partner's
         // say-so: a few a minute is all a person needs.
-        if let Err(retry_after) = self.limiter.check(&auth.partner.id) {
+        if let Err(retry_after) = self.limiter.check(&self.store, &auth.partner.id).await {
             self.metrics
                 .inc("keystead_rate_limited_total", String::new());
             return Err(Error::RateLimited { retry_after });

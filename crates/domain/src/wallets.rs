@@ -8,7 +8,7 @@
 
 use keystead_model::UserIdentifier;
 use keystead_proto::{self as proto, ErrorCode};
-use keystead_store::{SecretStore, WalletStore};
+use keystead_store::{RateStore, SecretStore, WalletStore};
 use keystead_store::{WalletInsert, WalletRow, PURPOSE_WALLET_KEY};
 use keystead_wallet::{SignRequest, Signed, WalletType};
 use serde_json::Value;
@@ -21,7 +21,7 @@ use keystead_store::Store;
 
 use crate::configuration::PartnerAuth;
 use crate::error::{Error, Result};
-use crate::limits::RateLimiter;
+use crate::limits::SharedLimiter;
 use crate::metrics::Metrics;
 use crate::sessions::UserSession;
 use crate::views::{wallet_body, wallet_view};
@@ -95,16 +95,16 @@ fn not_found() -> Error {
 pub struct Wallets<S = Store> {
     store: S,
     keys: Arc<dyn KeyProvider>,
-    limiter: Arc<RateLimiter>,
+    limiter: Arc<SharedLimiter>,
     metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
 }
 
-impl<S: WalletStore + SecretStore> Wallets<S> {
+impl<S: WalletStore + SecretStore + RateStore> Wallets<S> {
     pub(crate) fn new(
         store: S,
         keys: Arc<dyn KeyProvider>,
-        limiter: Arc<RateLimiter>,
+        limiter: Arc<SharedLimiter>,
         metrics: Arc<Metrics>,
         clock: Arc<dyn Clock>,
     ) -> Self {
@@ -124,16 +124,19 @@ impl<S: WalletStore + SecretStore> Wallets<S> {
     /// The wallet routes' rate limit. A partner's backend (secret key) and
     /// each of its end users (session) have buckets of their own, so one
     /// user cannot starve the partner or the partner's other users.
-    pub fn rate_check(&self, bucket: RateBucket<'_>) -> Result<()> {
+    pub async fn rate_check(&self, bucket: RateBucket<'_>) -> Result<()> {
         let bucket = match bucket {
             RateBucket::Partner(id) => format!("p {id}"),
             RateBucket::User(id) => format!("u {id}"),
         };
-        self.limiter.check(&bucket).map_err(|retry_after| {
-            self.metrics
-                .inc("keystead_rate_limited_total", String::new());
-            Error::RateLimited { retry_after }
-        })
+        self.limiter
+            .check(&self.store, &bucket)
+            .await
+            .map_err(|retry_after| {
+                self.metrics
+                    .inc("keystead_rate_limited_total", String::new());
+                Error::RateLimited { retry_after }
+            })
     }
 
     async fn new_wallet_row(
@@ -391,19 +394,4 @@ fn replay(r: keystead_store::IdempotentResponse, request_hash: &str) -> Result<W
         body,
         replayed: true,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bucket_allows_the_burst_then_asks_to_wait() {
-        let l = RateLimiter::new(10.0, 20.0);
-        for _ in 0..20 {
-            assert!(l.check("p").is_ok());
-        }
-        assert_eq!(l.check("p"), Err(1));
-        assert!(l.check("other").is_ok(), "per partner");
-    }
 }

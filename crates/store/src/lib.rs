@@ -20,8 +20,8 @@ pub use login::*;
 pub use portal::PortalSessionRow;
 pub use records::*;
 pub use repo::{
-    DocCacheStore, OidcConfigStore, PartnerStore, PortalStore, SecretStore, SettingStore,
-    SignInStore, WalletStore,
+    DocCacheStore, OidcConfigStore, PartnerStore, PortalStore, RateStore, SecretStore,
+    SettingStore, SignInStore, WalletStore,
 };
 pub use wallets::*;
 

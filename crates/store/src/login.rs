@@ -392,6 +392,11 @@ impl SignInStore for Store {
             .bind(now)
             .execute(self.ephemeral())
             .await?;
+        // buckets untouched for a day are full again anyway
+        query("DELETE FROM rate_buckets WHERE updated_ms < $1")
+            .bind((now - 24 * 3600) * 1000)
+            .execute(self.ephemeral())
+            .await?;
         Ok(a.rows_affected()
             + b.rows_affected()
             + c.rows_affected()

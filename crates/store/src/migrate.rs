@@ -195,6 +195,18 @@ CREATE INDEX portal_sessions_expiry ON portal_sessions(expires_at)
 ALTER TABLE login_states ADD COLUMN error_to TEXT
 "#,
     ),
+    (
+        7,
+        // Token buckets shared by every instance on PostgreSQL (micro-tokens).
+        r#"
+CREATE TABLE rate_buckets (
+    bucket TEXT PRIMARY KEY,
+    tokens BIGINT NOT NULL,
+    updated_ms BIGINT NOT NULL,
+    allowed BIGINT NOT NULL
+)
+"#,
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

@@ -3,8 +3,8 @@
 
 use crate::db::query;
 use crate::records::partner_from;
-use crate::repo::PortalStore;
-use crate::{PartnerRow, ProjectRow, Result, Store};
+use crate::repo::{PortalStore, RateStore};
+use crate::{Backend, PartnerRow, ProjectRow, Result, Store};
 
 /// A signed-in developer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,5 +97,52 @@ impl PortalStore for Store {
         .iter()
         .map(partner_from)
         .collect()
+    }
+}
+
+/// One token, in micro-tokens.
+const TOKEN: i64 = 1_000_000;
+
+impl RateStore for Store {
+    async fn take_token(
+        &self,
+        bucket: &str,
+        rate_per_sec: f64,
+        burst: f64,
+        now_ms: i64,
+    ) -> Result<Option<std::result::Result<(), u64>>> {
+        if self.backend() != Backend::Postgres {
+            return Ok(None);
+        }
+        // micro-tokens per millisecond, and the bucket's size
+        let rate = ((rate_per_sec * 1000.0).round() as i64).max(1);
+        let burst = ((burst * TOKEN as f64).round() as i64).max(TOKEN);
+        // One statement: refill by the time since the last take, then take
+        // one token if there is one (every expression sees the old row).
+        let refilled =
+            "LEAST($2, rate_buckets.tokens + GREATEST(0, $3 - rate_buckets.updated_ms) * $4)";
+        let sql = format!(
+            "INSERT INTO rate_buckets (bucket, tokens, updated_ms, allowed) VALUES ($1, $2 - {TOKEN}, $3, 1) \
+             ON CONFLICT (bucket) DO UPDATE SET \
+             tokens = CASE WHEN {refilled} >= {TOKEN} THEN {refilled} - {TOKEN} ELSE {refilled} END, \
+             allowed = CASE WHEN {refilled} >= {TOKEN} THEN 1 ELSE 0 END, \
+             updated_ms = GREATEST($3, rate_buckets.updated_ms) \
+             RETURNING allowed, tokens"
+        );
+        let row = query(sql)
+            .bind(bucket)
+            .bind(burst)
+            .bind(now_ms)
+            .bind(rate)
+            .fetch_optional(self.ephemeral())
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let allowed: i64 = row.try_get("allowed")?;
+        let tokens: i64 = row.try_get("tokens")?;
+        if allowed == 1 {
+            return Ok(Some(Ok(())));
+        }
+        let wait_ms = (TOKEN - tokens).max(0) / rate;
+        Ok(Some(Err((wait_ms as u64).div_ceil(1000).max(1))))
     }
 }

@@ -354,3 +354,17 @@ pub trait PortalStore: Send + Sync {
         project_id: &str,
     ) -> impl Future<Output = Result<Vec<PartnerRow>>> + Send;
 }
+
+/// Rate limits shared by every instance (PostgreSQL); `None` where the
+/// database is one process's own (SQLite), whose limiter stays in memory.
+pub trait RateStore: Send + Sync {
+    /// Takes one token from `bucket` (refilled at `rate_per_sec`, holding at
+    /// most `burst`): `Some(Ok(()))`, or `Some(Err(seconds to wait))`.
+    fn take_token(
+        &self,
+        bucket: &str,
+        rate_per_sec: f64,
+        burst: f64,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Option<std::result::Result<(), u64>>>> + Send;
+}

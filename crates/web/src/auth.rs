@@ -106,7 +106,11 @@ impl FromRequestParts<AppState> for WalletCaller {
             }
             _ => Caller::Partner(Partner::from_request_parts(parts, state).await?.0),
         };
-        state.services.wallets.rate_check(caller.rate_bucket())?;
+        state
+            .services
+            .wallets
+            .rate_check(caller.rate_bucket())
+            .await?;
         Ok(WalletCaller(caller))
     }
 }

@@ -173,7 +173,8 @@ pub async fn add_my_wallet(
 ) -> ApiResult<Response> {
     s.rate_check(keystead_domain::wallets::RateBucket::User(
         &u.session.user_id,
-    ))?;
+    ))
+    .await?;
     let (created, body) = s.add_user_wallet(&u, &b).await?;
     let status = if created {
         StatusCode::CREATED

@@ -3,6 +3,8 @@
 
 use std::collections::HashSet;
 
+use serde_json::json;
+
 use crate::browser::{basic_partner, login_to_me, Browser};
 use crate::kit::{postgres_db, Server, ServerOpts};
 
@@ -161,4 +163,80 @@ fn sdk_config_follows_a_change_on_another_instance_within_its_bound() {
     assert_eq!(put.status, 200, "{}", put.text);
     assert_eq!(config(&a)["methods"], serde_json::json!([]));
     seen_on_b(&|c| c["methods"] == serde_json::json!([]));
+}
+
+/// Two instances behave as one: parallel first logins of one identity
+/// spread over both make one user and one wallet; an idempotency key used
+/// on A replays on B; the wallet rate limit is one budget for both.
+#[test]
+fn two_instances_share_first_logins_idempotency_and_the_rate_limit() {
+    let (a, b) = two_instances();
+    let p = basic_partner(&a);
+    let hint = keystead_crypto::random_token("pair-")[..18].to_string();
+    let results: Vec<(String, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..20)
+            .map(|i| {
+                let server = if i % 2 == 0 { &a } else { &b };
+                let p = crate::kit::Partner {
+                    server: server.url.clone(),
+                    ..p.clone()
+                };
+                let hint = hint.clone();
+                s.spawn(move || {
+                    let (_, me) = login_to_me(&Browser::new(server), &p, &hint);
+                    let wallets = me["wallets"].as_array().unwrap();
+                    assert_eq!(wallets.len(), 1, "{me}");
+                    (
+                        me["user"]["id"].as_str().unwrap().to_string(),
+                        wallets[0]["id"].as_str().unwrap().to_string(),
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let users: HashSet<_> = results.iter().map(|r| r.0.clone()).collect();
+    let wallets: HashSet<_> = results.iter().map(|r| r.1.clone()).collect();
+    assert_eq!((users.len(), wallets.len()), (1, 1), "{results:?}");
+
+    let create = |s: &Server, who: &str, key: Option<&str>| {
+        let body = json!({"type": "EVM", "userIdentifier": who, "userIdentifierType": "EMAIL"});
+        crate::kit::runtime().block_on(async {
+            let mut req = reqwest::Client::new()
+                .post(format!("{}/v1/wallets", s.url))
+                .bearer_auth(&p.secret_key)
+                .json(&body);
+            if let Some(k) = key {
+                req = req.header("idempotency-key", k);
+            }
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            let replayed = r.headers().contains_key("idempotent-replayed");
+            (
+                status,
+                replayed,
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
+        })
+    };
+    let (s1, r1, first) = create(&a, "idem@example.test", Some("order-7"));
+    let (s2, r2, again) = create(&b, "idem@example.test", Some("order-7"));
+    assert_eq!((s1, r1, s2, r2), (201, false, 201, true));
+    assert_eq!(first, again, "B replays A's answer");
+
+    // one budget: a burst of 20 (minus the two above), refilled at 10/s,
+    // for both instances together; per instance it would be 40
+    let statuses: Vec<u16> = (0..40)
+        .map(|i| {
+            let s = if i % 2 == 0 { &a } else { &b };
+            create(s, &format!("burst{i}@example.test"), None).0
+        })
+        .collect();
+    let created = statuses.iter().filter(|s| **s == 201).count();
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(created + limited, 40, "{statuses:?}");
+    assert!(
+        (18..=30).contains(&created),
+        "{created} created: {statuses:?}"
+    );
 }

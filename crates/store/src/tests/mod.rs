@@ -108,6 +108,8 @@ both_backends!(
     sessions_expire_and_revoke,
     secret_rules_hold_even_against_concurrent_changes,
     provider_cache_keeps_one_row_per_url_and_limits_unknown_kid_refetches,
+    shared_rate_buckets_refill_and_refuse,
+    portal_sessions_and_listings,
 );
 
 async fn seed(store: &Store) -> PartnerRow {
@@ -153,7 +155,7 @@ async fn migrations_are_idempotent(store: &Store) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(n, 6);
+    assert_eq!(n, 7);
 }
 
 /// A database written by the earlier storage layer (sqlx's `Any` driver
@@ -196,4 +198,84 @@ async fn sqlite_database_of_the_sqlx_version_opens() {
         vec!["https://app.example.com/done".to_string()]
     );
     store.close().await;
+}
+
+/// PostgreSQL keeps the buckets every instance shares; SQLite (one process)
+/// leaves them to the process.
+async fn shared_rate_buckets_refill_and_refuse(store: &Store) {
+    let t0 = 1_900_000_000_000;
+    let first = store.take_token("w p1", 2.0, 3.0, t0).await.unwrap();
+    if store.backend() == Backend::Sqlite {
+        assert_eq!(first, None);
+        return;
+    }
+    assert_eq!(first, Some(Ok(())));
+    assert_eq!(
+        store.take_token("w p1", 2.0, 3.0, t0).await.unwrap(),
+        Some(Ok(()))
+    );
+    assert_eq!(
+        store.take_token("w p1", 2.0, 3.0, t0).await.unwrap(),
+        Some(Ok(()))
+    );
+    // empty: wait half a second for the next token (rounded up to 1 s)
+    assert_eq!(
+        store.take_token("w p1", 2.0, 3.0, t0).await.unwrap(),
+        Some(Err(1))
+    );
+    // other buckets are their own
+    assert_eq!(
+        store.take_token("w p2", 2.0, 3.0, t0).await.unwrap(),
+        Some(Ok(()))
+    );
+    // 500 ms later one token is back, and only one
+    let t1 = t0 + 500;
+    assert_eq!(
+        store.take_token("w p1", 2.0, 3.0, t1).await.unwrap(),
+        Some(Ok(()))
+    );
+    assert!(matches!(
+        store.take_token("w p1", 2.0, 3.0, t1).await.unwrap(),
+        Some(Err(_))
+    ));
+    // a clock behind the last take refills nothing and breaks nothing
+    assert!(matches!(
+        store.take_token("w p1", 2.0, 3.0, t0).await.unwrap(),
+        Some(Err(_))
+    ));
+}
+
+async fn portal_sessions_and_listings(store: &Store) {
+    seed(store).await;
+    store
+        .insert_developer("dev_1", "dev@acme.test", "hash", &["prj_1".into()])
+        .await
+        .unwrap();
+    store
+        .insert_portal_session("th_1", "dev_1", "csrf_1", 100, 200)
+        .await
+        .unwrap();
+    let s = store.portal_session("th_1", 150).await.unwrap().unwrap();
+    assert_eq!(
+        (s.email.as_str(), s.csrf_token.as_str()),
+        ("dev@acme.test", "csrf_1")
+    );
+    assert_eq!(
+        store.portal_session("th_1", 200).await.unwrap(),
+        None,
+        "expired"
+    );
+    let projects = store.projects_of_developer("dev_1").await.unwrap();
+    assert_eq!(projects.len(), 1);
+    assert_eq!(projects[0].id, "prj_1");
+    assert!(store
+        .projects_of_developer("dev_2")
+        .await
+        .unwrap()
+        .is_empty());
+    let keys = store.partners_of_project("prj_1").await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].id, "ptn_1");
+    store.delete_portal_session("th_1").await.unwrap();
+    assert_eq!(store.portal_session("th_1", 150).await.unwrap(), None);
 }

@@ -8,9 +8,25 @@ use std::sync::Mutex;
 #[derive(Debug, Default)]
 pub struct Metrics {
     counters: Mutex<BTreeMap<(&'static str, String), u64>>,
+    /// Request durations per route: bucket counts, sum and count.
+    durations: Mutex<BTreeMap<String, Histogram>>,
 }
 
-const HELP: [(&str, &str); 6] = [
+/// Upper bounds (seconds) of the request duration histogram's buckets.
+const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
+
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    buckets: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+const HELP: [(&str, &str); 7] = [
+    (
+        "keystead_http_requests_total",
+        "HTTP requests, by route template, method and status code.",
+    ),
     (
         "keystead_logins_total",
         "Custom OIDC sign-ins that reached the callback, by result (ok or an error code).",
@@ -45,6 +61,25 @@ impl Metrics {
         }
     }
 
+    /// One HTTP request: `route` is the route's template (never the
+    /// request's path, which may carry ids), `status` the answer's code.
+    pub fn observe_request(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        self.inc(
+            "keystead_http_requests_total",
+            format!("route=\"{route}\",method=\"{method}\",status=\"{status}\""),
+        );
+        if let Ok(mut d) = self.durations.lock() {
+            let h = d.entry(route.to_string()).or_default();
+            for (i, le) in BUCKETS.iter().enumerate() {
+                if seconds <= *le {
+                    h.buckets[i] += 1;
+                }
+            }
+            h.sum += seconds;
+            h.count += 1;
+        }
+    }
+
     /// A wallet was created.
     pub fn count_wallet(&self, kind: keystead_wallet::WalletType) {
         self.inc(
@@ -75,6 +110,23 @@ impl Metrics {
                 out.push_str(&format!("{name} 0\n"));
             }
         }
+        let durations = self.durations.lock().map(|d| d.clone()).unwrap_or_default();
+        let name = "keystead_http_request_duration_seconds";
+        out.push_str(&format!(
+            "# HELP {name} Time to answer HTTP requests, by route template.\n# TYPE {name} histogram\n"
+        ));
+        for (route, h) in &durations {
+            for (i, le) in BUCKETS.iter().enumerate() {
+                out.push_str(&format!(
+                    "{name}_bucket{{route=\"{route}\",le=\"{le}\"}} {}\n",
+                    h.buckets[i]
+                ));
+            }
+            out.push_str(&format!(
+                "{name}_bucket{{route=\"{route}\",le=\"+Inf\"}} {}\n{name}_sum{{route=\"{route}\"}} {}\n{name}_count{{route=\"{route}\"}} {}\n",
+                h.count, h.sum, h.count
+            ));
+        }
         out
     }
 }
@@ -82,6 +134,24 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_durations_are_a_cumulative_histogram_per_route() {
+        let m = Metrics::default();
+        m.observe_request("/v1/me", "GET", 200, 0.003);
+        m.observe_request("/v1/me", "GET", 401, 0.2);
+        let text = m.render();
+        for line in [
+            "keystead_http_requests_total{route=\"/v1/me\",method=\"GET\",status=\"200\"} 1",
+            "keystead_http_request_duration_seconds_bucket{route=\"/v1/me\",le=\"0.0025\"} 0",
+            "keystead_http_request_duration_seconds_bucket{route=\"/v1/me\",le=\"0.005\"} 1",
+            "keystead_http_request_duration_seconds_bucket{route=\"/v1/me\",le=\"0.25\"} 2",
+            "keystead_http_request_duration_seconds_bucket{route=\"/v1/me\",le=\"+Inf\"} 2",
+            "keystead_http_request_duration_seconds_count{route=\"/v1/me\"} 2",
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
+        }
+    }
 
     #[test]
     fn renders_prometheus_text() {

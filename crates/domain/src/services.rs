@@ -141,6 +141,11 @@ impl Ops {
         &self.config
     }
 
+    /// Counts one HTTP request (the web layer's middleware).
+    pub fn observe_request(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        self.metrics.observe_request(route, method, status, seconds);
+    }
+
     /// `GET /metrics` in the Prometheus text format.
     pub fn metrics_text(&self) -> String {
         self.metrics.render()

@@ -30,6 +30,13 @@ pub struct ServerConfig {
     pub http: HttpSection,
     #[serde(default)]
     pub database: DatabaseSection,
+    /// `text` (the default) or `json`: one JSON object per log line.
+    #[serde(default = "default_log_format")]
+    pub log_format: String,
+}
+
+fn default_log_format() -> String {
+    "text".into()
 }
 
 /// The PostgreSQL pool (ignored for SQLite).
@@ -230,6 +237,7 @@ impl Default for ServerConfig {
             kms: KmsSection::default(),
             wallets: WalletsSection::default(),
             database: DatabaseSection::default(),
+            log_format: default_log_format(),
             http: HttpSection::default(),
         }
     }

@@ -206,7 +206,6 @@ fn main() -> ExitCode {
             config,
             stop_on_stdin_eof,
         } => {
-            init_tracing();
             let cfg = match config::ServerConfig::load(config.as_deref()) {
                 Ok(c) => c,
                 Err(e) => {
@@ -214,6 +213,10 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            if let Err(e) = init_tracing(&cfg.log_format) {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
             match runtime.block_on(serve::run(cfg, stop_on_stdin_eof)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -277,13 +280,25 @@ async fn reset_admin_token(cfg: config::ServerConfig) -> anyhow::Result<PathBuf>
     done
 }
 
-fn init_tracing() {
+/// Logs to stderr, as text or (`log_format = "json"`) one JSON object a
+/// line.
+fn init_tracing(format: &str) -> Result<(), String> {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("KEYSTEAD_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn"));
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        "text" | "" => fmt
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        "json" => fmt.json().with_ansi(false).init(),
+        other => {
+            return Err(format!(
+                "log_format {other:?} is unknown; use \"text\" or \"json\""
+            ))
+        }
+    }
+    Ok(())
 }

@@ -61,6 +61,37 @@ service_state! {
     Portal => portal,
 }
 
+/// Counts every routed request by its route template, method and status,
+/// with its duration (`GET /metrics`).
+async fn count_request(
+    axum::extract::State(s): axum::extract::State<AppState>,
+    path: Option<axum::extract::MatchedPath>,
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    // a fixed vocabulary: any other method is "other"
+    let method: &'static str = match req.method().as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        "HEAD" => "HEAD",
+        _ => "other",
+    };
+    let resp = next.run(req).await;
+    let route = path.as_ref().map_or("other", |p| p.as_str());
+    s.services.ops.observe_request(
+        route,
+        method,
+        resp.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    resp
+}
+
 /// Largest request body accepted (SPEC §6: 413 `payload_too_large`).
 pub const MAX_REQUEST_BODY: usize = 64 * 1024;
 
@@ -69,6 +100,10 @@ pub fn router(services: Services, limits: &HttpLimits) -> Router {
         services: Arc::new(services),
     };
     routes::routes()
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_request,
+        ))
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BODY))
         .layer(RequestBodyTimeoutLayer::new(limits.header_timeout))

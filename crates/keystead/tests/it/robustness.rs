@@ -251,3 +251,39 @@ fn a_body_over_the_limit_gets_the_json_error_shape() {
     assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
     assert!(resp.contains(r#""code":"payload_too_large""#), "{resp}");
 }
+
+/// Operations: `/metrics` counts requests by route template (never a path
+/// with ids) with a duration histogram, and `log_format = "json"` writes one
+/// JSON object per log line.
+#[test]
+fn metrics_per_route_and_json_logs() {
+    let server = Server::start(ServerOpts {
+        env: vec![("KEYSTEAD_LOG_FORMAT", "json")],
+        ..Default::default()
+    });
+    let p = server.new_partner();
+    let r = p.call("GET", "/v1/wallets/wal_not_there_123", None);
+    assert_eq!(r.status, 404);
+    let metrics = http("GET", &format!("{}/metrics", server.url), None, None).text;
+    assert!(
+        metrics.contains(
+            "keystead_http_requests_total{route=\"/v1/wallets/{id}\",method=\"GET\",status=\"404\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("wal_not_there_123"), "no ids in labels");
+    assert!(
+        metrics.contains(
+            "keystead_http_request_duration_seconds_count{route=\"/v1/admin/projects\"} 1"
+        ),
+        "{metrics}"
+    );
+    let log = server.log_text();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for l in lines {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(v["level"].is_string() && v["timestamp"].is_string(), "{l}");
+    }
+}

@@ -77,6 +77,12 @@ pub trait KeyProvider: Send + Sync + 'static {
 
     /// A cheap liveness check for `/readyz`.
     fn check(&self) -> BoxFuture<'_, Result<(), ProviderError>>;
+
+    /// Calls to a remote key service so far, as `(call, result, count)`
+    /// (`/metrics`); a local provider makes none.
+    fn call_counts(&self) -> Vec<(&'static str, &'static str, u64)> {
+        Vec::new()
+    }
 }
 
 /// New keys from `primary`; rows wrapped by another provider (by the
@@ -135,5 +141,13 @@ impl KeyProvider for Routing {
 
     fn check(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
         self.primary.check()
+    }
+
+    fn call_counts(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let mut all = self.primary.call_counts();
+        for (_, p) in &self.others {
+            all.extend(p.call_counts());
+        }
+        all
     }
 }

@@ -71,6 +71,7 @@ impl Services {
         let metrics = Arc::new(Metrics::default());
         let sdk_cache = Arc::new(SdkConfigCache::default());
         let idp = Arc::new(Idp::new(outbound, StoreDocs(store.clone()), clock.clone()));
+        let idp_for_ops = idp.clone();
         Services {
             admin: Arc::new(Admin::new(store.clone())),
             configuration: Arc::new(Configuration::new(
@@ -110,6 +111,7 @@ impl Services {
             )),
             portal: Arc::new(Portal::new(store.clone(), clock.clone())),
             ops: Arc::new(Ops {
+                idp: idp_for_ops,
                 store,
                 keys,
                 metrics,
@@ -123,6 +125,7 @@ impl Services {
 /// Health, metrics and housekeeping.
 #[derive(Clone)]
 pub struct Ops {
+    idp: Arc<Idp>,
     store: Store,
     keys: Arc<dyn KeyProvider>,
     metrics: Arc<Metrics>,
@@ -148,7 +151,48 @@ impl Ops {
 
     /// `GET /metrics` in the Prometheus text format.
     pub fn metrics_text(&self) -> String {
-        self.metrics.render()
+        use std::fmt::Write;
+        let mut out = self.metrics.render();
+        let _ = writeln!(
+            out,
+            "# HELP keystead_provider_documents_total Discovery and JWKS lookups, by where the answer came from.\n# TYPE keystead_provider_documents_total counter"
+        );
+        for (source, n) in self.idp.cache_counts() {
+            let _ = writeln!(
+                out,
+                "keystead_provider_documents_total{{source=\"{source}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP keystead_outbound_requests_total Requests to partner IdPs, by outcome.\n# TYPE keystead_outbound_requests_total counter"
+        );
+        for (outcome, n) in self.idp.outbound().outcome_counts() {
+            let _ = writeln!(
+                out,
+                "keystead_outbound_requests_total{{outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        if let Some((in_use, idle)) = self.store.pool_use() {
+            let _ = writeln!(
+                out,
+                "# HELP keystead_db_pool_connections PostgreSQL pool connections.\n# TYPE keystead_db_pool_connections gauge\nkeystead_db_pool_connections{{state=\"in_use\"}} {in_use}\nkeystead_db_pool_connections{{state=\"idle\"}} {idle}"
+            );
+        }
+        let calls = self.keys.call_counts();
+        if !calls.is_empty() {
+            let _ = writeln!(
+                out,
+                "# HELP keystead_kms_calls_total Calls to the key service, by operation and result.\n# TYPE keystead_kms_calls_total counter"
+            );
+            for (call, result, n) in calls {
+                let _ = writeln!(
+                    out,
+                    "keystead_kms_calls_total{{call=\"{call}\",result=\"{result}\"}} {n}"
+                );
+            }
+        }
+        out
     }
 
     /// Now, in unix seconds, by the services' clock.

@@ -23,6 +23,8 @@ pub struct AwsKmsProvider {
     key_id: String,
     /// The configured key's ARN, once DescribeKey answered.
     arn: tokio::sync::OnceCell<String>,
+    /// KMS calls by operation and result, for `/metrics`.
+    calls: std::sync::Mutex<std::collections::BTreeMap<(&'static str, &'static str), u64>>,
 }
 
 impl std::fmt::Debug for AwsKmsProvider {
@@ -49,11 +51,19 @@ impl AwsKmsProvider {
             client: aws_sdk_kms::Client::new(&conf),
             key_id: key_id.to_string(),
             arn: tokio::sync::OnceCell::new(),
+            calls: std::sync::Mutex::default(),
         }
     }
 }
 
 impl AwsKmsProvider {
+    fn count<T, E>(&self, call: &'static str, r: &Result<T, E>) {
+        let result = if r.is_ok() { "ok" } else { "error" };
+        if let Ok(mut c) = self.calls.lock() {
+            *c.entry((call, result)).or_insert(0) += 1;
+        }
+    }
+
     /// The ARN of the configured key (an alias or id resolves to it).
     async fn arn(&self) -> Result<String, ProviderError> {
         self.arn
@@ -117,10 +127,11 @@ impl KeyProvider for AwsKmsProvider {
                 .encryption_context(CONTEXT_OWNER, ctx.owner_id)
                 .encryption_context(CONTEXT_PURPOSE, ctx.purpose)
                 .send()
-                .await
-                .map_err(|e| {
-                    ProviderError::Unavailable(format!("KMS GenerateDataKey: {}", describe(&e)))
-                })?;
+                .await;
+            self.count("generate_data_key", &out);
+            let out = out.map_err(|e| {
+                ProviderError::Unavailable(format!("KMS GenerateDataKey: {}", describe(&e)))
+            })?;
             let plain = out
                 .plaintext
                 .ok_or_else(|| ProviderError::Unavailable("KMS returned no data key".into()))?;
@@ -156,14 +167,15 @@ impl KeyProvider for AwsKmsProvider {
                 .encryption_context(CONTEXT_OWNER, ctx.owner_id)
                 .encryption_context(CONTEXT_PURPOSE, ctx.purpose)
                 .send()
-                .await
-                .map_err(|e| {
-                    if is_bad_ciphertext(&e) {
-                        ProviderError::Unwrap
-                    } else {
-                        ProviderError::Unavailable(format!("KMS Decrypt: {}", describe(&e)))
-                    }
-                })?;
+                .await;
+            self.count("decrypt", &out);
+            let out = out.map_err(|e| {
+                if is_bad_ciphertext(&e) {
+                    ProviderError::Unwrap
+                } else {
+                    ProviderError::Unavailable(format!("KMS Decrypt: {}", describe(&e)))
+                }
+            })?;
             let plain = out
                 .plaintext
                 .ok_or_else(|| ProviderError::Unavailable("KMS returned no plaintext".into()))?;
@@ -185,10 +197,11 @@ impl KeyProvider for AwsKmsProvider {
                 .encryption_context(CONTEXT_OWNER, ctx.owner_id)
                 .encryption_context(CONTEXT_PURPOSE, ctx.purpose)
                 .send()
-                .await
-                .map_err(|e| {
-                    ProviderError::Unavailable(format!("KMS Encrypt: {}", describe(&e)))
-                })?;
+                .await;
+            self.count("encrypt", &out);
+            let out = out.map_err(|e| {
+                ProviderError::Unavailable(format!("KMS Encrypt: {}", describe(&e)))
+            })?;
             let wrapped = out
                 .ciphertext_blob
                 .ok_or_else(|| ProviderError::Unavailable("KMS returned no wrapped key".into()))?;
@@ -209,15 +222,23 @@ impl KeyProvider for AwsKmsProvider {
 
     fn check(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
         Box::pin(async move {
-            self.client
-                .describe_key()
-                .key_id(&self.key_id)
-                .send()
-                .await
-                .map_err(|e| {
-                    ProviderError::Unavailable(format!("KMS DescribeKey: {}", describe(&e)))
-                })?;
+            let out = self.client.describe_key().key_id(&self.key_id).send().await;
+            self.count("describe_key", &out);
+            out.map_err(|e| {
+                ProviderError::Unavailable(format!("KMS DescribeKey: {}", describe(&e)))
+            })?;
             Ok(())
         })
+    }
+
+    fn call_counts(&self) -> Vec<(&'static str, &'static str, u64)> {
+        self.calls
+            .lock()
+            .map(|c| {
+                c.iter()
+                    .map(|((call, result), n)| (*call, *result, *n))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }

@@ -83,6 +83,7 @@ pub struct Outbound {
     allow: Arc<Vec<IpNet>>,
     slots: Arc<tokio::sync::Semaphore>,
     slot_wait: Duration,
+    outcomes: Arc<Outcomes>,
 }
 
 impl std::fmt::Debug for Outbound {
@@ -169,6 +170,7 @@ impl Outbound {
             client,
             allow,
             slots: Arc::new(tokio::sync::Semaphore::new(cfg.max_in_flight.max(1))),
+            outcomes: Arc::new(Outcomes::default()),
             slot_wait: cfg.connect_timeout,
         })
     }
@@ -250,6 +252,24 @@ impl Outbound {
         req: reqwest::RequestBuilder,
         max_body: usize,
     ) -> Result<Response, FetchError> {
+        let result = self.send_inner(url, req, max_body).await;
+        self.outcomes.count(&result);
+        result
+    }
+
+    /// How outbound requests ended so far, by outcome (`ok`,
+    /// `address_not_allowed`, `resolve`, `timeout`, `connect`, `too_large`,
+    /// `busy`, `other`), for `/metrics`.
+    pub fn outcome_counts(&self) -> Vec<(&'static str, u64)> {
+        self.outcomes.snapshot()
+    }
+
+    async fn send_inner(
+        &self,
+        url: &Url,
+        req: reqwest::RequestBuilder,
+        max_body: usize,
+    ) -> Result<Response, FetchError> {
         let host = host_of(url);
         // IP literals and scheme/userinfo are checked here; reqwest only
         // consults the resolver for names.
@@ -277,6 +297,45 @@ impl Outbound {
             body.extend_from_slice(&chunk);
         }
         Ok(Response { status, body })
+    }
+}
+
+/// Counters of outbound request outcomes.
+#[derive(Debug, Default)]
+struct Outcomes([std::sync::atomic::AtomicU64; 8]);
+
+const OUTCOMES: [&str; 8] = [
+    "ok",
+    "address_not_allowed",
+    "resolve",
+    "timeout",
+    "connect",
+    "too_large",
+    "busy",
+    "other",
+];
+
+impl Outcomes {
+    fn count(&self, r: &Result<Response, FetchError>) {
+        let i = match r {
+            Ok(_) => 0,
+            Err(FetchError::NotAllowed { .. }) => 1,
+            Err(FetchError::Resolve { .. }) => 2,
+            Err(FetchError::Timeout { .. }) => 3,
+            Err(FetchError::Connect { .. }) => 4,
+            Err(FetchError::TooLarge { .. }) => 5,
+            Err(FetchError::Busy { .. }) => 6,
+            Err(FetchError::Other { .. }) => 7,
+        };
+        self.0[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        OUTCOMES
+            .iter()
+            .zip(self.0.iter())
+            .map(|(n, c)| (*n, c.load(std::sync::atomic::Ordering::Relaxed)))
+            .collect()
     }
 }
 

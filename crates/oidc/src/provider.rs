@@ -90,6 +90,21 @@ pub struct Provider<S> {
     store: S,
     clock: Arc<dyn Clock>,
     docs: DocCache,
+    stats: CacheStats,
+}
+
+/// Where provider documents came from, for `/metrics`.
+#[derive(Debug, Default)]
+struct CacheStats {
+    memory: std::sync::atomic::AtomicU64,
+    database: std::sync::atomic::AtomicU64,
+    fetched: std::sync::atomic::AtomicU64,
+    failed: std::sync::atomic::AtomicU64,
+    unknown_kid: std::sync::atomic::AtomicU64,
+}
+
+fn bump(c: &std::sync::atomic::AtomicU64) {
+    c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 impl<S: DocStore> Provider<S> {
@@ -99,7 +114,23 @@ impl<S: DocStore> Provider<S> {
             store,
             clock,
             docs: DocCache::default(),
+            stats: CacheStats::default(),
         }
+    }
+
+    /// Discovery and JWKS lookups by source: `memory`, `database`,
+    /// `fetched` (from the IdP), `failed` (a fetch or its checks failed),
+    /// and `unknown_kid` refetches.
+    pub fn cache_counts(&self) -> Vec<(&'static str, u64)> {
+        let s = &self.stats;
+        let get = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        vec![
+            ("memory", get(&s.memory)),
+            ("database", get(&s.database)),
+            ("fetched", get(&s.fetched)),
+            ("failed", get(&s.failed)),
+            ("unknown_kid", get(&s.unknown_kid)),
+        ]
     }
 
     /// The SSRF-safe client every request to the IdP goes through.
@@ -146,7 +177,10 @@ impl<S: DocStore> Provider<S> {
             _ => None,
         };
         let (_flight, now) = match self.memory_or_flight(&key, from_memory).await {
-            Lookup::Hit(r) => return r,
+            Lookup::Hit(r) => {
+                bump(&self.stats.memory);
+                return r;
+            }
             Lookup::Miss { flight, now } => (flight, now),
         };
         if let Some(c) = self
@@ -165,6 +199,7 @@ impl<S: DocStore> Provider<S> {
                         Cached::Meta(meta.clone()),
                         c.expires_at.min(now + DISCOVERY_TTL_SECS),
                     );
+                    bump(&self.stats.database);
                     return meta.check(issuer);
                 }
             }
@@ -174,10 +209,12 @@ impl<S: DocStore> Provider<S> {
             .and_then(|d| d.checked(issuer));
         match fetched {
             Ok(meta) => {
+                bump(&self.stats.fetched);
                 self.remember_metadata(&url, &meta, now).await;
                 Ok(meta)
             }
             Err(e) => {
+                bump(&self.stats.failed);
                 self.docs.fail(&key, &e, now);
                 Err(e)
             }
@@ -249,7 +286,10 @@ impl<S: DocStore> Provider<S> {
             _ => None,
         };
         let (_flight, now) = match self.memory_or_flight(&key, from_memory).await {
-            Lookup::Hit(r) => return r,
+            Lookup::Hit(r) => {
+                bump(&self.stats.memory);
+                return r;
+            }
             Lookup::Miss { flight, now } => (flight, now),
         };
         let cached = self
@@ -288,6 +328,7 @@ impl<S: DocStore> Provider<S> {
                         Cached::Jwks(j.clone()),
                         c.expires_at.min(now + JWKS_TTL_SECS),
                     );
+                    bump(&self.stats.database);
                     return Ok(j);
                 }
             }
@@ -295,10 +336,15 @@ impl<S: DocStore> Provider<S> {
         let fetched = fetch_jwks(&self.outbound, url).await;
         match fetched {
             Ok(jwks) => {
+                bump(&self.stats.fetched);
+                if unknown_kid.is_some() {
+                    bump(&self.stats.unknown_kid);
+                }
                 self.remember_jwks(url, &jwks, now).await;
                 Ok(Arc::new(jwks))
             }
             Err(e) => {
+                bump(&self.stats.failed);
                 self.docs.fail(&key, &e, now);
                 Err(e)
             }

@@ -158,6 +158,17 @@ impl Store {
         Ok(store)
     }
 
+    /// PostgreSQL pool connections `(in use, idle)`; `None` on SQLite.
+    pub fn pool_use(&self) -> Option<(u32, u32)> {
+        match &self.pool {
+            Db::Pg(pool) => {
+                let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+                Some((pool.size().saturating_sub(idle), idle))
+            }
+            Db::Sqlite(..) => None,
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }

@@ -197,6 +197,15 @@ fn round_trip(server: &Server) {
     );
     assert_eq!(again.status, 200, "{}", again.text);
     runtime().block_on(store.close());
+    // KMS calls are counted by operation and result
+    let metrics = http("GET", &format!("{}/metrics", server.url), None, None).text;
+    for line in [
+        "keystead_kms_calls_total{call=\"generate_data_key\",result=\"ok\"}",
+        "keystead_kms_calls_total{call=\"decrypt\",result=\"ok\"}",
+        "keystead_kms_calls_total{call=\"decrypt\",result=\"error\"}",
+    ] {
+        assert!(metrics.contains(line), "{line}\n{metrics}");
+    }
 }
 
 #[test]

@@ -195,6 +195,11 @@ fn a_postgres_restart_costs_only_the_requests_in_flight() {
         http("GET", &format!("{}/readyz", server.url), None, None).status,
         200
     );
+    let metrics = http("GET", &format!("{}/metrics", server.url), None, None).text;
+    assert!(
+        metrics.contains("keystead_db_pool_connections{state=\"idle\"}"),
+        "{metrics}"
+    );
     let hint = keystead_crypto::random_token("pgr-")[..14].to_string();
     login_to_me(&Browser::new(&server), &p, &hint);
     // the 503s (if the restart caught any request in flight) named no internals

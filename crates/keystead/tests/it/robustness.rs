@@ -259,11 +259,22 @@ fn a_body_over_the_limit_gets_the_json_error_shape() {
 fn metrics_per_route_and_json_logs() {
     let server = Server::start(ServerOpts {
         env: vec![("KEYSTEAD_LOG_FORMAT", "json")],
+        allow_loopback: false,
         ..Default::default()
     });
     let p = server.new_partner();
     let r = p.call("GET", "/v1/wallets/wal_not_there_123", None);
     assert_eq!(r.status, 404);
+    // an IdP on a refused address: counted as such, never contacted
+    let put = p.call(
+        "PUT",
+        "/v1/partner/custom-oidc",
+        Some(serde_json::json!({"issuer": "https://127.0.0.1:9/x", "client_id": "c", "button_label": "X",
+                                "token_endpoint_auth_method": "none"})),
+    );
+    assert_eq!(put.status, 200, "{}", put.text);
+    let v = p.call("POST", "/v1/partner/custom-oidc/verify", None);
+    assert_eq!(v.status, 200, "{}", v.text);
     let metrics = http("GET", &format!("{}/metrics", server.url), None, None).text;
     assert!(
         metrics.contains(
@@ -272,6 +283,14 @@ fn metrics_per_route_and_json_logs() {
         "{metrics}"
     );
     assert!(!metrics.contains("wal_not_there_123"), "no ids in labels");
+    assert!(
+        metrics.contains("keystead_outbound_requests_total{outcome=\"address_not_allowed\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("keystead_provider_documents_total{source=\"memory\"}"),
+        "{metrics}"
+    );
     assert!(
         metrics.contains(
             "keystead_http_request_duration_seconds_count{route=\"/v1/admin/projects\"} 1"

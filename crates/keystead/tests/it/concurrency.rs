@@ -240,3 +240,69 @@ fn two_instances_share_first_logins_idempotency_and_the_rate_limit() {
         "{created} created: {statuses:?}"
     );
 }
+
+/// A configuration change on A holds on B at once (sign-in reads the
+/// configuration from the database; only /v1/sdk/config is cached, 1 s):
+/// a disabled config, a new return URL, a new client secret.
+#[test]
+fn configuration_changes_on_one_instance_hold_on_the_other() {
+    let (a, b) = two_instances();
+    let p = basic_partner(&a);
+    let on_b = crate::kit::Partner {
+        server: b.url.clone(),
+        ..p.clone()
+    };
+    let hint = || keystead_crypto::random_token("cfg-")[..14].to_string();
+    // a new client secret set on A is the one B sends (the IdP refuses
+    // the wrong one, then accepts the right one)
+    let set = |secret: &str| {
+        let r = p.call(
+            "PUT",
+            "/v1/partner/custom-oidc/client-secret",
+            Some(json!({ "client_secret": secret })),
+        );
+        assert_eq!(r.status, 204, "{}", r.text);
+    };
+    set("not-the-idp-secret");
+    let (refused, _) = Browser::new(&b).login(&on_b, &hint());
+    assert_eq!(
+        refused.error().as_deref(),
+        Some("token_exchange_failed"),
+        "{refused:?}"
+    );
+    set(crate::kit::CLIENT_SECRET);
+    login_to_me(&Browser::new(&b), &on_b, &hint());
+
+    // a new return URL on A is allowed on B at once
+    let other = "https://app.example.test/elsewhere";
+    let r = p.call(
+        "PATCH",
+        "/v1/partner",
+        Some(json!({ "allowed_return_urls": [crate::browser::RETURN_TO, other] })),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let pk = crate::browser::pkce();
+    let browser = Browser::new(&b);
+    let start = browser.start_url(&on_b, other, &pk, &hint());
+    let outcome = browser.follow(&start);
+    assert_eq!(outcome.error(), None, "{outcome:?}");
+    assert!(outcome.param("login_code").is_some(), "{outcome:?}");
+
+    // disabled on A: B refuses a start at once
+    let cfg = p.call("GET", "/v1/partner/custom-oidc", None).json;
+    let off = p.call(
+        "PUT",
+        "/v1/partner/custom-oidc",
+        Some(
+            json!({"issuer": cfg["issuer"], "client_id": cfg["client_id"],
+                    "button_label": cfg["button_label"], "enabled": false}),
+        ),
+    );
+    assert_eq!(off.status, 200, "{}", off.text);
+    let (outcome, _) = Browser::new(&b).login(&on_b, &hint());
+    assert_eq!(
+        outcome.error().as_deref(),
+        Some("custom_oidc_disabled"),
+        "{outcome:?}"
+    );
+}

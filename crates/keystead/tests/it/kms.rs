@@ -287,6 +287,22 @@ fn an_unreachable_kms_fails_readiness_and_writes_answer_503_changing_nothing() {
         json!([]),
         "no wallet without its key"
     );
+    // a first sign-in needs a new wallet key: the app gets error=unavailable
+    // back, and no user was made
+    let public = crate::browser::oidc_partner(
+        &server,
+        &crate::kit::idp().issuer("main"),
+        &format!("{}-none", crate::kit::CLIENT_ID),
+        "none",
+        None,
+    );
+    let hint = keystead_crypto::random_token("down-")[..14].to_string();
+    let (outcome, _) = Browser::new(&server).login(&public, &hint);
+    assert_eq!(
+        outcome.error().as_deref(),
+        Some("unavailable"),
+        "{outcome:?}"
+    );
     // the log names the problem without secrets
     let log = server.log_text();
     assert!(log.contains("KMS"), "{log}");

@@ -416,6 +416,11 @@ impl Server {
         Server::start(opts)
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self._proc.pid()
+    }
+
     /// Resident memory of the server process, in KiB (Linux).
     pub fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self._proc.pid()))

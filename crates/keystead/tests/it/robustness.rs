@@ -306,3 +306,45 @@ fn metrics_per_route_and_json_logs() {
         assert!(v["level"].is_string() && v["timestamp"].is_string(), "{l}");
     }
 }
+
+/// SIGTERM: the server stops accepting connections, lets the request in
+/// flight finish with its real answer, and exits.
+#[test]
+fn sigterm_drains_the_request_in_flight_and_exits() {
+    let server = Server::start(ServerOpts::default());
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let body = r#"{"name":"drained"}"#;
+    let mut conn = TcpStream::connect(&addr).unwrap();
+    write!(
+        conn,
+        "POST /v1/admin/projects HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        server.admin_token,
+        body.len(),
+        &body[..5]
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::thread::sleep(Duration::from_millis(300));
+    // no new connections once it is stopping
+    let t0 = Instant::now();
+    let refused = loop {
+        match TcpStream::connect(&addr) {
+            Err(_) => break true,
+            Ok(_) if t0.elapsed() > Duration::from_secs(3) => break false,
+            Ok(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    assert!(refused, "still accepting after SIGTERM");
+    // the request in flight still gets its answer
+    conn.write_all(&body.as_bytes()[5..]).unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert!(answer.contains("drained"), "{answer}");
+}

@@ -67,16 +67,32 @@ function signingKeys(name) {
 
 // ---------------------------------------------------------------- accounts
 
+// A login "x-<base64url of a JSON object>" overrides the claims with that
+// object (null removes a claim): the tests assert any email they need.
+function claimOverrides(sub) {
+  if (!sub.startsWith('x-')) return {};
+  try {
+    return JSON.parse(Buffer.from(sub.slice(2), 'base64url').toString('utf8'));
+  } catch {
+    return {};
+  }
+}
+
 async function findAccount(ctx, sub) {
   return {
     accountId: sub,
     async claims() {
-      return {
+      const claims = {
         sub,
         email: `${sub}@example.test`,
         email_verified: !sub.startsWith('unverified-'),
         name: sub,
       };
+      for (const [k, v] of Object.entries(claimOverrides(sub))) {
+        if (v === null) delete claims[k];
+        else claims[k] = v;
+      }
+      return claims;
     },
   };
 }

@@ -119,6 +119,9 @@ impl<S: PartnerStore + OidcConfigStore + SecretStore> Configuration<S> {
                 .last_verification
                 .as_deref()
                 .and_then(|j| serde_json::from_str(j).ok()),
+            allowed_email_domains: row.allowed_email_domains.clone(),
+            require_verified_email: row.require_verified_email,
+            allow_sign_up: row.allow_sign_up,
         }
     }
 
@@ -148,6 +151,16 @@ impl<S: PartnerStore + OidcConfigStore + SecretStore> Configuration<S> {
         let auth_method = match &req.token_endpoint_auth_method {
             Some(m) => rules::AuthMethod::try_from(m.as_str())?,
             None => current.as_ref().map(|c| c.auth_method).unwrap_or_default(),
+        };
+        let allowed_email_domains = match &req.allowed_email_domains {
+            Some(list) => keystead_model::rules::email_domains(list)?
+                .iter()
+                .map(keystead_model::rules::DomainRule::as_string)
+                .collect(),
+            None => current
+                .as_ref()
+                .map(|c| c.allowed_email_domains.clone())
+                .unwrap_or_default(),
         };
         let enabled = req
             .enabled
@@ -182,6 +195,13 @@ impl<S: PartnerStore + OidcConfigStore + SecretStore> Configuration<S> {
             last_verification: None,
             created_at: 0,
             updated_at: 0,
+            allowed_email_domains,
+            require_verified_email: req
+                .require_verified_email
+                .unwrap_or_else(|| current.as_ref().is_some_and(|c| c.require_verified_email)),
+            allow_sign_up: req
+                .allow_sign_up
+                .unwrap_or_else(|| current.as_ref().is_none_or(|c| c.allow_sign_up)),
         };
         let stored = self.store.upsert_custom_oidc(&row).await;
         self.sdk_cache.invalidate();

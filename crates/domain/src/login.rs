@@ -16,7 +16,7 @@ use keystead_store::{
     CustomOidcRow, FinishLogin, LoginFinished, LoginStateRow, PartnerRow, WalletRow,
     PURPOSE_WALLET_KEY,
 };
-use keystead_store::{OidcConfigStore, PartnerStore, SecretStore, SignInStore};
+use keystead_store::{OidcConfigStore, PartnerStore, SecretStore, SignInStore, WalletStore};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -221,7 +221,7 @@ pub struct SignIn<S = Store> {
     sdk_cache: Arc<SdkConfigCache>,
 }
 
-impl<S: PartnerStore + OidcConfigStore + SecretStore + SignInStore> SignIn<S> {
+impl<S: PartnerStore + OidcConfigStore + SecretStore + SignInStore + WalletStore> SignIn<S> {
     pub(crate) fn new(
         store: S,
         keys: Arc<dyn KeyProvider>,
@@ -584,11 +584,58 @@ impl<S: PartnerStore + OidcConfigStore + SecretStore + SignInStore> SignIn<S> {
                 }
             }
         }
-        Ok(Identity {
-            issuer: config.issuer,
+        let who = Identity {
+            issuer: config.issuer.clone(),
             sub: claims.sub,
             email: email.map(|e| e.to_ascii_lowercase()),
-        })
+        };
+        self.check_rules(&config, &login.partner_id, &who).await?;
+        Ok(who)
+    }
+
+    /// The configuration's sign-in rules (SPEC §11), after the ID token and
+    /// before any write. The message names the rule, never the email.
+    async fn check_rules(
+        &self,
+        config: &CustomOidcRow,
+        partner_id: &str,
+        who: &Identity,
+    ) -> Result<()> {
+        let refuse = |rule: &str| {
+            Err(Error::new(
+                ErrorCode::SignInNotAllowed,
+                format!("this sign-in is not allowed by the app's sign-in rules: {rule}"),
+            ))
+        };
+        let email = who.email.as_deref();
+        if config.require_verified_email && email.is_none() {
+            return refuse("a verified email is required");
+        }
+        let domains = keystead_model::rules::email_domains(&config.allowed_email_domains)
+            .map_err(|e| Error::internal(format!("stored email domains: {}", e.message)))?;
+        if !keystead_model::rules::email_allowed(&domains, email) {
+            return refuse("the email's domain is not one of the allowed email domains");
+        }
+        if !config.allow_sign_up {
+            let known = self
+                .store
+                .find_identity(partner_id, &who.issuer, &who.sub)
+                .await?
+                .is_some();
+            let claims = match email {
+                Some(e) => {
+                    self.store
+                        .unclaimed_wallets_for_email(partner_id, e)
+                        .await?
+                        > 0
+                }
+                None => false,
+            };
+            if !known && !claims {
+                return refuse("sign-up is closed: only existing users may sign in");
+            }
+        }
+        Ok(())
     }
 
     /// Writes the end of a sign-in in one transaction: the state is used

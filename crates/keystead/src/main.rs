@@ -128,6 +128,27 @@ pub struct ConfigureArgs {
     pub auth_method: Option<String>,
     #[arg(long, conflicts_with = "disable")]
     pub enable: bool,
+    /// Sign-in rule: only verified emails of this domain (repeat for more;
+    /// `*.example.com` for its subdomains). Replaces the stored list.
+    #[arg(long = "allowed-email-domain")]
+    pub allowed_email_domains: Vec<String>,
+    /// Sign-in rule: allow any email domain again (clears the list).
+    #[arg(long = "any-email-domain", conflicts_with = "allowed_email_domains")]
+    pub any_email_domain: bool,
+    /// Sign-in rule: a verified email is required.
+    #[arg(
+        long = "require-verified-email",
+        conflicts_with = "no_require_verified_email"
+    )]
+    pub require_verified_email: bool,
+    #[arg(long = "no-require-verified-email")]
+    pub no_require_verified_email: bool,
+    /// Sign-in rule: nobody new is created (existing users, and pregenerated
+    /// wallets claimed by verified email, only).
+    #[arg(long = "no-sign-up", conflicts_with = "allow_sign_up")]
+    pub no_sign_up: bool,
+    #[arg(long = "allow-sign-up")]
+    pub allow_sign_up: bool,
     #[arg(long)]
     pub disable: bool,
 }

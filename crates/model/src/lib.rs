@@ -92,6 +92,7 @@ macro_rules! text_type {
 }
 
 mod oidc;
+pub mod rules;
 mod wallet;
 
 pub use oidc::*;

@@ -19,6 +19,8 @@ pub enum ErrorCode {
     CustomOidcDisabled,
     ReturnToNotAllowed,
     ReturnUrlInvalid,
+    EmailDomainInvalid,
+    SignInNotAllowed,
     StateInvalid,
     LoginCodeInvalid,
     PkceInvalid,
@@ -59,6 +61,8 @@ impl ErrorCode {
             ErrorCode::CustomOidcDisabled => "custom_oidc_disabled",
             ErrorCode::ReturnToNotAllowed => "return_to_not_allowed",
             ErrorCode::ReturnUrlInvalid => "return_url_invalid",
+            ErrorCode::EmailDomainInvalid => "email_domain_invalid",
+            ErrorCode::SignInNotAllowed => "sign_in_not_allowed",
             ErrorCode::StateInvalid => "state_invalid",
             ErrorCode::LoginCodeInvalid => "login_code_invalid",
             ErrorCode::PkceInvalid => "pkce_invalid",
@@ -97,12 +101,13 @@ impl ErrorCode {
             | ErrorCode::CustomOidcDisabled
             | ErrorCode::ReturnToNotAllowed
             | ErrorCode::ReturnUrlInvalid
+            | ErrorCode::EmailDomainInvalid
             | ErrorCode::StateInvalid
             | ErrorCode::LoginCodeInvalid
             | ErrorCode::PkceInvalid
             | ErrorCode::InvalidRequest => 400,
             ErrorCode::Unauthorized => 401,
-            ErrorCode::Forbidden => 403,
+            ErrorCode::Forbidden | ErrorCode::SignInNotAllowed => 403,
             ErrorCode::NotFound | ErrorCode::CustomOidcNotConfigured => 404,
             ErrorCode::WalletExists | ErrorCode::Conflict => 409,
             ErrorCode::RequestTimeout => 408,

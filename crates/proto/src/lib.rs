@@ -104,6 +104,13 @@ pub struct PutCustomOidc {
     pub token_endpoint_auth_method: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// Sign-in rules (SPEC §11); absent fields keep their stored value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_email_domains: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_verified_email: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_sign_up: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -118,6 +125,9 @@ pub struct CustomOidc {
     pub client_secret_updated_at: Option<String>,
     pub redirect_uri: String,
     pub last_verification: Option<Verification>,
+    pub allowed_email_domains: Vec<String>,
+    pub require_verified_email: bool,
+    pub allow_sign_up: bool,
 }
 
 /// `PUT /v1/partner/custom-oidc/client-secret`. Never logged: `Debug` redacts.

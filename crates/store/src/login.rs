@@ -113,6 +113,7 @@ impl Store {
             "identities",
             "wallets",
             "sessions",
+            "login_codes",
             "secrets",
             "provider_cache",
         ]

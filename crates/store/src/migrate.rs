@@ -207,6 +207,15 @@ CREATE TABLE rate_buckets (
 )
 "#,
     ),
+    (
+        8,
+        // Sign-in rules (SPEC §11): domains one per line, flags as 0/1.
+        r#"
+ALTER TABLE custom_oidc ADD COLUMN allowed_email_domains TEXT NOT NULL DEFAULT '';
+ALTER TABLE custom_oidc ADD COLUMN require_verified_email BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE custom_oidc ADD COLUMN allow_sign_up BIGINT NOT NULL DEFAULT 1
+"#,
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

@@ -48,6 +48,10 @@ pub struct CustomOidcRow {
     pub last_verification: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Sign-in rules (SPEC §11), as configured (already normalised).
+    pub allowed_email_domains: Vec<String>,
+    pub require_verified_email: bool,
+    pub allow_sign_up: bool,
 }
 
 pub const PURPOSE_OIDC_CLIENT_SECRET: &str = "oidc_client_secret";
@@ -82,6 +86,14 @@ fn oidc_cols(row: &Row, [partner_id, created_at, updated_at]: [&str; 3]) -> Resu
         enabled: row.try_get::<i64>("enabled")? != 0,
         client_secret_updated_at: row.try_get("client_secret_updated_at")?,
         last_verification: row.try_get::<Option<String>>("last_verification")?,
+        allowed_email_domains: row
+            .try_get::<String>("allowed_email_domains")?
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect(),
+        require_verified_email: row.try_get::<i64>("require_verified_email")? != 0,
+        allow_sign_up: row.try_get::<i64>("allow_sign_up")? != 0,
         created_at: row.try_get(created_at)?,
         updated_at: row.try_get(updated_at)?,
     })
@@ -124,7 +136,8 @@ impl Store {
     // ---- custom OIDC ----------------------------------------------------
 
     const OIDC_COLS: &'static str = "partner_id, issuer, client_id, scopes, auth_method, \
-        button_label, enabled, client_secret_updated_at, last_verification, created_at, updated_at";
+        button_label, enabled, client_secret_updated_at, last_verification, created_at, updated_at, \
+        allowed_email_domains, require_verified_email, allow_sign_up";
 }
 
 pub(crate) async fn put_secret_tx(
@@ -231,7 +244,8 @@ impl PartnerStore for Store {
              p.session_ttl_secs, p.created_at, c.partner_id AS c_partner_id, c.issuer, \
              c.client_id, c.scopes, c.auth_method, c.button_label, c.enabled, \
              c.client_secret_updated_at, c.last_verification, c.created_at AS c_created_at, \
-             c.updated_at AS c_updated_at \
+             c.updated_at AS c_updated_at, c.allowed_email_domains, c.require_verified_email, \
+             c.allow_sign_up \
              FROM partners p LEFT JOIN custom_oidc c ON c.partner_id = p.id \
              WHERE p.publishable_key = $1",
         )
@@ -335,9 +349,13 @@ impl OidcConfigStore for Store {
         let now = now_unix();
         query(
             "INSERT INTO custom_oidc (partner_id, issuer, client_id, scopes, auth_method, \
-             button_label, enabled, client_secret_updated_at, last_verification, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, $8, $8) \
+             button_label, enabled, client_secret_updated_at, last_verification, created_at, updated_at, \
+             allowed_email_domains, require_verified_email, allow_sign_up) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, $8, $8, $9, $10, $11) \
              ON CONFLICT (partner_id) DO UPDATE SET issuer = excluded.issuer, \
+             allowed_email_domains = excluded.allowed_email_domains, \
+             require_verified_email = excluded.require_verified_email, \
+             allow_sign_up = excluded.allow_sign_up, \
              client_id = excluded.client_id, scopes = excluded.scopes, \
              auth_method = excluded.auth_method, button_label = excluded.button_label, \
              enabled = CASE WHEN excluded.auth_method <> 'none' \
@@ -357,6 +375,9 @@ impl OidcConfigStore for Store {
         .bind(&c.button_label)
         .bind(i64::from(c.enabled))
         .bind(now)
+        .bind(c.allowed_email_domains.join("\n"))
+        .bind(i64::from(c.require_verified_email))
+        .bind(i64::from(c.allow_sign_up))
         .execute(self.pool())
         .await?;
         self.custom_oidc(&c.partner_id)

@@ -288,6 +288,13 @@ pub trait DocCacheStore: Send + Sync {
 
 /// Wallets, their sealed keys and the idempotency of their creation.
 pub trait WalletStore: Send + Sync {
+    /// Pregenerated wallets a verified `email` would claim at sign-in.
+    fn unclaimed_wallets_for_email(
+        &self,
+        partner_id: &str,
+        email: &str,
+    ) -> impl Future<Output = Result<i64>> + Send;
+
     fn wallet(&self, id: &str) -> impl Future<Output = Result<Option<WalletRow>>> + Send;
 
     fn wallets_by_identifier(

@@ -30,6 +30,18 @@ pub enum WalletInsert {
 }
 
 impl WalletStore for Store {
+    async fn unclaimed_wallets_for_email(&self, partner_id: &str, email: &str) -> Result<i64> {
+        Ok(query(
+            "SELECT COUNT(*) FROM wallets WHERE partner_id = $1 AND user_identifier_type = 'EMAIL' \
+             AND user_identifier = $2 AND user_id IS NULL",
+        )
+        .bind(partner_id)
+        .bind(email)
+        .scalar(self.pool())
+        .await?
+        .unwrap_or(0))
+    }
+
     async fn wallet(&self, id: &str) -> Result<Option<WalletRow>> {
         let sql = format!("SELECT {WALLET_COLS} FROM wallets WHERE id = $1");
         query(sql)

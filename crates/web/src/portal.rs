@@ -437,6 +437,10 @@ struct CardForm {
     method: String,
     label: String,
     enabled: bool,
+    /// One per line.
+    domains: String,
+    require_verified_email: bool,
+    allow_sign_up: bool,
 }
 
 /// An error next to each field (the API's message), or above the card.
@@ -448,6 +452,7 @@ struct CardErrors {
     method: Option<String>,
     label: Option<String>,
     enabled: Option<String>,
+    domains: Option<String>,
     secret: Option<String>,
     return_urls: Option<String>,
     general: Option<String>,
@@ -471,6 +476,7 @@ impl CardErrors {
             ErrorCode::ClientSecretRequired => &mut out.enabled,
             ErrorCode::ClientSecretInvalid | ErrorCode::ClientSecretNotAllowed => &mut out.secret,
             ErrorCode::ReturnUrlInvalid => &mut out.return_urls,
+            ErrorCode::EmailDomainInvalid => &mut out.domains,
             _ => &mut out.general,
         };
         *slot = Some(msg);
@@ -571,10 +577,14 @@ async fn render_auth(
             method: c.token_endpoint_auth_method.clone(),
             label: c.button_label.clone(),
             enabled: c.enabled,
+            domains: c.allowed_email_domains.join("\n"),
+            require_verified_email: c.require_verified_email,
+            allow_sign_up: c.allow_sign_up,
         },
         None => CardForm {
             scopes: keystead_domain::rules::DEFAULT_SCOPES.into(),
             method: "client_secret_basic".into(),
+            allow_sign_up: true,
             ..CardForm::default()
         },
     });
@@ -653,6 +663,10 @@ struct OidcForm {
     #[serde(default)]
     button_label: String,
     enabled: Option<String>,
+    #[serde(default)]
+    allowed_email_domains: String,
+    require_verified_email: Option<String>,
+    allow_sign_up: Option<String>,
 }
 
 async fn save_oidc(
@@ -666,6 +680,8 @@ async fn save_oidc(
         Err(r) => return r,
     };
     let enabled = f.enabled.is_some();
+    let require_verified_email = f.require_verified_email.is_some();
+    let allow_sign_up = f.allow_sign_up.is_some();
     let req = proto::PutCustomOidc {
         issuer: Some(f.issuer.trim().to_string()),
         client_id: Some(f.client_id.trim().to_string()),
@@ -673,6 +689,16 @@ async fn save_oidc(
         scopes: Some(f.scopes.clone()),
         token_endpoint_auth_method: Some(f.token_endpoint_auth_method.clone()),
         enabled: Some(enabled),
+        allowed_email_domains: Some(
+            f.allowed_email_domains
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect(),
+        ),
+        require_verified_email: Some(require_verified_email),
+        allow_sign_up: Some(allow_sign_up),
     };
     match s
         .services
@@ -689,6 +715,9 @@ async fn save_oidc(
                 method: f.token_endpoint_auth_method,
                 label: f.button_label,
                 enabled,
+                domains: f.allowed_email_domains,
+                require_verified_email,
+                allow_sign_up,
             };
             let errors = CardErrors::from_error(&e);
             render_auth(

@@ -353,6 +353,15 @@ fn read_secret(prompt: &str) -> CliResult<SecretString> {
     Ok(SecretString::from(raw))
 }
 
+/// A `--x` / `--no-x` pair: `Some(true)`, `Some(false)`, or unchanged.
+fn flag(on: bool, off: bool) -> Option<bool> {
+    match (on, off) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    }
+}
+
 /// A request body from its `proto` type.
 fn wire<T: Serialize>(body: &T) -> CliResult<Value> {
     serde_json::to_value(body).map_err(|e| refused(e.to_string()))
@@ -457,6 +466,15 @@ async fn oidc(ctx: &Context, cmd: &OidcCmd) -> CliResult {
                 } else {
                     None
                 },
+                allowed_email_domains: if a.any_email_domain {
+                    Some(Vec::new())
+                } else if a.allowed_email_domains.is_empty() {
+                    None
+                } else {
+                    Some(a.allowed_email_domains.clone())
+                },
+                require_verified_email: flag(a.require_verified_email, a.no_require_verified_email),
+                allow_sign_up: flag(a.allow_sign_up, a.no_sign_up),
             })?;
             let v = ctx.partner(Method::PUT, PATH, Some(&body)).await?;
             ctx.print(&v, |v| format!("Saved.\n{}", render_oidc(v)));

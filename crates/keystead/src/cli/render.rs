@@ -119,6 +119,30 @@ pub(super) fn render_oidc(v: &Value) -> String {
         ("button label", s(v, "button_label")),
         ("client secret", secret),
         ("redirect URI", s(v, "redirect_uri")),
+        ("email domains", {
+            let d = strings(v, "allowed_email_domains");
+            if d.is_empty() {
+                "any".to_string()
+            } else {
+                d.join(", ")
+            }
+        }),
+        (
+            "verified email",
+            if v["require_verified_email"].as_bool() == Some(true) {
+                "required".to_string()
+            } else {
+                "not required".to_string()
+            },
+        ),
+        (
+            "sign-up",
+            if v["allow_sign_up"].as_bool() == Some(false) {
+                "closed (existing users only)".to_string()
+            } else {
+                "open".to_string()
+            },
+        ),
     ]);
     match v.get("last_verification") {
         Some(lv) if lv.is_object() => {

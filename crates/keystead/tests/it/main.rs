@@ -21,4 +21,5 @@ mod pg_faults;
 mod robustness;
 mod rp_negative;
 mod secrets;
+mod signin_rules;
 mod wallets;

@@ -133,6 +133,9 @@ fn oidc(partner_id: &str, issuer: &str) -> CustomOidcRow {
         last_verification: None,
         created_at: 0,
         updated_at: 0,
+        allowed_email_domains: Vec::new(),
+        require_verified_email: false,
+        allow_sign_up: true,
     }
 }
 
@@ -155,7 +158,7 @@ async fn migrations_are_idempotent(store: &Store) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(n, 7);
+    assert_eq!(n, 8);
 }
 
 /// A database written by the earlier storage layer (sqlx's `Any` driver

@@ -38,7 +38,11 @@ if ! psql "$PG_URL" -qtAc 'select 1' >/dev/null 2>&1; then
   if command -v pg_ctlcluster >/dev/null && ls /etc/postgresql >/dev/null 2>&1; then
     say "starting PostgreSQL"
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
-    sleep 2
+    # wait until it answers (at most 30 s), not a fixed time
+    for _ in $(seq 60); do
+      psql "$PG_URL" -qtAc 'select 1' >/dev/null 2>&1 && break
+      sleep 0.5
+    done
   fi
   psql "$PG_URL" -qtAc 'select 1' >/dev/null 2>&1 \
     || die "PostgreSQL is not reachable at $PG_URL (set KEYSTEAD_TEST_POSTGRES_URL); the storage suite needs it"
@@ -55,6 +59,12 @@ if [ ! -d $d/node_modules ] || [ $d/package-lock.json -nt $d/node_modules/.packa
   (cd $d && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi
 done
+
+# --- self-tests of the test tools: the independent signature verifier and the
+# misbehaving IdP must themselves tell good from bad --------------------------------
+say "self-tests of tests/verify and the misbehaving IdP"
+(cd tests/verify && node selftest.mjs)
+bash tests/idp/bad-selftest.sh
 
 # --- moto, the AWS KMS API server of the aws-kms tests (PyPI, pinned) ----------------
 bash tests/kms/setup.sh

@@ -281,6 +281,35 @@ fn sdk_config_shows_enabled_methods_with_cors() {
         r.json,
         json!({"authConfig": {"methods": ["CUSTOM_OIDC"], "oidcConfig": {"enabled": true, "buttonLabel": "Sign in with Acme"}}})
     );
+    // the CORS answer a browser needs, for the simple request and a preflight
+    let cors = crate::kit::runtime().block_on(async {
+        let c = reqwest::Client::new();
+        let simple = c
+            .get(&url)
+            .header("origin", "https://app.example.test")
+            .send()
+            .await
+            .unwrap();
+        let pre = c
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("origin", "https://app.example.test")
+            .header("access-control-request-method", "GET")
+            .send()
+            .await
+            .unwrap();
+        (
+            simple.headers().get("access-control-allow-origin").cloned(),
+            pre.status().as_u16(),
+            pre.headers().get("access-control-allow-origin").cloned(),
+            pre.headers()
+                .get("access-control-allow-methods")
+                .map(|v| v.to_str().unwrap().to_string()),
+        )
+    });
+    assert_eq!(cors.0.unwrap(), "*");
+    assert!(cors.1 < 300, "preflight answered {}", cors.1);
+    assert_eq!(cors.2.unwrap(), "*");
+    assert!(cors.3.unwrap_or_default().contains("GET"));
     let off = server.new_partner();
     let r = http(
         "GET",

@@ -12,6 +12,7 @@ mod kit;
 mod admin_api;
 mod cli_flow;
 mod concurrency;
+mod isolation;
 mod kms;
 mod login_flow;
 mod login_state;

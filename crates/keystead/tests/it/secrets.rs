@@ -42,19 +42,29 @@ fn client_secret_never_leaks() {
     assert_eq!(out.code, 0, "{out:?}");
     let out = p.cli(&["oidc", "set-secret"], Some(&format!("{secret}\n")));
     assert_eq!(out.code, 0, "{out:?}");
-    // everything a partner can look at afterwards
-    let _ = p.cli(&["oidc", "show"], None);
-    let _ = p.cli(&["--json", "oidc", "show"], None);
-    let _ = p.cli(&["--json", "oidc", "verify"], None);
-    let _ = p.call("GET", "/v1/partner/custom-oidc", None);
-    let _ = p.call("POST", "/v1/partner/custom-oidc/verify", None);
-    let _ = p.call(
+    // everything a partner can look at afterwards; each call did what it
+    // should (a failing call would show nothing to leak)
+    assert_eq!(p.cli(&["oidc", "show"], None).code, 0);
+    assert_eq!(p.cli(&["--json", "oidc", "show"], None).code, 0);
+    // Verify runs (the client id is not the IdP's, which Verify cannot see)
+    let verify = p.cli(&["--json", "oidc", "verify"], None);
+    assert!(verify.json()["checks"].is_array(), "{verify:?}");
+    assert_eq!(p.call("GET", "/v1/partner/custom-oidc", None).status, 200);
+    assert_eq!(
+        p.call("POST", "/v1/partner/custom-oidc/verify", None)
+            .status,
+        200
+    );
+    let enabled = p.call(
         "PUT",
         "/v1/partner/custom-oidc",
         Some(json!({"issuer": issuer, "client_id": "c", "button_label": "A", "enabled": true})),
     );
-    let _ = p.call("PUT", "/v1/partner/custom-oidc", Some(json!({"issuer": issuer, "client_id": "c", "button_label": "A", "token_endpoint_auth_method": "none"})));
-    let _ = p.call("GET", "/openapi.json", None);
+    assert_eq!(enabled.status, 200, "{}", enabled.text);
+    // switching to `none` with a secret stored is refused, without echoing it
+    let none = p.call("PUT", "/v1/partner/custom-oidc", Some(json!({"issuer": issuer, "client_id": "c", "button_label": "A", "token_endpoint_auth_method": "none"})));
+    assert_eq!(none.status, 400, "{}", none.text);
+    assert_eq!(p.call("GET", "/openapi.json", None).status, 200);
 
     let bodies = seen_bodies().lock().unwrap().clone();
     assert!(bodies.len() > 5);
@@ -78,42 +88,51 @@ fn client_secret_never_leaks() {
         true
     );
 
-    // A real sign-in on the same server (client_secret_post puts the secret
-    // in a request body): no secret, code or token reaches the log or disk.
-    let q = oidc_partner(
-        &server,
-        &issuer,
-        &format!("{CLIENT_ID}-client_secret_post"),
-        "client_secret_post",
-        Some(CLIENT_SECRET),
-    );
-    let b = Browser::new(&server);
-    let (outcome, pk) = b.login(&q, "leak-check-user");
-    let login_code = outcome.login_code();
-    let s = session(&q, &login_code, &pk.verifier);
-    assert_eq!(s.status, 200, "{}", s.text);
-    let token = s.json["session_token"].as_str().unwrap().to_string();
-    let jwt = crate::kit::http(
-        "POST",
-        &format!("{}/v1/sessions/jwt", server.url),
-        Some(&token),
-        None,
-    );
-    assert_eq!(jwt.status, 200);
-    let log = server.log_text();
-    assert!(
-        log.contains("new user with EVM wallet"),
-        "the login was logged"
-    );
-    for (what, needle) in [
-        ("client secret", CLIENT_SECRET),
-        ("login code", login_code.as_str()),
-        ("session token", token.as_str()),
-        ("session JWT", jwt.json["token"].as_str().unwrap()),
-    ] {
-        assert!(!log.contains(needle), "the log contains the {what}");
-        let hits = files_containing(&server.data_dir, needle.as_bytes());
-        assert!(hits.is_empty(), "the {what} is readable in {hits:?}");
+    // Real sign-ins on the same server with both secret methods (the secret
+    // goes out in a form body and, form-encoded then base64, in a Basic
+    // header): no secret, code or token reaches the log or disk, in any of
+    // those encodings.
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let form = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    for method in ["client_secret_post", "client_secret_basic"] {
+        let client_id = format!("{CLIENT_ID}-{method}");
+        let q = oidc_partner(&server, &issuer, &client_id, method, Some(CLIENT_SECRET));
+        let b = Browser::new(&server);
+        let (outcome, pk) = b.login(&q, &format!("leak-check-{method}"));
+        let login_code = outcome.login_code();
+        let s = session(&q, &login_code, &pk.verifier);
+        assert_eq!(s.status, 200, "{}", s.text);
+        let token = s.json["session_token"].as_str().unwrap().to_string();
+        let jwt = crate::kit::http(
+            "POST",
+            &format!("{}/v1/sessions/jwt", server.url),
+            Some(&token),
+            None,
+        );
+        assert_eq!(jwt.status, 200);
+        let log = server.log_text();
+        assert!(
+            log.contains("new user with EVM wallet"),
+            "the login was logged"
+        );
+        let basic = b64(&format!("{}:{}", form(&client_id), form(CLIENT_SECRET)));
+        for (what, needle) in [
+            ("client secret", CLIENT_SECRET.to_string()),
+            ("client secret, form-encoded", form(CLIENT_SECRET)),
+            ("client secret, base64", b64(CLIENT_SECRET)),
+            ("Basic credentials", basic),
+            ("login code", login_code.clone()),
+            ("session token", token.clone()),
+            (
+                "session JWT",
+                jwt.json["token"].as_str().unwrap().to_string(),
+            ),
+        ] {
+            assert!(!log.contains(&needle), "the log contains the {what}");
+            let hits = files_containing(&server.data_dir, needle.as_bytes());
+            assert!(hits.is_empty(), "the {what} is readable in {hits:?}");
+        }
     }
 }
 

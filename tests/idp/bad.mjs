@@ -96,6 +96,9 @@ const SCENARIOS = [
   { name: 'missing-iat', desc: 'no iat claim', claims: (c) => { delete c.iat; } },
   { name: 'expired', desc: 'exp = now-600, iat = now-900', claims: (c, x) => { c.exp = x.now - 600; c.iat = x.now - 900; } },
   { name: 'iat-future', desc: 'iat = now+600 (exp = now+900, so exp > iat)', claims: (c, x) => { c.iat = x.now + 600; c.exp = x.now + 900; } },
+  // An IdP whose clock runs ahead: keystead allows 60 s of skew, no more.
+  { name: 'clock-ahead-90', desc: 'the IdP clock is 90 s ahead: iat = now+90, exp = now+690', claims: (c, x) => { c.iat = x.now + 90; c.exp = x.now + 690; } },
+  { name: 'clock-ahead-30', desc: 'the IdP clock is 30 s ahead: iat = now+30, exp = now+630', claims: (c, x) => { c.iat = x.now + 30; c.exp = x.now + 630; } },
   { name: 'nonce-mismatch', desc: 'nonce = "not-the-nonce"', claims: (c) => { c.nonce = 'not-the-nonce'; } },
   { name: 'missing-nonce', desc: 'no nonce claim although one was sent', claims: (c) => { delete c.nonce; } },
   {

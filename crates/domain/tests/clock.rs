@@ -23,6 +23,7 @@ const T0: i64 = 1_900_000_000;
 
 struct World {
     sessions: Arc<Sessions>,
+    sign_in: Arc<keystead_domain::SignIn>,
     store: Store,
     keys: Arc<dyn KeyProvider>,
     clock: ManualClock,
@@ -60,6 +61,7 @@ async fn world(session_ttl: i64) -> World {
         .unwrap();
     World {
         sessions: services.sessions,
+        sign_in: services.sign_in,
         store,
         keys,
         clock,
@@ -170,4 +172,100 @@ async fn a_session_ends_at_its_lifetime() {
     w.clock.advance(1); // 600 s: expired
     let gone = w.sessions.authenticate_session(&token).await.unwrap_err();
     assert_eq!(gone.code(), ErrorCode::Unauthorized);
+}
+
+/// A sign-in's state lives 10 minutes (SPEC §4): the callback one second
+/// before finds it, one second after does not. The IdP's metadata comes
+/// from the shared cache row, so nothing leaves the process.
+#[tokio::test]
+async fn a_login_state_expires_after_ten_minutes() {
+    use keystead_domain::login::{CallbackParams, StartParams, STATE_TTL_SECS};
+    use keystead_store::{CachedDoc, DocCacheStore, OidcConfigStore};
+    assert_eq!(STATE_TTL_SECS, 600);
+    let w = world(3600).await;
+    let issuer = "https://idp.example.com";
+    let cfg = keystead_store::CustomOidcRow {
+        partner_id: w.partner.clone(),
+        issuer: issuer.into(),
+        client_id: "c".into(),
+        scopes: "openid".into(),
+        auth_method: keystead_model::AuthMethod::None,
+        button_label: "Acme".into(),
+        enabled: true,
+        client_secret_updated_at: None,
+        last_verification: None,
+        created_at: 0,
+        updated_at: 0,
+        allowed_email_domains: Vec::new(),
+        require_verified_email: false,
+        allow_sign_up: true,
+    };
+    w.store.upsert_custom_oidc(&cfg).await.unwrap();
+    w.store
+        .set_allowed_return_urls(&w.partner, &["https://app.example.com/done".into()])
+        .await
+        .unwrap();
+    let doc = serde_json::json!({
+        "issuer": issuer,
+        "authorization_endpoint": "https://idp.example.com/auth",
+        "token_endpoint": "https://idp.example.com/token",
+        "jwks_uri": "https://idp.example.com/jwks",
+    });
+    w.store
+        .put_cached_doc(
+            "https://idp.example.com/.well-known/openid-configuration",
+            &CachedDoc {
+                body: doc.to_string(),
+                fetched_at: T0,
+                expires_at: T0 + 100_000,
+            },
+        )
+        .await
+        .unwrap();
+    let challenge = B64URL.encode(Sha256::digest(VERIFIER.as_bytes()));
+    let start = |state: &str| StartParams {
+        api_key: "pk_1".into(),
+        return_to: "https://app.example.com/done".into(),
+        code_challenge: challenge.clone(),
+        code_challenge_method: "S256".into(),
+        state: Some(state.into()),
+        login_hint: None,
+        via_login_page: false,
+    };
+    // the IdP answers with an error: past the state check, the browser goes
+    // back to the app; with an expired state, nowhere
+    let callback = |location: &str| {
+        let url = url::Url::parse(location).unwrap();
+        let state = url
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .unwrap()
+            .1
+            .into_owned();
+        CallbackParams {
+            state: Some(state),
+            error: Some("access_denied".into()),
+            ..CallbackParams::default()
+        }
+    };
+    for (age, trusted) in [(STATE_TTL_SECS - 1, true), (STATE_TTL_SECS + 1, false)] {
+        let started = w.sign_in.start_login(&start("app")).await.unwrap();
+        w.clock.advance(age);
+        let failure = w
+            .sign_in
+            .finish_login(&callback(&started.location), Some(&started.browser_id))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            failure.back_to.is_some(),
+            trusted,
+            "after {age} s: {failure:?}"
+        );
+        let code = failure.error.code();
+        if trusted {
+            assert_eq!(code, ErrorCode::IdpError);
+        } else {
+            assert_eq!(code, ErrorCode::StateInvalid);
+        }
+    }
 }

@@ -53,6 +53,7 @@ pub async fn run(cfg: ServerConfig, stop_on_stdin_eof: bool) -> anyhow::Result<(
         connect_timeout: Duration::from_millis(cfg.outbound.connect_timeout_ms),
         timeout: Duration::from_millis(cfg.outbound.timeout_ms),
         max_in_flight: cfg.outbound.max_in_flight,
+        lookup: None,
     })
     .map_err(anyhow::Error::msg)?;
 

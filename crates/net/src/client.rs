@@ -5,7 +5,7 @@
 //! checked addresses to the connector. There is no second lookup, so a DNS
 //! answer that changes between check and connect (rebinding) cannot win.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +37,8 @@ pub struct OutboundConfig {
     /// Requests in flight at once; a request waits at most `connect_timeout`
     /// for a slot, then fails with [`FetchError::Busy`].
     pub max_in_flight: usize,
+    /// Name resolution; `None` is the system resolver (tests inject one).
+    pub lookup: Option<NameLookup>,
 }
 
 impl Default for OutboundConfig {
@@ -47,6 +49,7 @@ impl Default for OutboundConfig {
             connect_timeout: Duration::from_millis(5000),
             timeout: Duration::from_millis(10000),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            lookup: None,
         }
     }
 }
@@ -84,6 +87,7 @@ pub struct Outbound {
     slots: Arc<tokio::sync::Semaphore>,
     slot_wait: Duration,
     outcomes: Arc<Outcomes>,
+    lookup: NameLookup,
 }
 
 impl std::fmt::Debug for Outbound {
@@ -114,19 +118,77 @@ impl std::fmt::Display for ResolverFailed {
 }
 impl std::error::Error for ResolverFailed {}
 
+/// How names become addresses: the system resolver, or one a test injects
+/// (so SSRF by name is tested without asking any DNS server).
+#[derive(Clone)]
+pub struct NameLookup(
+    #[allow(clippy::type_complexity)]
+    Arc<
+        dyn Fn(
+                String,
+            ) -> std::pin::Pin<
+                Box<dyn std::future::Future<Output = std::io::Result<Vec<IpAddr>>> + Send>,
+            > + Send
+            + Sync,
+    >,
+);
+
+impl NameLookup {
+    /// The system resolver.
+    pub fn system() -> Self {
+        NameLookup(Arc::new(|host: String| {
+            Box::pin(async move {
+                Ok(tokio::net::lookup_host((host.as_str(), 0))
+                    .await?
+                    .map(|a| a.ip())
+                    .collect())
+            })
+        }))
+    }
+
+    /// A fixed table (tests): unknown names do not resolve.
+    pub fn table(entries: Vec<(&str, Vec<IpAddr>)>) -> Self {
+        let table: Arc<std::collections::HashMap<String, Vec<IpAddr>>> = Arc::new(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        );
+        NameLookup(Arc::new(move |host: String| {
+            let answer = table.get(&host).cloned();
+            Box::pin(async move { answer.ok_or_else(|| std::io::Error::other("no such name")) })
+        }))
+    }
+
+    async fn lookup(&self, host: &str) -> std::io::Result<Vec<IpAddr>> {
+        (self.0)(host.to_string()).await
+    }
+}
+
+impl std::fmt::Debug for NameLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NameLookup")
+    }
+}
+
 struct CheckingResolver {
     allow: Arc<Vec<IpNet>>,
+    lookup: NameLookup,
 }
 
 impl Resolve for CheckingResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let allow = self.allow.clone();
+        let lookup = self.lookup.clone();
         Box::pin(async move {
             let host = name.as_str().to_string();
             // Port 0: reqwest replaces it with the URL's port.
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+            let addrs: Vec<SocketAddr> = lookup
+                .lookup(&host)
                 .await
                 .map_err(|_| Box::new(ResolverFailed) as Box<dyn std::error::Error + Send + Sync>)?
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, 0))
                 .collect();
             if addrs.is_empty() {
                 return Err(Box::new(ResolverFailed) as Box<dyn std::error::Error + Send + Sync>);
@@ -145,6 +207,7 @@ impl Resolve for CheckingResolver {
 impl Outbound {
     pub fn new(cfg: &OutboundConfig) -> Result<Self, String> {
         let allow = Arc::new(cfg.allow_networks.clone());
+        let lookup = cfg.lookup.clone().unwrap_or_else(NameLookup::system);
         let mut builder = reqwest::Client::builder()
             .https_only(true)
             .redirect(Policy::none())
@@ -154,6 +217,7 @@ impl Outbound {
             .user_agent(concat!("keystead/", env!("CARGO_PKG_VERSION")))
             .dns_resolver(Arc::new(CheckingResolver {
                 allow: allow.clone(),
+                lookup: lookup.clone(),
             }));
         if let Some(pem) = &cfg.extra_ca_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
@@ -172,6 +236,7 @@ impl Outbound {
             slots: Arc::new(tokio::sync::Semaphore::new(cfg.max_in_flight.max(1))),
             outcomes: Arc::new(Outcomes::default()),
             slot_wait: cfg.connect_timeout,
+            lookup,
         })
     }
 
@@ -184,9 +249,13 @@ impl Outbound {
             Ok(Target::Ip(_)) => Ok(()),
             Ok(Target::Domain(name)) => {
                 let port = url.port_or_known_default().unwrap_or(443);
-                let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), port))
+                let addrs: Vec<SocketAddr> = self
+                    .lookup
+                    .lookup(&name)
                     .await
                     .map_err(|_| FetchError::Resolve { host: host.clone() })?
+                    .into_iter()
+                    .map(|ip| SocketAddr::new(ip, port))
                     .collect();
                 match addrs.iter().find(|a| !address_allowed(a.ip(), &self.allow)) {
                     Some(bad) => Err(FetchError::NotAllowed {
@@ -440,5 +509,96 @@ mod tests {
                 "{r:?}"
             );
         }
+    }
+
+    /// SSRF by name (SPEC §8): a name that resolves to a private, loopback
+    /// or mixed set of addresses is refused before any connection; the
+    /// resolver is a table, so no DNS server is asked and no traffic leaves.
+    #[tokio::test]
+    async fn names_resolving_to_special_addresses_are_refused_without_connecting() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let out = Outbound::new(&OutboundConfig {
+            lookup: Some(NameLookup::table(vec![
+                ("private.test", vec![ip("10.1.2.3")]),
+                ("loopback.test", vec![ip("127.0.0.1")]),
+                ("v6-loopback.test", vec![ip("::1")]),
+                ("mapped.test", vec![ip("::ffff:192.168.1.1")]),
+                ("link-local.test", vec![ip("169.254.169.254")]),
+                ("mixed.test", vec![ip("93.184.216.34"), ip("10.0.0.1")]),
+                ("public.test", vec![ip("93.184.216.34")]),
+            ])),
+            connect_timeout: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            ..OutboundConfig::default()
+        })
+        .unwrap();
+        for name in [
+            "private.test",
+            "loopback.test",
+            "v6-loopback.test",
+            "mapped.test",
+            "link-local.test",
+            "mixed.test",
+        ] {
+            let url =
+                Url::parse(&format!("https://{name}/.well-known/openid-configuration")).unwrap();
+            let checked = out.check(&url).await;
+            assert!(
+                matches!(checked, Err(FetchError::NotAllowed { .. })),
+                "{name}: {checked:?}"
+            );
+            // the request itself is refused by the resolver: nothing connects
+            let started = std::time::Instant::now();
+            let fetched = out.get(&url, "application/json", 1024).await;
+            assert!(
+                matches!(fetched, Err(FetchError::NotAllowed { .. })),
+                "{name}: {fetched:?}"
+            );
+            assert!(started.elapsed() < Duration::from_millis(500), "{name}");
+            // the error names the host as written, never the address
+            let text = fetched.unwrap_err().to_string();
+            assert!(
+                text.contains(name) && !text.contains("10.") && !text.contains("127.0"),
+                "{text}"
+            );
+        }
+        // a name with only public addresses passes the check (nothing sent)
+        let url = Url::parse("https://public.test/x").unwrap();
+        assert!(out.check(&url).await.is_ok());
+        // an unknown name does not resolve
+        let url = Url::parse("https://nowhere.test/x").unwrap();
+        assert!(matches!(
+            out.check(&url).await,
+            Err(FetchError::Resolve { .. })
+        ));
+        let counts = out.outcome_counts();
+        assert!(counts.contains(&("address_not_allowed", 6)), "{counts:?}");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_times_out_as_configured() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("https://{}/doc", l.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = l.accept().await {
+                held.push(s);
+            }
+        });
+        let out = loopback(4);
+        let started = std::time::Instant::now();
+        let r = out.get(&url, "application/json", 1024).await;
+        assert!(
+            matches!(
+                r,
+                Err(FetchError::Timeout { .. } | FetchError::Connect { .. })
+            ),
+            "{r:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

@@ -7,6 +7,6 @@ mod client;
 
 pub use addr::{address_allowed, check_url, is_global, Rejection, Target};
 pub use client::{
-    FetchError, Outbound, OutboundConfig, Response, DEFAULT_MAX_IN_FLIGHT, MAX_BODY,
+    FetchError, NameLookup, Outbound, OutboundConfig, Response, DEFAULT_MAX_IN_FLIGHT, MAX_BODY,
     MAX_METADATA_BODY,
 };

@@ -128,6 +128,7 @@ const SCENARIOS = [
   // many distinct URLs.
   { name: 'huge-docs', desc: 'discovery and JWKS valid but padded to ~1 MiB each', pad: 1024 * 1024 },
   { name: 'padded-docs', desc: 'discovery and JWKS valid, padded to ~200 KB each (under the 256 KiB cap)', pad: 200 * 1000 },
+  { name: 'discovery-redirect', desc: 'discovery answers 302 to /<scenario>/moved (an RP must not follow: it would fetch a URL nobody checked); GET /<scenario>/_stats counts both', discoveryRedirect: true },
   { name: 'discovery-down', desc: 'discovery answers 503 after 300 ms; GET /<scenario>/_stats counts fetches', discoveryDown: 300 },
   { name: 'discovery-issuer-mismatch', desc: 'advertised issuer = issuer + "x" (discovery, iss param, ID token)', advertisedIssuer: (b) => `${b}x` },
   { name: 'discovery-issuer-trailing-slash', desc: 'advertised issuer = issuer + "/" (discovery, iss param, ID token)', advertisedIssuer: (b) => `${b}/` },
@@ -457,6 +458,10 @@ async function dispatch(req, res) {
     case '/.well-known/openid-configuration':
       if (req.method !== 'GET') break;
       st.hits.discovery += 1;
+      if (sc.discoveryRedirect) {
+        res.writeHead(302, { location: `${base}/moved` });
+        return res.end();
+      }
       if (sc.discoveryDown) {
         await new Promise((r) => { setTimeout(r, sc.discoveryDown); });
         return json(res, 503, { error: 'temporarily_unavailable' });
@@ -466,6 +471,9 @@ async function dispatch(req, res) {
       if (req.method !== 'GET') break;
       st.hits.jwks += 1;
       return json(res, 200, padded(sc, { keys: (await st.keys).jwks }));
+    case '/moved':
+      st.hits.moved = (st.hits.moved ?? 0) + 1;
+      return json(res, 200, discovery(sc, base, x.issuer));
     case '/_stats':
       return json(res, 200, st.hits);
     case '/auth':

@@ -348,3 +348,27 @@ fn sigterm_drains_the_request_in_flight_and_exits() {
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
     assert!(answer.contains("drained"), "{answer}");
 }
+
+/// Redirects are not followed (SPEC §8): a discovery document that answers
+/// 302 fails Verify and sign-in with a sentence naming the redirect, and
+/// the target is never fetched.
+#[test]
+fn redirects_from_the_idp_are_not_followed() {
+    let server = Server::shared();
+    let bad = bad_idp();
+    let issuer = bad.issuer("discovery-redirect");
+    let p = partner(server, &issuer);
+    let stats = |key: &str| bad.stats("discovery-redirect")[key].as_u64().unwrap_or(0);
+    let v = verify(&p);
+    assert_eq!(v.status, 200, "{}", v.text);
+    let discovery = check(&v.json, "discovery");
+    assert_eq!(discovery["status"], "fail", "{discovery}");
+    assert!(
+        discovery["detail"].as_str().unwrap().contains("redirect"),
+        "{discovery}"
+    );
+    let (outcome, _) = Browser::new(server).login(&p, "someone");
+    assert!(outcome.error().is_some(), "{outcome:?}");
+    assert!(stats("discovery") >= 1);
+    assert_eq!(stats("moved"), 0, "the redirect target was fetched");
+}

@@ -128,6 +128,13 @@ const SCENARIOS = [
   // many distinct URLs.
   { name: 'huge-docs', desc: 'discovery and JWKS valid but padded to ~1 MiB each', pad: 1024 * 1024 },
   { name: 'padded-docs', desc: 'discovery and JWKS valid, padded to ~200 KB each (under the 256 KiB cap)', pad: 200 * 1000 },
+  // Discovery documents Verify must fail or warn about (its checks, issue 12).
+  { name: 'verify-http-token-endpoint', desc: 'token_endpoint is http://', discoveryPatch: (d) => { d.token_endpoint = d.token_endpoint.replace('https:', 'http:'); } },
+  { name: 'verify-private-jwks', desc: 'jwks_uri on a private address (10.0.0.1): refused without a connection', discoveryPatch: (d) => { d.jwks_uri = 'https://10.0.0.1/jwks'; } },
+  { name: 'verify-hs-none-only', desc: 'id_token_signing_alg_values_supported = [HS256, none]', discoveryPatch: (d) => { d.id_token_signing_alg_values_supported = ['HS256', 'none']; } },
+  { name: 'verify-no-pkce', desc: 'no code_challenge_methods_supported', discoveryPatch: (d) => { delete d.code_challenge_methods_supported; } },
+  { name: 'verify-openid-scope-only', desc: 'scopes_supported = [openid]', discoveryPatch: (d) => { d.scopes_supported = ['openid']; } },
+  { name: 'verify-post-only', desc: 'token_endpoint_auth_methods_supported = [client_secret_post]', discoveryPatch: (d) => { d.token_endpoint_auth_methods_supported = ['client_secret_post']; } },
   { name: 'discovery-redirect', desc: 'discovery answers 302 to /<scenario>/moved (an RP must not follow: it would fetch a URL nobody checked); GET /<scenario>/_stats counts both', discoveryRedirect: true },
   { name: 'discovery-down', desc: 'discovery answers 503 after 300 ms; GET /<scenario>/_stats counts fetches', discoveryDown: 300 },
   { name: 'discovery-issuer-mismatch', desc: 'advertised issuer = issuer + "x" (discovery, iss param, ID token)', advertisedIssuer: (b) => `${b}x` },
@@ -277,6 +284,12 @@ function padded(sc, doc) {
 }
 
 function discovery(sc, base, issuer) {
+  const d = baseDiscovery(base, issuer);
+  if (sc.discoveryPatch) sc.discoveryPatch(d, base);
+  return d;
+}
+
+function baseDiscovery(base, issuer) {
   return {
     issuer,
     authorization_endpoint: `${base}/auth`,

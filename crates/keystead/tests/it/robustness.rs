@@ -372,3 +372,82 @@ fn redirects_from_the_idp_are_not_followed() {
     assert!(stats("discovery") >= 1);
     assert_eq!(stats("moved"), 0, "the redirect target was fetched");
 }
+
+/// Every Verify failure path on a real (misbehaving) IdP: each finding is
+/// the named check's, as fail or warn, with a sentence saying what is wrong.
+#[test]
+fn verify_names_each_problem_of_a_discovery_document() {
+    let server = Server::shared();
+    let bad = bad_idp();
+    // configured (not enabled: Verify is for before that), secret as given
+    let verified = |scenario: &str, method: &str, secret: Option<&str>| {
+        let p = server.new_partner();
+        let put = p.call(
+            "PUT",
+            "/v1/partner/custom-oidc",
+            Some(
+                serde_json::json!({"issuer": bad.issuer(scenario), "client_id": BAD_CLIENT_ID,
+                                    "button_label": "Acme", "token_endpoint_auth_method": method}),
+            ),
+        );
+        assert_eq!(put.status, 200, "{}", put.text);
+        if let Some(s) = secret {
+            let r = p.call(
+                "PUT",
+                "/v1/partner/custom-oidc/client-secret",
+                Some(serde_json::json!({ "client_secret": s })),
+            );
+            assert_eq!(r.status, 204, "{}", r.text);
+        }
+        let v = verify(&p);
+        assert_eq!(v.status, 200, "{}", v.text);
+        v.json
+    };
+    // the check of exactly this name
+    let named = |v: &Value, name: &str| -> Value {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no check {name}: {v}"))
+    };
+    let expect = |v: &Value, name: &str, status: &str, words: &str| {
+        let c = named(v, name);
+        assert_eq!(c["status"], status, "{name}: {c}");
+        let detail = c["detail"].as_str().unwrap().to_lowercase();
+        assert!(detail.contains(words), "{name}: {c}");
+    };
+    let basic = Some(BAD_CLIENT_SECRET);
+    let v = verified("verify-http-token-endpoint", "client_secret_basic", basic);
+    expect(&v, "token_endpoint", "fail", "https");
+    assert_eq!(v["ok"], false);
+    let v = verified("verify-private-jwks", "client_secret_basic", basic);
+    expect(&v, "jwks_uri", "fail", "not a public address");
+    assert_eq!(named(&v, "jwks_uri")["code"], "address_not_allowed");
+    let v = verified("jwks-enc-only", "client_secret_basic", basic);
+    expect(&v, "jwks", "fail", "none usable");
+    let v = verified("verify-hs-none-only", "client_secret_basic", basic);
+    expect(&v, "id_token_signing_alg", "fail", "");
+    // PKCE: a warning for a confidential client, a failure for a public one
+    let v = verified("verify-no-pkce", "none", None);
+    let pkce = named(&v, "pkce");
+    assert_ne!(pkce["status"], "pass", "{pkce}");
+    let v = verified("verify-openid-scope-only", "client_secret_basic", basic);
+    expect(&v, "scopes", "warn", "email");
+    let v = verified("verify-post-only", "client_secret_basic", basic);
+    expect(
+        &v,
+        "token_endpoint_auth_method",
+        "fail",
+        "client_secret_basic",
+    );
+    // the secret: required by a secret method, not by none
+    let v = verified("good-rs256", "client_secret_basic", None);
+    expect(&v, "client_secret", "fail", "");
+    let v = verified("good-rs256", "none", None);
+    assert_eq!(named(&v, "client_secret")["status"], "pass", "{v}");
+    let v = verified("good-rs256", "client_secret_basic", basic);
+    assert_eq!(v["ok"], true, "{v}");
+}

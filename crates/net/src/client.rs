@@ -474,10 +474,8 @@ mod tests {
         .unwrap()
     }
 
-    #[tokio::test]
-    async fn requests_over_the_in_flight_cap_fail_fast_instead_of_queueing() {
-        // a server that accepts and never answers: each request holds its
-        // slot until the connect timeout (1 s) ends its TLS handshake
+    /// A loopback server that accepts connections and never answers.
+    async fn silent_server() -> Url {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = Url::parse(&format!("https://{}/doc", l.local_addr().unwrap())).unwrap();
         tokio::spawn(async move {
@@ -486,6 +484,14 @@ mod tests {
                 held.push(s);
             }
         });
+        url
+    }
+
+    #[tokio::test]
+    async fn requests_over_the_in_flight_cap_fail_fast_instead_of_queueing() {
+        // a server that accepts and never answers: each request holds its
+        // slot until the connect timeout (1 s) ends its TLS handshake
+        let url = silent_server().await;
         let out = loopback(1);
         let spawn = |out: Outbound, url: Url| {
             tokio::spawn(async move { out.get(&url, "application/json", 1024).await })
@@ -577,14 +583,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_server_that_never_answers_times_out_as_configured() {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = Url::parse(&format!("https://{}/doc", l.local_addr().unwrap())).unwrap();
-        tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((s, _)) = l.accept().await {
-                held.push(s);
-            }
-        });
+        let url = silent_server().await;
         let out = loopback(4);
         let started = std::time::Instant::now();
         let r = out.get(&url, "application/json", 1024).await;

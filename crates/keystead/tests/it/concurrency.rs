@@ -8,13 +8,18 @@ use serde_json::json;
 use crate::browser::{basic_partner, login_to_me, Browser};
 use crate::kit::{postgres_db, Server, ServerOpts};
 
-fn twenty_parallel_first_logins(server: &Server) {
-    let p = basic_partner(server);
+/// Twenty parallel first logins of one identity, the i-th on `servers[i %
+/// len]`: one user and one wallet in the end.
+fn twenty_parallel_first_logins_over(servers: &[&Server], p: &crate::kit::Partner) {
     let hint = keystead_crypto::random_token("twin-")[..18].to_string();
     let results: Vec<(String, String)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..20)
-            .map(|_| {
-                let p = p.clone();
+            .map(|i| {
+                let server = servers[i % servers.len()];
+                let p = crate::kit::Partner {
+                    server: server.url.clone(),
+                    ..p.clone()
+                };
                 let hint = hint.clone();
                 s.spawn(move || {
                     let (_, me) = login_to_me(&Browser::new(server), &p, &hint);
@@ -31,8 +36,12 @@ fn twenty_parallel_first_logins(server: &Server) {
     });
     let users: HashSet<_> = results.iter().map(|r| r.0.clone()).collect();
     let wallets: HashSet<_> = results.iter().map(|r| r.1.clone()).collect();
-    assert_eq!(users.len(), 1, "{results:?}");
-    assert_eq!(wallets.len(), 1, "{results:?}");
+    assert_eq!((users.len(), wallets.len()), (1, 1), "{results:?}");
+}
+
+fn twenty_parallel_first_logins(server: &Server) {
+    let p = basic_partner(server);
+    twenty_parallel_first_logins_over(&[server], &p);
 }
 
 #[test]
@@ -172,32 +181,7 @@ fn sdk_config_follows_a_change_on_another_instance_within_its_bound() {
 fn two_instances_share_first_logins_idempotency_and_the_rate_limit() {
     let (a, b) = two_instances();
     let p = basic_partner(&a);
-    let hint = keystead_crypto::random_token("pair-")[..18].to_string();
-    let results: Vec<(String, String)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..20)
-            .map(|i| {
-                let server = if i % 2 == 0 { &a } else { &b };
-                let p = crate::kit::Partner {
-                    server: server.url.clone(),
-                    ..p.clone()
-                };
-                let hint = hint.clone();
-                s.spawn(move || {
-                    let (_, me) = login_to_me(&Browser::new(server), &p, &hint);
-                    let wallets = me["wallets"].as_array().unwrap();
-                    assert_eq!(wallets.len(), 1, "{me}");
-                    (
-                        me["user"]["id"].as_str().unwrap().to_string(),
-                        wallets[0]["id"].as_str().unwrap().to_string(),
-                    )
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let users: HashSet<_> = results.iter().map(|r| r.0.clone()).collect();
-    let wallets: HashSet<_> = results.iter().map(|r| r.1.clone()).collect();
-    assert_eq!((users.len(), wallets.len()), (1, 1), "{results:?}");
+    twenty_parallel_first_logins_over(&[&a, &b], &p);
 
     let create = |s: &Server, who: &str, key: Option<&str>| {
         let body = json!({"type": "EVM", "userIdentifier": who, "userIdentifierType": "EMAIL"});

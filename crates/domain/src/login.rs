@@ -16,7 +16,9 @@ use keystead_store::{
     CustomOidcRow, FinishLogin, LoginFinished, LoginStateRow, PartnerRow, WalletRow,
     PURPOSE_WALLET_KEY,
 };
-use keystead_store::{OidcConfigStore, PartnerStore, SecretStore, SignInStore, WalletStore};
+use keystead_store::{
+    OidcConfigStore, PartnerStore, SecretStore, SignInStore, TestLoginStore, WalletStore,
+};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -33,7 +35,10 @@ use crate::limits::RateLimiter;
 use crate::metrics::Metrics;
 use crate::sdk_cache::SdkConfigCache;
 use crate::Clock;
+
+mod test_login;
 use keystead_oidc::jose;
+pub use test_login::TEST_LOGIN_TTL_SECS;
 
 pub const STATE_TTL_SECS: i64 = 600;
 pub const LOGIN_CODE_TTL_SECS: i64 = 60;
@@ -221,7 +226,10 @@ pub struct SignIn<S = Store> {
     sdk_cache: Arc<SdkConfigCache>,
 }
 
-impl<S: PartnerStore + OidcConfigStore + SecretStore + SignInStore + WalletStore> SignIn<S> {
+impl<S> SignIn<S>
+where
+    S: PartnerStore + OidcConfigStore + SecretStore + SignInStore + WalletStore + TestLoginStore,
+{
     pub(crate) fn new(
         store: S,
         keys: Arc<dyn KeyProvider>,
@@ -370,6 +378,7 @@ impl<S: PartnerStore + OidcConfigStore + SecretStore + SignInStore + WalletStore
                 created_at: now,
                 expires_at: now + STATE_TTL_SECS,
                 error_to: p.via_login_page.then(|| self.login_page_url(p)),
+                test_id: None,
             })
             .await?;
 
@@ -420,6 +429,18 @@ impl<S: PartnerStore + OidcConfigStore + SecretStore + SignInStore + WalletStore
             .await
             .map_err(|e| no_return(e.into()))?
             .ok_or_else(state_invalid)?;
+        // A test login's state finishes as a test, never as a sign-in.
+        if login.test_id.is_some() {
+            if !self
+                .store
+                .consume_login_state(&login.state_hash, now)
+                .await
+                .map_err(|e| no_return(e.into()))?
+            {
+                return Err(state_invalid());
+            }
+            return Ok(self.finish_test(&login, p, now).await);
+        }
 
         let back = |error: Error| {
             let d = error.detail();
@@ -623,12 +644,11 @@ impl<S: PartnerStore + OidcConfigStore + SecretStore + SignInStore + WalletStore
                 .await?
                 .is_some();
             let claims = match email {
-                Some(e) => {
-                    self.store
-                        .unclaimed_wallets_for_email(partner_id, e)
-                        .await?
-                        > 0
-                }
+                Some(e) => !self
+                    .store
+                    .unclaimed_wallets_for_email(partner_id, e)
+                    .await?
+                    .is_empty(),
                 None => false,
             };
             if !known && !claims {

@@ -89,6 +89,7 @@ async fn signed_in(w: &World, sub: &str, code: &str) {
             created_at: now,
             expires_at: now + 600,
             error_to: None,
+            test_id: None,
         })
         .await
         .unwrap();

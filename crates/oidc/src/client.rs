@@ -71,6 +71,8 @@ impl ClientCredentials {
 pub struct TokenResponse {
     pub id_token: Option<String>,
     pub access_token: Option<SecretString>,
+    /// The scopes granted, when the IdP says (RFC 6749 §5.1).
+    pub scope: Option<String>,
 }
 
 /// An error the IdP sent back to the redirect URI, in words; a redirect
@@ -157,6 +159,7 @@ impl<S: DocStore> Provider<S> {
             return Ok(TokenResponse {
                 id_token: text("id_token"),
                 access_token: text("access_token").map(SecretString::from),
+                scope: text("scope"),
             });
         }
         let err = body

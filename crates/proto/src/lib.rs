@@ -149,6 +149,8 @@ pub enum CheckStatus {
     Pass,
     Warn,
     Fail,
+    /// Could not run because an earlier check failed (test logins).
+    Skip,
 }
 
 impl CheckStatus {
@@ -157,6 +159,7 @@ impl CheckStatus {
             CheckStatus::Pass => "pass",
             CheckStatus::Warn => "warn",
             CheckStatus::Fail => "fail",
+            CheckStatus::Skip => "skip",
         }
     }
 }
@@ -182,4 +185,48 @@ pub struct Verification {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     pub status: String,
+}
+
+/// `POST /v1/partner/custom-oidc/test-logins` (SPEC §11).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TestLoginCreated {
+    pub test_id: String,
+    /// Open it in a browser and sign in at the IdP.
+    pub authorization_url: String,
+    pub expires_at: String,
+}
+
+/// `GET /v1/partner/custom-oidc/test-logins/{test_id}` (SPEC §11).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TestLogin {
+    pub test_id: String,
+    /// `pending`, `passed`, `failed` or `expired`.
+    pub status: String,
+    pub checks: Vec<Check>,
+    /// The ID token's claims merged with userinfo's; never the raw tokens.
+    #[schema(value_type = Object)]
+    pub claims: serde_json::Value,
+    /// For each claim, `id_token` or `userinfo`.
+    pub claim_sources: std::collections::BTreeMap<String, String>,
+    pub outcome: Option<TestOutcome>,
+    pub finished_at: Option<String>,
+}
+
+/// What a real sign-in would have done.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TestOutcome {
+    /// `new` or `existing`.
+    pub user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    pub wallets: Vec<TestWallet>,
+    /// Pregenerated wallets the verified email would claim.
+    pub would_claim: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TestWallet {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub address: String,
 }

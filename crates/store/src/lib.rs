@@ -21,7 +21,7 @@ pub use portal::PortalSessionRow;
 pub use records::*;
 pub use repo::{
     DocCacheStore, OidcConfigStore, PartnerStore, PortalStore, RateStore, SecretStore,
-    SettingStore, SignInStore, WalletStore,
+    SettingStore, SignInStore, TestLoginStore, WalletStore,
 };
 pub use wallets::*;
 

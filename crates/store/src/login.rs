@@ -37,6 +37,23 @@ pub struct LoginStateRow {
     pub expires_at: i64,
     /// The hosted login page this sign-in started on: errors go back there.
     pub error_to: Option<String>,
+    /// The test login this state belongs to (SPEC §11): it only ever
+    /// finishes as a test, and writes nothing of a real sign-in.
+    pub test_id: Option<String>,
+}
+
+/// A test login (SPEC §11) and, once the browser came back, its result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestLoginRow {
+    pub test_id: String,
+    pub partner_id: String,
+    /// `pending`, `passed` or `failed` (`expired` is derived).
+    pub status: String,
+    /// JSON of the checks, claims and outcome.
+    pub result: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub finished_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -237,8 +254,8 @@ impl SignInStore for Store {
     async fn insert_login_state(&self, s: &LoginStateRow) -> Result<()> {
         query(
             "INSERT INTO login_states (state_hash, partner_id, browser_hash, issuer, return_to, \
-             app_state, app_code_challenge, nonce, pkce_verifier, created_at, expires_at, used_at, error_to) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12)",
+             app_state, app_code_challenge, nonce, pkce_verifier, created_at, expires_at, used_at, error_to, test_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12, $13)",
         )
         .bind(&s.state_hash)
         .bind(&s.partner_id)
@@ -252,6 +269,7 @@ impl SignInStore for Store {
         .bind(s.created_at)
         .bind(s.expires_at)
         .bind(&s.error_to)
+        .bind(&s.test_id)
         .execute(self.ephemeral())
         .await?;
         Ok(())
@@ -414,7 +432,7 @@ impl SignInStore for Store {
     ) -> Result<Option<LoginStateRow>> {
         let row = query(
             "SELECT state_hash, partner_id, browser_hash, issuer, return_to, app_state, \
-             app_code_challenge, nonce, pkce_verifier, created_at, expires_at, error_to FROM login_states \
+             app_code_challenge, nonce, pkce_verifier, created_at, expires_at, error_to, test_id FROM login_states \
              WHERE state_hash = $1 AND browser_hash = $2 AND used_at IS NULL AND expires_at > $3",
         )
         .bind(state_hash)
@@ -436,6 +454,7 @@ impl SignInStore for Store {
                 created_at: r.try_get("created_at")?,
                 expires_at: r.try_get("expires_at")?,
                 error_to: r.try_get("error_to")?,
+                test_id: r.try_get("test_id")?,
             })
         })
         .transpose()

@@ -216,6 +216,24 @@ ALTER TABLE custom_oidc ADD COLUMN require_verified_email BIGINT NOT NULL DEFAUL
 ALTER TABLE custom_oidc ADD COLUMN allow_sign_up BIGINT NOT NULL DEFAULT 1
 "#,
     ),
+    (
+        9,
+        // Test logins (SPEC §11): their results; a login state that belongs
+        // to one carries its id and can only ever finish as a test.
+        r#"
+CREATE TABLE test_logins (
+    test_id TEXT PRIMARY KEY,
+    partner_id TEXT NOT NULL REFERENCES partners(id),
+    start_hash TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL,
+    result TEXT,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    finished_at BIGINT
+);
+ALTER TABLE login_states ADD COLUMN test_id TEXT
+"#,
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

@@ -3,8 +3,8 @@
 
 use crate::db::query;
 use crate::records::partner_from;
-use crate::repo::{PortalStore, RateStore};
-use crate::{Backend, PartnerRow, ProjectRow, Result, Store};
+use crate::repo::{PortalStore, RateStore, TestLoginStore};
+use crate::{Backend, PartnerRow, ProjectRow, Result, Store, TestLoginRow};
 
 /// A signed-in developer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,5 +144,86 @@ impl RateStore for Store {
         }
         let wait_ms = (TOKEN - tokens).max(0) / rate;
         Ok(Some(Err((wait_ms as u64).div_ceil(1000).max(1))))
+    }
+}
+
+fn test_login_from(r: &crate::db::Row) -> Result<TestLoginRow> {
+    Ok(TestLoginRow {
+        test_id: r.try_get("test_id")?,
+        partner_id: r.try_get("partner_id")?,
+        status: r.try_get("status")?,
+        result: r.try_get("result")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        finished_at: r.try_get("finished_at")?,
+    })
+}
+
+impl TestLoginStore for Store {
+    async fn insert_test_login(&self, t: &TestLoginRow, start_hash: &str) -> Result<()> {
+        query(
+            "INSERT INTO test_logins (test_id, partner_id, start_hash, status, result, created_at, expires_at, finished_at) \
+             VALUES ($1, $2, $3, $4, NULL, $5, $6, NULL)",
+        )
+        .bind(&t.test_id)
+        .bind(&t.partner_id)
+        .bind(start_hash)
+        .bind(&t.status)
+        .bind(t.created_at)
+        .bind(t.expires_at)
+        .execute(self.ephemeral())
+        .await?;
+        Ok(())
+    }
+
+    async fn test_login(&self, test_id: &str) -> Result<Option<TestLoginRow>> {
+        query(
+            "SELECT test_id, partner_id, status, result, created_at, expires_at, finished_at \
+             FROM test_logins WHERE test_id = $1",
+        )
+        .bind(test_id)
+        .fetch_optional(self.pool())
+        .await?
+        .as_ref()
+        .map(test_login_from)
+        .transpose()
+    }
+
+    async fn pending_test_login_by_start(
+        &self,
+        start_hash: &str,
+        now: i64,
+    ) -> Result<Option<TestLoginRow>> {
+        query(
+            "SELECT test_id, partner_id, status, result, created_at, expires_at, finished_at \
+             FROM test_logins WHERE start_hash = $1 AND status = 'pending' AND expires_at > $2",
+        )
+        .bind(start_hash)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?
+        .as_ref()
+        .map(test_login_from)
+        .transpose()
+    }
+
+    async fn finish_test_login(
+        &self,
+        test_id: &str,
+        status: &str,
+        result: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let done = query(
+            "UPDATE test_logins SET status = $1, result = $2, finished_at = $3 \
+             WHERE test_id = $4 AND status = 'pending'",
+        )
+        .bind(status)
+        .bind(result)
+        .bind(now)
+        .bind(test_id)
+        .execute(self.ephemeral())
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 }

@@ -288,12 +288,12 @@ pub trait DocCacheStore: Send + Sync {
 
 /// Wallets, their sealed keys and the idempotency of their creation.
 pub trait WalletStore: Send + Sync {
-    /// Pregenerated wallets a verified `email` would claim at sign-in.
+    /// The pregenerated wallets a verified `email` would claim at sign-in.
     fn unclaimed_wallets_for_email(
         &self,
         partner_id: &str,
         email: &str,
-    ) -> impl Future<Output = Result<i64>> + Send;
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
 
     fn wallet(&self, id: &str) -> impl Future<Output = Result<Option<WalletRow>>> + Send;
 
@@ -374,4 +374,34 @@ pub trait RateStore: Send + Sync {
         burst: f64,
         now_ms: i64,
     ) -> impl Future<Output = Result<Option<std::result::Result<(), u64>>>> + Send;
+}
+
+/// Test logins (SPEC §11).
+pub trait TestLoginStore: Send + Sync {
+    fn insert_test_login(
+        &self,
+        t: &TestLoginRow,
+        start_hash: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    fn test_login(
+        &self,
+        test_id: &str,
+    ) -> impl Future<Output = Result<Option<TestLoginRow>>> + Send;
+
+    /// The pending, unexpired test a start link (by its hash) opens.
+    fn pending_test_login_by_start(
+        &self,
+        start_hash: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<Option<TestLoginRow>>> + Send;
+
+    /// Stores a test's result once; `false` if it was not pending.
+    fn finish_test_login(
+        &self,
+        test_id: &str,
+        status: &str,
+        result: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<bool>> + Send;
 }

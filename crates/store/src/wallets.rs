@@ -30,16 +30,22 @@ pub enum WalletInsert {
 }
 
 impl WalletStore for Store {
-    async fn unclaimed_wallets_for_email(&self, partner_id: &str, email: &str) -> Result<i64> {
-        Ok(query(
-            "SELECT COUNT(*) FROM wallets WHERE partner_id = $1 AND user_identifier_type = 'EMAIL' \
-             AND user_identifier = $2 AND user_id IS NULL",
+    async fn unclaimed_wallets_for_email(
+        &self,
+        partner_id: &str,
+        email: &str,
+    ) -> Result<Vec<String>> {
+        query(
+            "SELECT id FROM wallets WHERE partner_id = $1 AND user_identifier_type = 'EMAIL' \
+             AND user_identifier = $2 AND user_id IS NULL ORDER BY id",
         )
         .bind(partner_id)
         .bind(email)
-        .scalar(self.pool())
+        .fetch_all(self.pool())
         .await?
-        .unwrap_or(0))
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect()
     }
 
     async fn wallet(&self, id: &str) -> Result<Option<WalletRow>> {

@@ -55,6 +55,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/auth/custom_oidc/start", get(start))
         .route("/auth/custom_oidc/callback", get(callback))
+        .route("/auth/custom_oidc/test-start", get(test_start))
+        .route("/auth/custom_oidc/test-result", get(test_result))
         .method_not_allowed_fallback(crate::routes::method_not_allowed)
         .merge(api)
 }
@@ -179,8 +181,16 @@ impl StartQuery {
     responses((status = 302, description = "to the IdP's authorization endpoint"), (status = 400, description = "error page")))]
 pub async fn start(State(s): State<Arc<SignIn>>, Query(q): Query<StartQuery>) -> Response {
     match s.start_login(&q.params()).await {
-        Ok(started) => {
-            let set = if https(&s) {
+        Ok(started) => to_the_idp(&s, &started),
+        Err(e) => error_page(&e),
+    }
+}
+
+/// The browser to the IdP, bound to this browser by a cookie minted here.
+fn to_the_idp(s: &SignIn, started: &keystead_domain::login::Started) -> Response {
+    {
+        {
+            let set = if https(s) {
                 // `__Host-` demands Path=/ and Secure.
                 format!(
                     "{BROWSER_COOKIE_HOST}={}; Path=/; Max-Age={STATE_TTL_SECS}; HttpOnly; SameSite=Lax; Secure",
@@ -204,8 +214,64 @@ pub async fn start(State(s): State<Arc<SignIn>>, Query(q): Query<StartQuery>) ->
             }
             r
         }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct TestStartQuery {
+    t: Option<String>,
+    /// Passed on to the IdP (pre-fills or picks the account there).
+    login_hint: Option<String>,
+}
+
+#[utoipa::path(get, path = "/auth/custom_oidc/test-start", tag = "public",
+    params(("t" = String, Query, description = "the start token of a test login")),
+    responses((status = 302, description = "to the IdP"), (status = 400, description = "error page")))]
+pub async fn test_start(State(s): State<Arc<SignIn>>, Query(q): Query<TestStartQuery>) -> Response {
+    match s
+        .start_test_login(q.t.as_deref().unwrap_or(""), q.login_hint.as_deref())
+        .await
+    {
+        Ok(started) => to_the_idp(&s, &started),
         Err(e) => error_page(&e),
     }
+}
+
+#[derive(Deserialize, Default)]
+pub struct TestResultQuery {
+    test_id: Option<String>,
+}
+
+/// The result page of a test login: its status and every check (the
+/// claims are in the API's answer only).
+pub async fn test_result(
+    State(s): State<Arc<SignIn>>,
+    Query(q): Query<TestResultQuery>,
+) -> Response {
+    let id = q.test_id.unwrap_or_default();
+    let t = match s.test_login_page(&id).await {
+        Ok(t) => t,
+        Err(e) => return error_page(&e),
+    };
+    let mut body = format!(
+        "<h1>Test sign-in: {}</h1><p class=\"muted\">Nothing was written: no user, wallet or session. \
+         The same result is in <code>keystead oidc test-login</code> and the API.</p><ul>",
+        escape(&t.status)
+    );
+    for c in &t.checks {
+        body.push_str(&format!(
+            "<li><strong>{}</strong> <code>{}</code>: {}{}</li>",
+            c.status.as_str(),
+            escape(&c.name),
+            escape(&c.detail),
+            c.hint
+                .as_deref()
+                .map(|h| format!(" <span class=\"muted\">Hint: {}</span>", escape(h)))
+                .unwrap_or_default()
+        ));
+    }
+    body.push_str("</ul>");
+    crate::pages::page(StatusCode::OK, crate::pages::layout("Test sign-in", &body))
 }
 
 #[derive(Deserialize, Default)]

@@ -39,6 +39,14 @@ pub fn routes() -> Router<AppState> {
             put(put_client_secret).delete(delete_client_secret),
         )
         .route("/v1/partner/custom-oidc/verify", post(verify_custom_oidc))
+        .route(
+            "/v1/partner/custom-oidc/test-logins",
+            post(create_test_login),
+        )
+        .route(
+            "/v1/partner/custom-oidc/test-logins/{id}",
+            get(get_test_login),
+        )
         .method_not_allowed_fallback(method_not_allowed)
         // Browser-called routes set their 405 before their CORS layer, so
         // the layer still answers preflights (OPTIONS) for them.
@@ -75,6 +83,9 @@ pub fn routes() -> Router<AppState> {
         crate::login::start,
         crate::login::callback,
         crate::pages::login_page,
+        crate::login::test_start,
+        create_test_login,
+        get_test_login,
         crate::login::create_session,
         crate::login::me,
         crate::login::session_jwt,
@@ -280,6 +291,31 @@ async fn verify_custom_oidc(
     State(s): State<Arc<Verify>>,
 ) -> ApiResult<Json<proto::Verification>> {
     Ok(Json(s.verify_custom_oidc(&p).await?))
+}
+
+#[utoipa::path(post, path = "/v1/partner/custom-oidc/test-logins", tag = "partner",
+    responses((status = 201, body = proto::TestLoginCreated),
+              (status = 400, body = proto::ErrorBody, description = "a secret method without a stored secret"),
+              (status = 404, body = proto::ErrorBody, description = "custom_oidc_not_configured")))]
+async fn create_test_login(
+    Partner(p): Partner,
+    State(s): State<Arc<keystead_domain::SignIn>>,
+) -> ApiResult<(StatusCode, Json<proto::TestLoginCreated>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.create_test_login(&p.partner.id).await?),
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/partner/custom-oidc/test-logins/{id}", tag = "partner",
+    params(("id" = String, Path)),
+    responses((status = 200, body = proto::TestLogin), (status = 404, body = proto::ErrorBody)))]
+async fn get_test_login(
+    Partner(p): Partner,
+    State(s): State<Arc<keystead_domain::SignIn>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<proto::TestLogin>> {
+    Ok(Json(s.test_login(&p.partner.id, &id).await?))
 }
 
 #[cfg(test)]

@@ -165,6 +165,7 @@ pub(super) fn render_verification(v: &Value) -> String {
             CheckStatus::Pass => "PASS",
             CheckStatus::Warn => "WARN",
             CheckStatus::Fail => "FAIL",
+            CheckStatus::Skip => "SKIP",
         };
         out.push_str(&format!("{status}  {:<width$}  {}", c.name, c.detail));
         if let Some(code) = c.code {

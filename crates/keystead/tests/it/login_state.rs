@@ -98,6 +98,7 @@ fn expired_state_is_rejected() {
         created_at: now - 700,
         expires_at: now - 100,
         error_to: None,
+        test_id: None,
     }))
     .unwrap();
     let url = format!(

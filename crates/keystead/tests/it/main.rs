@@ -23,4 +23,5 @@ mod robustness;
 mod rp_negative;
 mod secrets;
 mod signin_rules;
+mod test_login;
 mod wallets;

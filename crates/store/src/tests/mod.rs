@@ -158,7 +158,7 @@ async fn migrations_are_idempotent(store: &Store) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(n, 8);
+    assert_eq!(n, 9);
 }
 
 /// A database written by the earlier storage layer (sqlx's `Any` driver

@@ -17,6 +17,7 @@ fn state(hash: &str, now: i64) -> LoginStateRow {
         created_at: now,
         expires_at: now + 600,
         error_to: None,
+        test_id: None,
     }
 }
 

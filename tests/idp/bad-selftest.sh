@@ -208,7 +208,7 @@ showauth() { local u; u=$(cat "$1.redirect"); u=${u#"$CB"}; echo "  auth ->    $
 "${C[@]}" "$BASE/_scenarios" > scenarios.json
 SCENARIOS=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(0,"utf8")).join(" "))' < scenarios.json)
 echo "scenarios ($(wc -w <<< "$SCENARIOS")): $SCENARIOS"
-check "42 scenarios listed" [ "$(wc -w <<< "$SCENARIOS")" -eq 42 ]
+check "44 scenarios listed" [ "$(wc -w <<< "$SCENARIOS")" -eq 44 ]
 
 echo; echo "== good-rs256 (control)"
 login good-rs256 g1; showauth g1; jwt show g1

@@ -98,6 +98,7 @@ const SCENARIOS = [
   { name: 'iat-future', desc: 'iat = now+600 (exp = now+900, so exp > iat)', claims: (c, x) => { c.iat = x.now + 600; c.exp = x.now + 900; } },
   // An IdP whose clock runs ahead: keystead allows 60 s of skew, no more.
   { name: 'clock-ahead-90', desc: 'the IdP clock is 90 s ahead: iat = now+90, exp = now+690', claims: (c, x) => { c.iat = x.now + 90; c.exp = x.now + 690; } },
+  { name: 'clock-ahead-300', desc: 'the IdP clock is 5 minutes ahead: iat = now+300, exp = now+900', claims: (c, x) => { c.iat = x.now + 300; c.exp = x.now + 900; } },
   { name: 'clock-ahead-30', desc: 'the IdP clock is 30 s ahead: iat = now+30, exp = now+630', claims: (c, x) => { c.iat = x.now + 30; c.exp = x.now + 630; } },
   { name: 'nonce-mismatch', desc: 'nonce = "not-the-nonce"', claims: (c) => { c.nonce = 'not-the-nonce'; } },
   { name: 'missing-nonce', desc: 'no nonce claim although one was sent', claims: (c) => { delete c.nonce; } },
@@ -112,6 +113,14 @@ const SCENARIOS = [
     keys: async () => {
       const [k1, k2] = await Promise.all([rsaKey(undefined), rsaKey(undefined)]);
       return { signing: k2, jwks: [publicJwk(k1), publicJwk(k2)] };
+    },
+  },
+  {
+    name: 'unknown-kid',
+    desc: 'signed by RSA key kid rsa-unknown, which is not in the JWKS (it lists rsa-1 only)',
+    keys: async () => {
+      const [listed, other] = await Promise.all([rsaKey('rsa-1'), rsaKey('rsa-unknown')]);
+      return { signing: other, jwks: [publicJwk(listed)] };
     },
   },
   {

@@ -22,7 +22,7 @@ struct Histogram {
     count: u64,
 }
 
-const HELP: [(&str, &str); 7] = [
+const HELP: [(&str, &str); 8] = [
     (
         "keystead_http_requests_total",
         "HTTP requests, by route template, method and status code.",
@@ -30,6 +30,10 @@ const HELP: [(&str, &str); 7] = [
     (
         "keystead_logins_total",
         "Custom OIDC sign-ins that reached the callback, by result (ok or an error code).",
+    ),
+    (
+        "keystead_test_logins_total",
+        "Test logins (SPEC §11) that came back, by result (passed or failed); never counted as sign-ins.",
     ),
     (
         "keystead_sessions_created_total",

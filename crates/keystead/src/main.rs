@@ -110,6 +110,18 @@ pub enum OidcCmd {
     ClearSecret,
     /// Run live checks against the IdP; exit 1 if any check fails.
     Verify,
+    /// Sign in once for real, as a test: prints a URL to open in a browser,
+    /// waits for the result and prints every check; writes no user, wallet
+    /// or session. Exit 1 if a check fails.
+    #[command(name = "test-login")]
+    TestLogin {
+        /// Print the URL and the test's id, and return at once.
+        #[arg(long = "no-wait")]
+        no_wait: bool,
+        /// Wait for (or show) the result of an earlier test login.
+        #[arg(long = "id")]
+        id: Option<String>,
+    },
     /// Remove the configuration and its secret.
     Remove,
 }

@@ -78,6 +78,8 @@ pub enum FetchError {
 pub struct Response {
     pub status: u16,
     pub body: Vec<u8>,
+    /// The `Location` header of a redirect (never followed).
+    pub location: Option<String>,
 }
 
 #[derive(Clone)]
@@ -303,6 +305,19 @@ impl Outbound {
         self.send(url, req, MAX_BODY).await
     }
 
+    /// A browser-like GET of a page (the IdP's authorization endpoint) to
+    /// see how it answers: at most `max_body` bytes of the body are kept,
+    /// the rest is not read (a page, unlike a document, may be cut).
+    pub async fn probe_page(&self, url: &Url, max_body: usize) -> Result<Response, FetchError> {
+        let req = self
+            .client
+            .get(url.clone())
+            .header("accept", "text/html,application/xhtml+xml");
+        let result = self.send_inner(url, req, max_body, true).await;
+        self.outcomes.count(&result);
+        result
+    }
+
     pub async fn get_bearer(&self, url: &Url, token: &str) -> Result<Response, FetchError> {
         self.send(
             url,
@@ -321,7 +336,7 @@ impl Outbound {
         req: reqwest::RequestBuilder,
         max_body: usize,
     ) -> Result<Response, FetchError> {
-        let result = self.send_inner(url, req, max_body).await;
+        let result = self.send_inner(url, req, max_body, false).await;
         self.outcomes.count(&result);
         result
     }
@@ -338,6 +353,7 @@ impl Outbound {
         url: &Url,
         req: reqwest::RequestBuilder,
         max_body: usize,
+        cut: bool,
     ) -> Result<Response, FetchError> {
         let host = host_of(url);
         // IP literals and scheme/userinfo are checked here; reqwest only
@@ -355,17 +371,30 @@ impl Outbound {
             host: host.clone(),
             limit: max_body,
         };
-        if resp.content_length().is_some_and(|n| n > max_body as u64) {
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if !cut && resp.content_length().is_some_and(|n| n > max_body as u64) {
             return Err(too_large());
         }
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| classify(&host, &e))? {
             if body.len() + chunk.len() > max_body {
+                if cut {
+                    body.extend_from_slice(&chunk[..max_body - body.len()]);
+                    break;
+                }
                 return Err(too_large());
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Response { status, body })
+        Ok(Response {
+            status,
+            body,
+            location,
+        })
     }
 }
 

@@ -176,9 +176,11 @@ impl<S: DocStore> Provider<S> {
             "invalid_client" | "unauthorized_client" => OidcError::with_hint(
                 Kind::TokenExchange,
                 format!(
-                    "the IdP refused keystead's client credentials ({err}); check the token endpoint auth method (now {method}) and the client secret"
+                    "the IdP refused keystead's client credentials ({err}{}); check the token endpoint auth method (now {method}) and the client secret",
+                    if desc.is_empty() { String::new() } else { format!(": {desc}") }
                 ),
-                "compare `keystead oidc show` with the client at your IdP, and set the secret again with `keystead oidc set-secret`",
+                "a client at the IdP is registered for one auth method (client_secret_basic, client_secret_post, or none for a public client) and keystead must use that one: \
+                 compare `keystead oidc show` with the client at your IdP, and set the secret again with `keystead oidc set-secret`",
             ),
             "invalid_grant" => OidcError::new(
                 Kind::TokenExchange,

@@ -189,18 +189,19 @@ impl TestLoginStore for Store {
         .transpose()
     }
 
-    async fn pending_test_login_by_start(
+    async fn take_test_login_start(
         &self,
         start_hash: &str,
         now: i64,
     ) -> Result<Option<TestLoginRow>> {
         query(
-            "SELECT test_id, partner_id, status, result, created_at, expires_at, finished_at \
-             FROM test_logins WHERE start_hash = $1 AND status = 'pending' AND expires_at > $2",
+            "UPDATE test_logins SET start_hash = 'used:' || test_id \
+             WHERE start_hash = $1 AND status = 'pending' AND expires_at > $2 \
+             RETURNING test_id, partner_id, status, result, created_at, expires_at, finished_at",
         )
         .bind(start_hash)
         .bind(now)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.ephemeral())
         .await?
         .as_ref()
         .map(test_login_from)

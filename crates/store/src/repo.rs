@@ -389,8 +389,9 @@ pub trait TestLoginStore: Send + Sync {
         test_id: &str,
     ) -> impl Future<Output = Result<Option<TestLoginRow>>> + Send;
 
-    /// The pending, unexpired test a start link (by its hash) opens.
-    fn pending_test_login_by_start(
+    /// The pending, unexpired test a start link (by its hash) opens; the
+    /// link is used up (it works once).
+    fn take_test_login_start(
         &self,
         start_hash: &str,
         now: i64,

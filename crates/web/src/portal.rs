@@ -55,6 +55,10 @@ pub fn routes() -> Router<AppState> {
             post(verify),
         )
         .route(
+            "/portal/projects/{project}/keys/{key}/authentication/test-login",
+            post(test_login),
+        )
+        .route(
             "/portal/projects/{project}/keys/{key}/authentication/return-urls",
             post(save_return_urls),
         )
@@ -146,6 +150,17 @@ struct MessagePage<'a> {
     csrf: &'a str,
     heading: &'a str,
     text: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "portal/test_login.html")]
+struct TestLoginPage<'a> {
+    signed_in: Option<&'a str>,
+    csrf: &'a str,
+    url: &'a str,
+    test_id: &'a str,
+    failed: bool,
+    back: &'a str,
 }
 
 fn message(
@@ -806,6 +821,59 @@ async fn verify(
     match v.verify_custom_oidc(&sc.auth).await {
         // The result is stored as the last verification and shown there.
         Ok(_) => saved(&sc, "verify"),
+        Err(e) => {
+            let errors = CardErrors {
+                general: Some(e.detail().message),
+                ..CardErrors::default()
+            };
+            let status =
+                StatusCode::from_u16(e.code().http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            render_auth(&s, &sc, None, errors, None, status, None).await
+        }
+    }
+}
+
+/// `Test sign-in`: a test login (SPEC §11) and a link to start it; the
+/// browser lands on the result page.
+async fn test_login(
+    State(s): State<AppState>,
+    dev: Dev,
+    Path((project, key)): Path<(String, String)>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    let sc = match posted(&s, dev, &project, &key, &f.csrf).await {
+        Ok(sc) => sc,
+        Err(r) => return r,
+    };
+    match s
+        .services
+        .sign_in
+        .create_test_login(&sc.auth.partner.id)
+        .await
+    {
+        // A link, not a redirect: the portal's CSP (`form-action 'self'`)
+        // rightly stops a form post from being redirected to the IdP.
+        Ok(created) => {
+            // refused before the browser went (the probe of the IdP)
+            let failed = s
+                .services
+                .sign_in
+                .test_login(&sc.auth.partner.id, &created.test_id)
+                .await
+                .is_ok_and(|t| t.status == "failed");
+            html(
+                StatusCode::OK,
+                TestLoginPage {
+                    signed_in: Some(sc.dev.email.as_str()),
+                    csrf: &sc.dev.csrf_token,
+                    failed,
+                    url: &created.authorization_url,
+                    test_id: &created.test_id,
+                    back: &sc.base,
+                }
+                .render(),
+            )
+        }
         Err(e) => {
             let errors = CardErrors {
                 general: Some(e.detail().message),

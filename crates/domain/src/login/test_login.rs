@@ -72,7 +72,8 @@ impl Report {
     }
     fn fail(&mut self, name: &str, e: &Error) {
         let d = e.detail();
-        self.set(name, CheckStatus::Fail, d.message, d.hint, Some(d.code));
+        let hint = d.hint.or_else(|| default_hint(name).map(str::to_string));
+        self.set(name, CheckStatus::Fail, d.message, hint, Some(d.code));
     }
     /// The checks in their fixed order; those not reached are `skip`.
     fn finish(mut self) -> Vec<Check> {
@@ -93,22 +94,54 @@ impl Report {
     }
 }
 
+/// What to change when a check fails and its error brings no hint of its
+/// own.
+fn default_hint(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "discovery" => "run `keystead oidc verify` for the details of the discovery document",
+        "authorization_response" => "the IdP refused the sign-in: check the client id, the redirect URI registered at the IdP and the scopes",
+        "iss_parameter" => "the iss the IdP sends back (RFC 9207) must be the configured issuer exactly; check the issuer in `keystead oidc show`",
+        "token_exchange" => "compare the token endpoint auth method and the client secret with the client at your IdP",
+        "id_token_signature" => "the ID token must be signed with a key the IdP publishes at its jwks_uri, with an asymmetric algorithm (RS256, PS256, ES256, EdDSA); check the client's ID token signing algorithm at the IdP",
+        "id_token_issuer" => "the ID token's iss must be the configured issuer exactly; check the issuer in `keystead oidc show`",
+        "id_token_audience" => "the ID token's aud must contain the configured client id: check that keystead's client id is the one the IdP issued for this client",
+        "id_token_times" => "set the IdP's clock right (NTP): keystead allows 60 s of difference",
+        "nonce" => "the IdP must return the nonce of the authorization request in the ID token unchanged",
+        "subject" => "the ID token needs a sub claim of 1 to 255 characters that never changes for a user",
+        "userinfo" => "userinfo must answer for the same sub as the ID token (OpenID Connect Core 5.3.2)",
+        _ => return None,
+    })
+}
+
 /// Which named check an ID token refusal belongs to, by what it says.
 fn id_token_check(message: &str) -> &'static str {
     let m = message.to_ascii_lowercase();
-    if m.contains("nonce") {
+    let has = |words: &[&str]| words.iter().any(|w| m.contains(w));
+    if has(&["nonce"]) {
         "nonce"
-    } else if m.contains("sub") && !m.contains("subject") || m.contains("subject") {
-        "subject"
-    } else if m.contains("aud") || m.contains("azp") {
-        "id_token_audience"
-    } else if m.contains("iss") {
-        "id_token_issuer"
-    } else if m.contains("exp") || m.contains("iat") || m.contains("future") || m.contains("time") {
+    } else if has(&["iat", "exp", "future", "nbf", "clock", "not valid yet"]) {
         "id_token_times"
+    } else if has(&["aud", "azp"]) {
+        "id_token_audience"
+    } else if has(&["iss"]) {
+        "id_token_issuer"
+    } else if has(&[" sub"]) {
+        "subject"
     } else {
         "id_token_signature"
     }
+}
+
+/// The `iat` of an ID token whose signature verified but whose times did
+/// not: the IdP's clock, to measure the skew.
+fn unverified_iat(id_token: &str) -> Option<i64> {
+    use base64::Engine;
+    let payload = id_token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("iat").and_then(Value::as_f64).map(|f| f as i64)
 }
 
 impl<S> SignIn<S>
@@ -149,14 +182,69 @@ where
         self.store
             .insert_test_login(&row, &token_hash(&start))
             .await?;
+        let mut authorization_url = format!(
+            "{}/auth/custom_oidc/test-start?t={start}",
+            self.config.issuer_url()
+        );
+        // What can be found out before the browser goes: the discovery
+        // document, and how the IdP answers the authorization request (an
+        // IdP that refuses it never comes back to keystead).
+        if let Some(checks) = self.precheck(&config).await {
+            let result = json!({
+                "checks": checks,
+                "claims": {},
+                "claim_sources": {},
+                "outcome": null,
+            });
+            self.store
+                .finish_test_login(&test_id, "failed", &result.to_string(), now)
+                .await?;
+            authorization_url = self.test_result_url(&test_id);
+        }
         Ok(proto::TestLoginCreated {
-            authorization_url: format!(
-                "{}/auth/custom_oidc/test-start?t={start}",
-                self.config.issuer_url()
-            ),
+            authorization_url,
             test_id,
             expires_at: rfc3339(row.expires_at),
         })
+    }
+
+    /// The checks that fail before the browser goes, if any: the discovery
+    /// document, then a server-side probe of the authorization request.
+    async fn precheck(&self, config: &keystead_store::CustomOidcRow) -> Option<Vec<Check>> {
+        let mut r = Report::new();
+        let meta = match self.idp.metadata(&config.issuer).await {
+            Ok(m) => m,
+            Err(e) => {
+                r.fail("discovery", &e.into());
+                return Some(r.finish());
+            }
+        };
+        let probe = self
+            .idp
+            .probe_authorization(
+                &meta,
+                &keystead_oidc::ProbeRequest {
+                    client_id: &config.client_id,
+                    redirect_uri: &self.config.redirect_uri(),
+                    scopes: &config.scopes,
+                },
+            )
+            .await;
+        match probe {
+            keystead_oidc::AuthorizationProbe::Refused(e) => {
+                r.pass(
+                    "discovery",
+                    format!(
+                        "the discovery document of {} passed its checks",
+                        config.issuer
+                    ),
+                );
+                r.fail("authorization_response", &e.into());
+                Some(r.finish())
+            }
+            keystead_oidc::AuthorizationProbe::Accepted(_)
+            | keystead_oidc::AuthorizationProbe::Unknown(_) => None,
+        }
     }
 
     /// `GET /auth/custom_oidc/test-start`: the browser's side of a test
@@ -165,7 +253,7 @@ where
         let now = self.now();
         let test = self
             .store
-            .pending_test_login_by_start(&token_hash(start), now)
+            .take_test_login_start(&token_hash(start), now)
             .await?
             .ok_or_else(|| {
                 Error::new(
@@ -241,6 +329,8 @@ where
             "outcome": outcome,
         });
         let status = if failed { "failed" } else { "passed" };
+        self.metrics
+            .inc("keystead_test_logins_total", format!("result=\"{status}\""));
         if let Err(e) = self
             .store
             .finish_test_login(&test_id, status, &result.to_string(), now)
@@ -441,7 +531,21 @@ where
                 for n in before {
                     r.pass(n, "passed");
                 }
-                r.fail(name, &e.into());
+                let mut e: Error = e.into();
+                if name == "id_token_times" {
+                    if let Some(iat) = unverified_iat(id_token) {
+                        e = Error::with_hint(
+                            ErrorCode::IdTokenInvalid,
+                            format!(
+                                "{}; the IdP's clock differs from keystead's by {} s (iat {iat}, keystead's time {now})",
+                                e.detail().message,
+                                iat - now
+                            ),
+                            "set the IdP's clock right (NTP): keystead allows 60 s of difference",
+                        );
+                    }
+                }
+                r.fail(name, &e);
                 return done(r, claims, sources, None);
             }
         };
@@ -551,7 +655,19 @@ where
         };
         match self.check_rules(&config, &login.partner_id, &who).await {
             Ok(()) => r.pass("sign_in_rules", "the sign-in rules admit this user"),
-            Err(e) => r.fail("sign_in_rules", &e),
+            Err(e) => {
+                let d = e.detail();
+                r.fail(
+                    "sign_in_rules",
+                    &Error::with_hint(
+                        d.code,
+                        d.message,
+                        "a real sign-in of this user ends with sign_in_not_allowed and writes nothing; \
+                         if the user should get in, change the rule (allowed_email_domains, require_verified_email, allow_sign_up) \
+                         or what the IdP releases for them",
+                    ),
+                );
+            }
         }
         let outcome = self.would_happen(&login.partner_id, &who).await.ok();
         done(r, claims, sources, outcome)

@@ -524,6 +524,7 @@ async fn oidc(ctx: &Context, cmd: &OidcCmd) -> CliResult {
                 });
             }
         }
+        OidcCmd::TestLogin { no_wait, id } => test_login(ctx, *no_wait, id.as_deref()).await?,
         OidcCmd::Remove => {
             let v = ctx.partner(Method::DELETE, PATH, None).await?;
             ctx.print(&v, |_| {
@@ -532,6 +533,80 @@ async fn oidc(ctx: &Context, cmd: &OidcCmd) -> CliResult {
         }
     }
     Ok(())
+}
+
+/// `keystead oidc test-login`: create a test login (or take `id`), show
+/// its URL, wait for the browser to come back, print every check.
+async fn test_login(ctx: &Context, no_wait: bool, id: Option<&str>) -> CliResult {
+    let id = match id {
+        Some(id) => id.to_string(),
+        None => {
+            let created = ctx
+                .partner(
+                    Method::POST,
+                    "/v1/partner/custom-oidc/test-logins",
+                    Some(&serde_json::json!({})),
+                )
+                .await?;
+            let url = s(&created, "authorization_url");
+            let id = s(&created, "test_id");
+            if no_wait {
+                ctx.print(&created, |_| {
+                    format!(
+                        "Open this URL in a browser and sign in at your IdP (it expires at {}):\n\n  {url}\n\n\
+                         Nothing is written: no user, wallet or session. For the result:\n  keystead oidc test-login --id {id}",
+                        s(&created, "expires_at")
+                    )
+                });
+                return Ok(());
+            }
+            // the URL goes to stderr with --json, so stdout is one JSON value
+            let say = format!(
+                "Open this URL in a browser and sign in at your IdP:\n\n  {url}\n\nNothing is written: no user, wallet or session."
+            );
+            if ctx.json {
+                eprintln!("{say}");
+            } else {
+                out(&say);
+            }
+            id
+        }
+    };
+    let path = format!("/v1/partner/custom-oidc/test-logins/{}", path_segment(&id));
+    let spinner = std::io::stderr().is_terminal();
+    let frames = ['|', '/', '-', '\\'];
+    let mut tick = 0usize;
+    let v = loop {
+        let v = ctx.partner(Method::GET, &path, None).await?;
+        if s(&v, "status") != "pending" || no_wait {
+            break v;
+        }
+        if spinner {
+            eprint!(
+                "\r{} waiting for the sign-in at the IdP…",
+                frames[tick % frames.len()]
+            );
+        } else if tick == 0 {
+            eprintln!("waiting for the sign-in at the IdP…");
+        }
+        tick += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    if spinner && tick > 0 {
+        eprint!("\r{}\r", " ".repeat(40));
+    }
+    ctx.print(&v, render_test_login);
+    match s(&v, "status").as_str() {
+        "passed" => Ok(()),
+        status => Err(Failure {
+            code: 1,
+            message: if ctx.json {
+                String::new()
+            } else {
+                format!("test login {status}")
+            },
+        }),
+    }
 }
 
 async fn admin(ctx: &Context, cmd: &AdminCmd) -> CliResult {

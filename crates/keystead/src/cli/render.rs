@@ -158,9 +158,74 @@ pub(super) fn render_verification(v: &Value) -> String {
     let Ok(ver) = serde_json::from_value::<proto::Verification>(v.clone()) else {
         return v.to_string();
     };
-    let width = ver.checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    let mut out = render_checks(&ver.checks);
+    out.push_str(&format!(
+        "{} at {}",
+        if ver.ok {
+            "ok: no check failed"
+        } else {
+            "NOT OK: at least one check failed"
+        },
+        ver.checked_at
+    ));
+    out
+}
+
+/// The result of a test login: every check, then what a real sign-in
+/// would have done.
+pub(super) fn render_test_login(v: &Value) -> String {
+    let Ok(t) = serde_json::from_value::<proto::TestLogin>(v.clone()) else {
+        return v.to_string();
+    };
+    if t.status == "pending" || t.status == "expired" {
+        return format!("test login {}: {}", t.test_id, t.status);
+    }
+    let mut out = render_checks(&t.checks);
+    if let Some(o) = &t.outcome {
+        out.push_str(&format!(
+            "\nA real sign-in would: {}",
+            match (o.user.as_str(), &o.user_id) {
+                ("existing", Some(id)) => format!("sign in the existing user {id}"),
+                _ => "create a new user with a new EVM wallet".to_string(),
+            }
+        ));
+        for w in &o.wallets {
+            out.push_str(&format!("\n  wallet {} {}", w.kind, w.address));
+        }
+        if !o.would_claim.is_empty() {
+            out.push_str(&format!(
+                "\n  and claim the pregenerated wallets {}",
+                o.would_claim.join(", ")
+            ));
+        }
+        out.push('\n');
+    }
+    if let Some(obj) = t.claims.as_object().filter(|o| !o.is_empty()) {
+        out.push_str("\nclaims (source):\n");
+        for (k, val) in obj {
+            out.push_str(&format!(
+                "  {k} = {val} ({})\n",
+                t.claim_sources.get(k).map_or("?", String::as_str)
+            ));
+        }
+    }
+    out.push_str(&format!(
+        "{}: test login {}{}",
+        if t.status == "passed" { "ok" } else { "NOT OK" },
+        t.status,
+        t.finished_at
+            .as_deref()
+            .map(|f| format!(" at {f}"))
+            .unwrap_or_default()
+    ));
+    out
+}
+
+/// Checks as `oidc verify` prints them: status, name, detail, hint.
+fn render_checks(checks: &[proto::Check]) -> String {
+    let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
     let mut out = String::new();
-    for c in &ver.checks {
+    for c in checks {
         let status = match c.status {
             CheckStatus::Pass => "PASS",
             CheckStatus::Warn => "WARN",
@@ -176,14 +241,5 @@ pub(super) fn render_verification(v: &Value) -> String {
         }
         out.push('\n');
     }
-    out.push_str(&format!(
-        "{} at {}",
-        if ver.ok {
-            "ok: no check failed"
-        } else {
-            "NOT OK: at least one check failed"
-        },
-        ver.checked_at
-    ));
     out
 }

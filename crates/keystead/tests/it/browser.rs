@@ -64,6 +64,16 @@ impl Outcome {
     }
 }
 
+/// One answer of [`Browser::get`].
+#[derive(Debug)]
+pub struct Hop {
+    pub status: u16,
+    pub location: Option<String>,
+    /// keystead's error code on its error pages.
+    pub error: Option<String>,
+    pub text: String,
+}
+
 pub struct Pkce {
     pub verifier: String,
     pub challenge: String,
@@ -178,6 +188,31 @@ impl Browser {
         panic!("too many redirects from {url}");
     }
 
+    /// One request, redirects not followed.
+    pub fn get(&self, url: &str) -> Hop {
+        let resp = self
+            .rt
+            .block_on(self.client.get(self.real(url)).send())
+            .unwrap();
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        let (status, location, error) = (
+            resp.status().as_u16(),
+            header("location"),
+            header("x-keystead-error"),
+        );
+        let text = self.rt.block_on(resp.text()).unwrap();
+        Hop {
+            status,
+            location,
+            error,
+            text,
+        }
+    }
+
     pub fn start_url(&self, p: &Partner, return_to: &str, pkce: &Pkce, login_hint: &str) -> String {
         let mut u =
             url::Url::parse(&format!("{}/auth/custom_oidc/start", self.server_url)).unwrap();
@@ -253,6 +288,7 @@ pub fn oidc_partner(
     }
     let r = p.call("PUT", "/v1/partner/custom-oidc", Some(json!({
         "issuer": issuer, "client_id": client_id, "button_label": "Sign in with Acme", "enabled": true,
+        "token_endpoint_auth_method": method,
     })));
     assert_eq!(r.status, 200, "{}", r.text);
     let r = p.call(

@@ -1,0 +1,270 @@
+//! A server-side look at the IdP's authorization endpoint, as a browser
+//! would see it, for the test login: an IdP that refuses the authorization
+//! request (unknown client, redirect URI not registered) shows its own
+//! error page and never comes back to keystead, so the test finds it out
+//! here instead. Through the SSRF-safe client like every other request to
+//! the IdP; redirects are read, not followed.
+
+use url::Url;
+
+use crate::error::{Kind, OidcError};
+use crate::fetch::fetch_failure;
+use crate::metadata::ProviderMetadata;
+use crate::printable;
+use crate::provider::{DocStore, Provider};
+
+/// How much of the IdP's page is read.
+const PAGE_LIMIT: usize = 64 * 1024;
+
+/// What the authorization endpoint did with keystead's request.
+#[derive(Debug)]
+pub enum AuthorizationProbe {
+    /// It went on to its sign-in (a redirect to its own pages, or a page).
+    Accepted(String),
+    /// It refused: an error page, or an error sent to the redirect URI.
+    Refused(OidcError),
+    /// It could not be asked (the endpoint did not answer); the test goes
+    /// on and the browser finds out.
+    Unknown(String),
+}
+
+/// The parameters of a real authorization request, with throwaway values
+/// for the state, nonce and PKCE challenge.
+pub struct ProbeRequest<'a> {
+    pub client_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub scopes: &'a str,
+}
+
+impl<S: DocStore> Provider<S> {
+    pub async fn probe_authorization(
+        &self,
+        meta: &ProviderMetadata,
+        req: &ProbeRequest<'_>,
+    ) -> AuthorizationProbe {
+        let mut url = meta.authorization_endpoint.clone();
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", req.client_id)
+            .append_pair("redirect_uri", req.redirect_uri)
+            .append_pair("scope", req.scopes)
+            .append_pair("state", &keystead_crypto::random_token_bits("", 16))
+            .append_pair("nonce", &keystead_crypto::random_token_bits("", 16))
+            .append_pair(
+                "code_challenge",
+                &keystead_crypto::random_token_bits("", 32),
+            )
+            .append_pair("code_challenge_method", "S256");
+        let resp = match self.outbound().probe_page(&url, PAGE_LIMIT).await {
+            Ok(r) => r,
+            Err(e) => {
+                return AuthorizationProbe::Unknown(
+                    fetch_failure("the authorization endpoint", &e, Kind::Idp).message,
+                )
+            }
+        };
+        judge(resp.status, resp.location.as_deref(), &resp.body, &url, req)
+    }
+}
+
+/// The verdict on one answer of the authorization endpoint.
+fn judge(
+    status: u16,
+    location: Option<&str>,
+    body: &[u8],
+    asked: &Url,
+    req: &ProbeRequest<'_>,
+) -> AuthorizationProbe {
+    let register = || {
+        format!(
+            "register exactly {} as a redirect URI of client {} at your IdP, and check that the client id is the one the IdP issued",
+            req.redirect_uri, req.client_id
+        )
+    };
+    if (300..400).contains(&status) {
+        let Some(to) = location.and_then(|l| asked.join(l).ok()) else {
+            return AuthorizationProbe::Accepted(format!(
+                "the authorization endpoint answered HTTP {status}"
+            ));
+        };
+        // An error sent back to the redirect URI: the client and the URI are
+        // known to the IdP, something else is refused (scope, PKCE, …).
+        if to.as_str().starts_with(req.redirect_uri) {
+            let q: Vec<(String, String)> = to.query_pairs().into_owned().collect();
+            let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+            if let Some(error) = get("error") {
+                return AuthorizationProbe::Refused(crate::idp_error(
+                    req.redirect_uri,
+                    error,
+                    get("error_description"),
+                ));
+            }
+        }
+        return AuthorizationProbe::Accepted(format!(
+            "the authorization endpoint accepted the request and sent the browser on to {}",
+            printable(to.host_str().unwrap_or(""), 100)
+        ));
+    }
+    let text = page_text(body);
+    let lower = text.to_ascii_lowercase();
+    // Some IdPs show their error page with 200 (Microsoft Entra's AADSTS
+    // codes); those named errors are refusals whatever the status.
+    let named_error = lower.contains("redirect_uri_mismatch")
+        || lower.contains("aadsts50011")
+        || lower.contains("aadsts700016")
+        || lower.contains("invalid_redirect_uri");
+    if status >= 400 || named_error {
+        let said = if text.is_empty() {
+            String::new()
+        } else {
+            format!("; its page says: {}", printable(&text, 300))
+        };
+        let about_client = (lower.contains("client") && !lower.contains("redirect"))
+            || lower.contains("aadsts700016");
+        let hint = if about_client {
+            format!(
+                "check the client id: the IdP does not know client {} (and register {} as its redirect URI)",
+                req.client_id, req.redirect_uri
+            )
+        } else {
+            register()
+        };
+        return AuthorizationProbe::Refused(OidcError::with_hint(
+            Kind::Idp,
+            format!("the IdP refused the authorization request with HTTP {status} and will not come back to keystead{said}"),
+            hint,
+        ));
+    }
+    AuthorizationProbe::Accepted(format!(
+        "the authorization endpoint answered HTTP {status} with a page"
+    ))
+}
+
+/// The visible text of an HTML page, roughly: tags and scripts dropped,
+/// a few entities decoded, white space collapsed.
+fn page_text(body: &[u8]) -> String {
+    let html = String::from_utf8_lossy(body);
+    let mut out = String::new();
+    let mut rest = html.as_ref();
+    while let Some(i) = rest.find('<') {
+        out.push_str(&rest[..i]);
+        out.push(' ');
+        let after = &rest[i..];
+        let lower_start: String = after
+            .chars()
+            .take(8)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        let end_tag = if lower_start.starts_with("<script") {
+            "</script>"
+        } else if lower_start.starts_with("<style") {
+            "</style>"
+        } else {
+            ">"
+        };
+        rest = match after.to_ascii_lowercase().find(end_tag) {
+            Some(j) => &after[j + end_tag.len()..],
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    let decoded = out
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&");
+    // a tag closed before punctuation (`<strong>error</strong>:`) leaves no gap
+    decoded
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace(" :", ":")
+        .replace(" ,", ",")
+        .replace(" .", ".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req() -> ProbeRequest<'static> {
+        ProbeRequest {
+            client_id: "app",
+            redirect_uri: "https://keystead.example/auth/custom_oidc/callback",
+            scopes: "openid email",
+        }
+    }
+
+    fn asked() -> Url {
+        Url::parse("https://idp.example/auth?client_id=app").unwrap()
+    }
+
+    #[test]
+    fn a_redirect_to_the_idps_own_pages_is_accepted() {
+        let r = judge(303, Some("/interaction/abc"), b"", &asked(), &req());
+        assert!(matches!(r, AuthorizationProbe::Accepted(d) if d.contains("idp.example")));
+    }
+
+    #[test]
+    fn an_error_sent_to_the_redirect_uri_is_refused_in_words() {
+        let r = judge(
+            302,
+            Some("https://keystead.example/auth/custom_oidc/callback?error=invalid_scope&error_description=nope&state=x"),
+            b"",
+            &asked(),
+            &req(),
+        );
+        let AuthorizationProbe::Refused(e) = r else {
+            panic!("{r:?}")
+        };
+        assert!(e.message.contains("invalid_scope"), "{}", e.message);
+    }
+
+    #[test]
+    fn an_error_page_names_the_redirect_uri_to_register() {
+        let page = b"<html><head><style>h1{}</style><script>var x='<b>';</script></head><body><h1>oops! something went wrong</h1><pre><strong>error</strong>: invalid_redirect_uri\n<strong>error_description</strong>: redirect_uri did not match any of the client&#39;s registered redirect_uris</pre></body></html>";
+        let AuthorizationProbe::Refused(e) = judge(400, None, page, &asked(), &req()) else {
+            panic!()
+        };
+        assert!(e.message.contains("HTTP 400"), "{}", e.message);
+        assert!(
+            e.message
+                .contains("error: invalid_redirect_uri error_description: redirect_uri did not match any of the client's registered redirect_uris"),
+            "{}",
+            e.message
+        );
+        assert!(!e.message.contains("var x"), "{}", e.message);
+        let hint = e.hint.unwrap();
+        assert!(
+            hint.contains("https://keystead.example/auth/custom_oidc/callback"),
+            "{hint}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_client_is_named() {
+        let page = b"<p>error: invalid_client</p><p>error_description: client is invalid</p>";
+        let AuthorizationProbe::Refused(e) = judge(400, None, page, &asked(), &req()) else {
+            panic!()
+        };
+        assert!(e.hint.unwrap().contains("check the client id"));
+    }
+
+    #[test]
+    fn a_login_page_with_200_is_accepted_and_a_named_error_is_not() {
+        let login = b"<form><input name=redirect_uri type=hidden><label>Password</label></form>";
+        assert!(matches!(
+            judge(200, None, login, &asked(), &req()),
+            AuthorizationProbe::Accepted(_)
+        ));
+        let entra =
+            b"<div>AADSTS50011: The redirect URI specified in the request does not match</div>";
+        assert!(matches!(
+            judge(200, None, entra, &asked(), &req()),
+            AuthorizationProbe::Refused(_)
+        ));
+    }
+}

@@ -168,6 +168,16 @@ try {
     out.secretInResponses = bodies.some((b) => b.includes(job.clientSecret));
     out.cookie = (await ctx.cookies()).find((c) => c.name.endsWith('ks_portal'));
     out.csrf = await page.locator('input[name=csrf]').first().inputValue();
+    // Test sign-in: through the IdP's own form, to the result page
+    await page.getByRole('button', { name: 'Test sign-in' }).click();
+    await page.getByRole('link', { name: 'Sign in at your identity provider' }).click();
+    await idpLogin(page, job.testLogin);
+    await page.getByRole('heading', { name: /^Test sign-in: / }).waitFor();
+    out.testResultHeading = await page.getByRole('heading', { name: /^Test sign-in: / }).textContent();
+    out.testResultChecks = await page.locator('li').evaluateAll((lis) => lis.map((li) => li.textContent));
+    out.testResultUrl = page.url();
+    out.testResultViolations = await axe(page);
+    await shot(page, 'test-login-result');
     // without JavaScript: sign in, open the screen, save
     const plain = await (await newContext({ javaScriptEnabled: false })).newPage();
     await plain.goto(`${job.server}/portal/login`);

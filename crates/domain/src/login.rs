@@ -220,6 +220,8 @@ pub struct SignIn<S = Store> {
     keys: Arc<dyn KeyProvider>,
     idp: Arc<Idp>,
     start_limiter: Arc<RateLimiter>,
+    /// Test logins per partner: each one asks the IdP (the probe).
+    test_limiter: Arc<RateLimiter>,
     metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
     config: Arc<DomainConfig>,
@@ -244,6 +246,10 @@ where
             keys,
             idp,
             start_limiter: Arc::new(RateLimiter::new(STARTS_PER_SECOND, STARTS_BURST)),
+            test_limiter: Arc::new(RateLimiter::new(
+                test_login::TEST_LOGINS_PER_SECOND,
+                test_login::TEST_LOGINS_BURST,
+            )),
             metrics,
             clock,
             config,

@@ -253,10 +253,31 @@ pub async fn test_result(
         Ok(t) => t,
         Err(e) => return error_page(&e),
     };
+    let would = match &t.outcome {
+        Some(o) if o.user == "existing" => format!(
+            "<p>A real sign-in would sign in an existing user, with {} wallet(s){}.</p>",
+            o.wallets.len(),
+            if o.would_claim.is_empty() {
+                String::new()
+            } else {
+                format!(", and claim {} pregenerated wallet(s)", o.would_claim.len())
+            }
+        ),
+        Some(o) => format!(
+            "<p>A real sign-in would create a new user with a new EVM wallet{}.</p>",
+            if o.would_claim.is_empty() {
+                String::new()
+            } else {
+                format!(", and claim {} pregenerated wallet(s)", o.would_claim.len())
+            }
+        ),
+        None => String::new(),
+    };
     let mut body = format!(
         "<h1>Test sign-in: {}</h1><p class=\"muted\">Nothing was written: no user, wallet or session. \
-         The same result is in <code>keystead oidc test-login</code> and the API.</p><ul>",
-        escape(&t.status)
+         The same result, with the claims, is shown by <code>keystead oidc test-login --id {}</code> and the API.</p>{would}<ul>",
+        escape(&t.status),
+        escape(&t.test_id)
     );
     for c in &t.checks {
         body.push_str(&format!(

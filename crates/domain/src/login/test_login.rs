@@ -21,6 +21,9 @@ use crate::time_fmt::rfc3339;
 
 /// A test login can be started for this long.
 pub const TEST_LOGIN_TTL_SECS: i64 = 600;
+/// Test logins a partner may create: 30 at once, then one a second.
+pub const TEST_LOGINS_PER_SECOND: f64 = 1.0;
+pub const TEST_LOGINS_BURST: f64 = 30.0;
 
 /// The fixed check names, in order.
 const CHECKS: [&str; 14] = [
@@ -151,6 +154,11 @@ where
     /// `POST /v1/partner/custom-oidc/test-logins`
     pub async fn create_test_login(&self, partner_id: &str) -> Result<proto::TestLoginCreated> {
         let config = crate::configuration::custom_oidc_row(&self.store, partner_id).await?;
+        if let Err(retry_after) = self.test_limiter.check(partner_id) {
+            self.metrics
+                .inc("keystead_rate_limited_total", String::new());
+            return Err(Error::RateLimited { retry_after });
+        }
         if config.auth_method.needs_secret()
             && self
                 .store

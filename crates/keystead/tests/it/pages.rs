@@ -459,6 +459,7 @@ fn a_developer_configures_custom_oidc_in_the_portal_and_verifies_it() {
         "issuer": s.issuer, "clientId": BROWSER_CLIENT, "clientSecret": secret,
         "label": "Sign in with Portalco",
         "returnUrls": [format!("{}/index.html", s.app_origin)],
+        "testLogin": "portal-tester",
     }));
     // the field error is the API's message, next to the field, and the
     // other fields keep what was typed
@@ -485,6 +486,21 @@ fn a_developer_configures_custom_oidc_in_the_portal_and_verifies_it() {
     );
     assert_eq!(r["violations"], json!([]), "axe: {r:#}");
     assert_eq!(r["noJsNotice"], "Custom OIDC settings saved.", "{r:#}");
+    // Test sign-in: the IdP's form, then the result page with every check
+    assert_eq!(r["testResultHeading"], "Test sign-in: passed", "{r:#}");
+    let lines = r["testResultChecks"].as_array().unwrap();
+    assert_eq!(lines.len(), 14, "{r:#}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.as_str().unwrap().starts_with("pass")),
+        "{r:#}"
+    );
+    assert!(r["testResultUrl"]
+        .as_str()
+        .unwrap()
+        .contains("/auth/custom_oidc/test-result?test_id=tst_"));
+    assert_eq!(r["testResultViolations"], json!([]), "axe: {r:#}");
     assert!(repo_root()
         .join("target/screenshots/portal-custom-oidc.png")
         .exists());

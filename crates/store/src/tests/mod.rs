@@ -105,6 +105,7 @@ both_backends!(
     login_state_is_single_use_and_bound_to_the_browser,
     concurrent_first_logins_create_one_user,
     login_code_is_single_use,
+    test_logins_start_once_and_finish_once,
     sessions_expire_and_revoke,
     secret_rules_hold_even_against_concurrent_changes,
     provider_cache_keeps_one_row_per_url_and_limits_unknown_kid_refetches,

@@ -318,3 +318,72 @@ pub(super) async fn provider_cache_keeps_one_row_per_url_and_limits_unknown_kid_
     assert!(store.cached_doc("https://a/jwks").await.unwrap().is_none());
     assert!(store.cached_doc("https://b/jwks").await.unwrap().is_some());
 }
+
+/// A test login's start link works once and only while pending and
+/// unexpired; its result is stored once; its login state carries its id.
+pub(super) async fn test_logins_start_once_and_finish_once(store: &Store) {
+    seed(store).await;
+    let now = now_unix();
+    let t = TestLoginRow {
+        test_id: "tst_1".into(),
+        partner_id: "ptn_1".into(),
+        status: "pending".into(),
+        result: None,
+        created_at: now,
+        expires_at: now + 600,
+        finished_at: None,
+    };
+    store.insert_test_login(&t, "start-1").await.unwrap();
+    assert_eq!(store.test_login("tst_1").await.unwrap(), Some(t.clone()));
+    assert_eq!(
+        store
+            .take_test_login_start("start-1", now + 600)
+            .await
+            .unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        store.take_test_login_start("start-1", now).await.unwrap(),
+        Some(t.clone())
+    );
+    assert_eq!(
+        store.take_test_login_start("start-1", now).await.unwrap(),
+        None,
+        "works once"
+    );
+    let mut s = state("s-test", now);
+    s.test_id = Some("tst_1".into());
+    store.insert_login_state(&s).await.unwrap();
+    assert_eq!(
+        store
+            .peek_login_state("s-test", "browser", now)
+            .await
+            .unwrap()
+            .and_then(|l| l.test_id),
+        Some("tst_1".to_string())
+    );
+    assert!(store
+        .finish_test_login("tst_1", "passed", "{\"checks\":[]}", now + 5)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .finish_test_login("tst_1", "failed", "{}", now + 6)
+            .await
+            .unwrap(),
+        "finished once"
+    );
+    let done = store.test_login("tst_1").await.unwrap().unwrap();
+    assert_eq!(done.status, "passed");
+    assert_eq!(done.result.as_deref(), Some("{\"checks\":[]}"));
+    assert_eq!(done.finished_at, Some(now + 5));
+    // kept a day after the link expired, then purged
+    store.purge_expired(now + 3600).await.unwrap();
+    assert!(store.test_login("tst_1").await.unwrap().is_some());
+    store
+        .purge_expired(now + 600 + 24 * 3600 + 1)
+        .await
+        .unwrap();
+    assert_eq!(store.test_login("tst_1").await.unwrap(), None);
+}

@@ -159,6 +159,9 @@ fn page_text(body: &[u8]) -> String {
             "</script>"
         } else if lower_start.starts_with("<style") {
             "</style>"
+        } else if lower_start.starts_with("<title") {
+            // the heading usually repeats it
+            "</title>"
         } else {
             ">"
         };
@@ -225,11 +228,12 @@ mod tests {
 
     #[test]
     fn an_error_page_names_the_redirect_uri_to_register() {
-        let page = b"<html><head><style>h1{}</style><script>var x='<b>';</script></head><body><h1>oops! something went wrong</h1><pre><strong>error</strong>: invalid_redirect_uri\n<strong>error_description</strong>: redirect_uri did not match any of the client&#39;s registered redirect_uris</pre></body></html>";
+        let page = b"<html><head><title>oops! something went wrong</title><style>h1{}</style><script>var x='<b>';</script></head><body><h1>oops! something went wrong</h1><pre><strong>error</strong>: invalid_redirect_uri\n<strong>error_description</strong>: redirect_uri did not match any of the client&#39;s registered redirect_uris</pre></body></html>";
         let AuthorizationProbe::Refused(e) = judge(400, None, page, &asked(), &req()) else {
             panic!()
         };
         assert!(e.message.contains("HTTP 400"), "{}", e.message);
+        assert_eq!(e.message.matches("oops!").count(), 1, "{}", e.message);
         assert!(
             e.message
                 .contains("error: invalid_redirect_uri error_description: redirect_uri did not match any of the client's registered redirect_uris"),

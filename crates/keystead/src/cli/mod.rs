@@ -560,14 +560,20 @@ async fn test_login(ctx: &Context, no_wait: bool, id: Option<&str>) -> CliResult
                 });
                 return Ok(());
             }
-            // the URL goes to stderr with --json, so stdout is one JSON value
-            let say = format!(
-                "Open this URL in a browser and sign in at your IdP:\n\n  {url}\n\nNothing is written: no user, wallet or session."
-            );
-            if ctx.json {
-                eprintln!("{say}");
-            } else {
-                out(&say);
+            // a test the IdP refused before anyone signed in has its
+            // result already; otherwise the URL to open (to stderr with
+            // --json, so stdout is one JSON value)
+            let path = format!("/v1/partner/custom-oidc/test-logins/{}", path_segment(&id));
+            let now = ctx.partner(Method::GET, &path, None).await?;
+            if s(&now, "status") == "pending" {
+                let say = format!(
+                    "Open this URL in a browser and sign in at your IdP:\n\n  {url}\n\nNothing is written: no user, wallet or session."
+                );
+                if ctx.json {
+                    eprintln!("{say}");
+                } else {
+                    out(&say);
+                }
             }
             id
         }

@@ -619,3 +619,56 @@ fn the_cli_prints_the_url_waits_and_prints_every_check() {
         out.stdout
     );
 }
+
+/// The outcome names the pregenerated wallet a verified email would claim,
+/// and the test claims nothing; an IdP that releases no email warns.
+#[test]
+fn a_pregenerated_wallet_is_named_not_claimed_and_no_email_warns() {
+    let server = Server::shared();
+    let issuer = idp().issuer("main");
+    let client = format!("{CLIENT_ID}-none");
+    let p = oidc_partner(server, &issuer, &client, "none", None);
+    let hint = keystead_crypto::random_token("pre-")[..14].to_string();
+    let email = format!("{hint}@example.test");
+    let pre = p.call(
+        "POST",
+        "/v1/wallets",
+        Some(json!({"type": "EVM", "userIdentifier": email, "userIdentifierType": "EMAIL"})),
+    );
+    assert_eq!(pre.status, 201, "{}", pre.text);
+    let id = pre.json["wallet"]["id"].as_str().unwrap().to_string();
+    let r = test_login(server, &p, &hint);
+    assert_eq!(r["status"], "passed", "{r:#}");
+    assert_eq!(r["outcome"]["user"], "new");
+    assert_eq!(r["outcome"]["would_claim"], json!([id]), "{r:#}");
+    // still unclaimed: a real sign-in claims it
+    let (_, me) = login_to_me(&Browser::new(server), &p, &hint);
+    let ids: Vec<&str> = me["wallets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&id.as_str()), "{me}");
+    let r = test_login(server, &p, &hint);
+    assert_eq!(r["outcome"]["user"], "existing");
+    assert_eq!(r["outcome"]["would_claim"], json!([]), "{r:#}");
+
+    // only the openid scope: no email at all
+    let r = p.call(
+        "PUT",
+        "/v1/partner/custom-oidc",
+        Some(
+            json!({"issuer": issuer, "client_id": client, "button_label": "Acme",
+                    "token_endpoint_auth_method": "none", "scopes": "openid"}),
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = test_login(server, &p, "no-email-user");
+    assert_eq!(r["status"], "passed", "{r:#}");
+    let e = check(&r, "email");
+    assert_eq!(e["status"], "warn", "{r:#}");
+    assert!(e["detail"].as_str().unwrap().contains("no email"), "{e}");
+    assert!(e["hint"].as_str().unwrap().contains("email scope"), "{e}");
+    assert!(r["claims"].get("email").is_none(), "{r:#}");
+}

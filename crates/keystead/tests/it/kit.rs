@@ -524,6 +524,22 @@ impl Partner {
     }
 }
 
+/// The rows of a real sign-in, counted: users, identities, wallets, login
+/// codes, sessions (a refused sign-in or a test login changes none).
+pub fn sign_in_rows(server: &Server) -> Vec<i64> {
+    runtime().block_on(async {
+        let store = keystead_store::Store::connect(&server.database_url())
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for t in ["users", "identities", "wallets", "login_codes", "sessions"] {
+            out.push(store.count(t).await.unwrap());
+        }
+        store.close().await;
+        out
+    })
+}
+
 // ---- the misbehaving IdP ------------------------------------------------------
 
 pub const BAD_CLIENT_ID: &str = "bad-client";

@@ -7,7 +7,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use crate::browser::{basic_partner, Browser};
-use crate::kit::{runtime, Partner, Server};
+use crate::kit::{sign_in_rows, Partner, Server};
 
 /// A login hint the test IdP turns into exactly these claims.
 fn as_claims(claims: Value) -> String {
@@ -25,20 +25,6 @@ fn rules(p: &Partner, extra: Value) {
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
-fn rows(server: &Server) -> Vec<i64> {
-    runtime().block_on(async {
-        let store = keystead_store::Store::connect(&server.database_url())
-            .await
-            .unwrap();
-        let mut out = Vec::new();
-        for t in ["users", "identities", "wallets", "login_codes", "sessions"] {
-            out.push(store.count(t).await.unwrap());
-        }
-        store.close().await;
-        out
-    })
-}
-
 fn sign_in(server: &Server, p: &Partner, claims: Value) -> Option<String> {
     let (outcome, _) = Browser::new(server).login(p, &as_claims(claims));
     outcome.error()
@@ -51,7 +37,7 @@ fn allowed_email_domains_refuse_adversarial_emails_and_write_nothing() {
     rules(&p, json!({"allowed_email_domains": ["example.com"]}));
     let shown = p.call("GET", "/v1/partner/custom-oidc", None).json;
     assert_eq!(shown["allowed_email_domains"], json!(["example.com"]));
-    let before = rows(&server);
+    let before = sign_in_rows(&server);
     let verified = |e: &str| json!({"email": e, "email_verified": true});
     let mut cases: Vec<Value> = [
         "alice@sub.example.com",
@@ -87,10 +73,14 @@ fn allowed_email_domains_refuse_adversarial_emails_and_write_nothing() {
             "{c}"
         );
     }
-    assert_eq!(rows(&server), before, "a refused sign-in wrote something");
+    assert_eq!(
+        sign_in_rows(&server),
+        before,
+        "a refused sign-in wrote something"
+    );
     // the right domain, verified: in
     assert_eq!(sign_in(&server, &p, verified("Alice@Example.com")), None);
-    assert_ne!(rows(&server), before);
+    assert_ne!(sign_in_rows(&server), before);
     // the refusal names the rule, never the email
     let (outcome, _) = Browser::new(&server).login(&p, &as_claims(verified("mallory@evil.test")));
     let said = format!("{outcome:?}");
@@ -103,7 +93,7 @@ fn a_verified_email_can_be_required() {
     let server = Server::start(Default::default());
     let p = basic_partner(&server);
     rules(&p, json!({"require_verified_email": true}));
-    let before = rows(&server);
+    let before = sign_in_rows(&server);
     for c in [
         json!({"email": "u@example.test", "email_verified": false}),
         json!({"email": null}),
@@ -114,7 +104,7 @@ fn a_verified_email_can_be_required() {
             "{c}"
         );
     }
-    assert_eq!(rows(&server), before);
+    assert_eq!(sign_in_rows(&server), before);
     assert_eq!(
         sign_in(
             &server,
@@ -142,7 +132,7 @@ fn closed_sign_up_admits_existing_users_and_email_claims_only() {
         p.call("GET", "/v1/partner/custom-oidc", None).json["allow_sign_up"],
         false
     );
-    let before = rows(&server);
+    let before = sign_in_rows(&server);
     assert_eq!(
         sign_in(
             &server,
@@ -162,7 +152,7 @@ fn closed_sign_up_admits_existing_users_and_email_claims_only() {
         .as_deref(),
         Some("sign_in_not_allowed")
     );
-    assert_eq!(rows(&server), before);
+    assert_eq!(sign_in_rows(&server), before);
     // the same identity as before (same login, so the same sub)
     assert_eq!(sign_in(&server, &p, existing), None);
     // a verified email that claims the pregenerated wallet

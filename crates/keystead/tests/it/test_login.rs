@@ -3,25 +3,11 @@
 
 use serde_json::{json, Value};
 
-use crate::browser::{login_to_me, oidc_partner, Browser};
+use crate::browser::{basic_partner, login_to_me, oidc_partner, Browser};
 use crate::kit::{
-    bad_idp, idp, runtime, Partner, Server, ServerOpts, BAD_CLIENT_ID, BAD_CLIENT_SECRET,
-    CLIENT_ID, CLIENT_SECRET,
+    bad_idp, idp, sign_in_rows, Partner, Server, ServerOpts, BAD_CLIENT_ID, BAD_CLIENT_SECRET,
+    CLIENT_ID,
 };
-
-fn rows(server: &Server) -> Vec<i64> {
-    runtime().block_on(async {
-        let store = keystead_store::Store::connect(&server.database_url())
-            .await
-            .unwrap();
-        let mut out = Vec::new();
-        for t in ["users", "identities", "wallets", "login_codes", "sessions"] {
-            out.push(store.count(t).await.unwrap());
-        }
-        store.close().await;
-        out
-    })
-}
 
 /// Creates a test login, signs in at the IdP as `hint`, returns the result.
 fn test_login(server: &Server, p: &Partner, hint: &str) -> Value {
@@ -67,20 +53,14 @@ fn a_test_login_on_a_disabled_config_passes_every_check_and_writes_nothing() {
     let server = Server::start(Default::default());
     let issuer = idp().issuer("main");
     let client = format!("{CLIENT_ID}-client_secret_basic");
-    let p = oidc_partner(
-        &server,
-        &issuer,
-        &client,
-        "client_secret_basic",
-        Some(CLIENT_SECRET),
-    );
+    let p = basic_partner(&server);
     let off = p.call(
         "PUT",
         "/v1/partner/custom-oidc",
         Some(json!({"issuer": issuer, "client_id": client, "button_label": "Acme", "enabled": false})),
     );
     assert_eq!(off.status, 200, "{}", off.text);
-    let before = rows(&server);
+    let before = sign_in_rows(&server);
     let hint = keystead_crypto::random_token("tl-")[..13].to_string();
     // before the browser comes back, the test is pending
     let created = p.call(
@@ -120,7 +100,7 @@ fn a_test_login_on_a_disabled_config_passes_every_check_and_writes_nothing() {
         assert_eq!(test_login(&server, &p, &hint)["status"], "passed");
     }
     assert_eq!(
-        rows(&server),
+        sign_in_rows(&server),
         before,
         "a test login wrote a real sign-in's rows"
     );
@@ -174,15 +154,7 @@ fn a_test_login_on_a_disabled_config_passes_every_check_and_writes_nothing() {
 #[test]
 fn a_wrong_secret_fails_token_exchange_and_skips_the_rest() {
     let server = Server::start(Default::default());
-    let issuer = idp().issuer("main");
-    let client = format!("{CLIENT_ID}-client_secret_basic");
-    let p = oidc_partner(
-        &server,
-        &issuer,
-        &client,
-        "client_secret_basic",
-        Some(CLIENT_SECRET),
-    );
+    let p = basic_partner(&server);
     let r = p.call(
         "PUT",
         "/v1/partner/custom-oidc/client-secret",

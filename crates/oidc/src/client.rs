@@ -10,7 +10,7 @@ use url::Url;
 use crate::clean;
 use crate::error::{Kind, OidcError, Result};
 use crate::fetch::fetch_failure;
-use crate::jose::{self, IdClaims, TokenError};
+use crate::jose::{self, IdClaims, IdTokenCheck, TokenError};
 use crate::metadata::ProviderMetadata;
 use crate::provider::{DocStore, Provider};
 
@@ -213,16 +213,26 @@ impl<S: DocStore> Provider<S> {
             }
             other => other,
         };
-        result.map_err(|e| match e {
-            TokenError::UnknownKid(kid) if kid.is_empty() => OidcError::new(
-                Kind::IdToken,
-                "the IdP's JWKS has no signing key usable for the ID token's algorithm",
-            ),
-            TokenError::UnknownKid(kid) => OidcError::new(
-                Kind::IdToken,
-                format!("the ID token is signed with key {:?}, which is not in the IdP's JWKS as a usable signing key", clean(&kid)),
-            ),
-            TokenError::Invalid(m) => OidcError::new(Kind::IdToken, m),
+        result.map_err(|e| {
+            let (check, mut err) = match e {
+                TokenError::UnknownKid(kid) if kid.is_empty() => (
+                    IdTokenCheck::Signature,
+                    OidcError::new(
+                        Kind::IdToken,
+                        "the IdP's JWKS has no signing key usable for the ID token's algorithm",
+                    ),
+                ),
+                TokenError::UnknownKid(kid) => (
+                    IdTokenCheck::Signature,
+                    OidcError::new(
+                        Kind::IdToken,
+                        format!("the ID token is signed with key {:?}, which is not in the IdP's JWKS as a usable signing key", clean(&kid)),
+                    ),
+                ),
+                TokenError::Invalid(check, m) => (check, OidcError::new(Kind::IdToken, m)),
+            };
+            err.id_token_check = Some(check);
+            err
         })
     }
 

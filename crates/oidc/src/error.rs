@@ -9,6 +9,8 @@ pub struct OidcError {
     pub kind: Kind,
     pub message: String,
     pub hint: Option<String>,
+    /// For a refused ID token: the rule it broke.
+    pub id_token_check: Option<crate::jose::IdTokenCheck>,
 }
 
 /// The failure classes of the IdP client, one per SPEC §6 error code.
@@ -46,6 +48,7 @@ impl OidcError {
             kind,
             message: message.into(),
             hint: None,
+            id_token_check: None,
         }
     }
 
@@ -54,6 +57,7 @@ impl OidcError {
             kind,
             message: message.into(),
             hint: Some(hint.into()),
+            id_token_check: None,
         }
     }
 

@@ -60,12 +60,45 @@ fn alg_name(a: Algorithm) -> &'static str {
 pub enum TokenError {
     /// The header names a `kid` the JWKS does not have: refetch and retry.
     UnknownKid(String),
-    /// Anything else; the sentence is safe to show (no token content).
-    Invalid(String),
+    /// Anything else, with the rule it broke; the sentence is safe to show
+    /// (no token content).
+    Invalid(IdTokenCheck, String),
+}
+
+/// The rules an ID token is held to, named as the test login (SPEC §11)
+/// reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdTokenCheck {
+    /// Well-formed, an accepted algorithm, a key of the JWKS, the signature.
+    Signature,
+    Issuer,
+    /// `aud` and `azp`.
+    Audience,
+    /// `exp`, `iat`, `nbf`.
+    Times,
+    Nonce,
+    Subject,
+}
+
+impl IdTokenCheck {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdTokenCheck::Signature => "id_token_signature",
+            IdTokenCheck::Issuer => "id_token_issuer",
+            IdTokenCheck::Audience => "id_token_audience",
+            IdTokenCheck::Times => "id_token_times",
+            IdTokenCheck::Nonce => "nonce",
+            IdTokenCheck::Subject => "subject",
+        }
+    }
 }
 
 fn invalid(msg: impl Into<String>) -> TokenError {
-    TokenError::Invalid(msg.into())
+    TokenError::Invalid(IdTokenCheck::Signature, msg.into())
+}
+
+fn invalid_at(check: IdTokenCheck, msg: impl Into<String>) -> TokenError {
+    TokenError::Invalid(check, msg.into())
 }
 
 /// What keystead keeps from a valid ID token.
@@ -168,63 +201,166 @@ pub fn validate_id_token(
     v.validate_nbf = true;
     let data = jsonwebtoken::decode::<Value>(token, &dk, &v).map_err(|e| {
         use jsonwebtoken::errors::ErrorKind as K;
-        invalid(match e.kind() {
+        use IdTokenCheck as C;
+        match e.kind() {
             K::InvalidSignature => {
-                "the ID token's signature does not verify with the IdP's key".to_string()
+                invalid("the ID token's signature does not verify with the IdP's key")
             }
-            K::ExpiredSignature => {
-                "the ID token has expired (check the clocks of the IdP and keystead)".into()
-            }
-            K::ImmatureSignature => "the ID token is not valid yet (nbf in the future)".into(),
-            K::InvalidIssuer => format!("the ID token's iss is not the configured issuer {issuer}"),
-            K::InvalidAudience => {
-                format!("the ID token's aud does not contain the client id {client_id}")
-            }
-            K::MissingRequiredClaim(c) => format!("the ID token has no {c} claim"),
-            K::InvalidClaimFormat(c) => format!("the ID token's {c} claim has the wrong type"),
-            K::InvalidAlgorithm => "the ID token's algorithm does not fit the IdP's key".into(),
-            _ => "the ID token could not be validated".into(),
-        })
+            K::ExpiredSignature => invalid_at(
+                C::Times,
+                "the ID token has expired (check the clocks of the IdP and keystead)",
+            ),
+            K::ImmatureSignature => invalid_at(
+                C::Times,
+                "the ID token is not valid yet (nbf in the future)",
+            ),
+            K::InvalidIssuer => invalid_at(
+                C::Issuer,
+                format!("the ID token's iss is not the configured issuer {issuer}"),
+            ),
+            K::InvalidAudience => invalid_at(
+                C::Audience,
+                format!("the ID token's aud does not contain the client id {client_id}"),
+            ),
+            K::MissingRequiredClaim(c) => invalid_at(
+                match c.as_str() {
+                    "exp" => C::Times,
+                    "iss" => C::Issuer,
+                    "aud" => C::Audience,
+                    _ => C::Subject,
+                },
+                format!("the ID token has no {c} claim"),
+            ),
+            K::InvalidClaimFormat(c) => invalid_at(
+                match c.as_str() {
+                    "exp" | "nbf" | "iat" => C::Times,
+                    "iss" => C::Issuer,
+                    "aud" => C::Audience,
+                    _ => C::Subject,
+                },
+                format!("the ID token's {c} claim has the wrong type"),
+            ),
+            K::InvalidAlgorithm => invalid("the ID token's algorithm does not fit the IdP's key"),
+            _ => invalid("the ID token could not be validated"),
+        }
     })?;
     let claims = data.claims;
-    match claims.get("iat").and_then(Value::as_f64).map(|f| f as i64) {
-        None => return Err(invalid("the ID token has no iat claim")),
-        Some(iat) if iat > now + LEEWAY_SECS => {
-            return Err(invalid(
-                "the ID token was issued in the future (iat); check the IdP's clock",
-            ))
-        }
-        Some(_) => {}
+    // The rules jsonwebtoken does not know, in the order of `claim_checks`.
+    if let Some((check, Err(why))) = claim_checks(&claims, issuer, client_id, nonce, now)
+        .into_iter()
+        .find(|(_, r)| r.is_err())
+    {
+        return Err(invalid_at(check, why));
     }
-    let sub = match claims.get("sub").and_then(Value::as_str) {
-        Some(s) if !s.is_empty() && s.len() <= 255 => s.to_string(),
-        _ => {
-            return Err(invalid(
-                "the ID token's sub is missing or not a valid identifier",
-            ))
-        }
-    };
-    let multi_aud = claims
-        .get("aud")
-        .and_then(Value::as_array)
-        .is_some_and(|a| a.len() > 1);
-    match claims.get("azp").and_then(Value::as_str) {
-        Some(azp) if azp != client_id => {
-            return Err(invalid("the ID token's azp is not this client"))
-        }
-        None if multi_aud => {
-            return Err(invalid(
-                "the ID token has several audiences but no azp naming this client",
-            ))
-        }
-        _ => {}
-    }
-    match claims.get("nonce").and_then(Value::as_str) {
-        Some(n) if keystead_crypto::hashing::constant_time_eq(n.as_bytes(), nonce.as_bytes()) => {}
-        Some(_) => return Err(invalid("the ID token's nonce does not match this login")),
-        None => return Err(invalid("the ID token has no nonce")),
-    }
+    let sub = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     Ok(IdClaims { sub, claims })
+}
+
+/// Each claim rule of SPEC §4 on its own, in the fixed order of the test
+/// login's checks (issuer, audience, times, nonce, subject): what was seen
+/// when it holds, why not when it does not. `validate_id_token` refuses a
+/// token on the first failure; the test login reports them all. Only for
+/// a token whose signature verified.
+pub fn claim_checks(
+    claims: &Value,
+    issuer: &str,
+    client_id: &str,
+    nonce: &str,
+    now: i64,
+) -> Vec<(IdTokenCheck, Result<String, String>)> {
+    let text = |k: &str| claims.get(k).and_then(Value::as_str);
+    let number = |k: &str| claims.get(k).and_then(Value::as_f64).map(|f| f as i64);
+    let iss = match text("iss") {
+        Some(i) if i == issuer => Ok(format!("iss is {issuer}")),
+        Some(_) => Err(format!(
+            "the ID token's iss is not the configured issuer {issuer}"
+        )),
+        None => Err("the ID token has no iss claim".to_string()),
+    };
+    let auds: Option<Vec<&str>> = match claims.get("aud") {
+        Some(Value::String(a)) => Some(vec![a.as_str()]),
+        Some(Value::Array(a)) => a.iter().map(Value::as_str).collect(),
+        _ => None,
+    };
+    let aud = match (auds, text("azp")) {
+        (None, _) => Err("the ID token has no aud claim (or one of the wrong type)".to_string()),
+        (Some(a), _) if !a.contains(&client_id) => Err(format!(
+            "the ID token's aud does not contain the client id {client_id}"
+        )),
+        (Some(_), Some(azp)) if azp != client_id => {
+            Err("the ID token's azp is not this client".to_string())
+        }
+        (Some(a), None) if a.len() > 1 => {
+            Err("the ID token has several audiences but no azp naming this client".to_string())
+        }
+        (Some(_), _) => Ok(format!("aud holds the client id {client_id}")),
+    };
+    let skew = number("iat").map(|iat| iat - now);
+    let clock = |s: i64| {
+        format!("the IdP's clock differs from keystead's by {s} s ({LEEWAY_SECS} s allowed)")
+    };
+    let times = match (number("exp"), number("iat"), skew) {
+        (None, _, _) => Err("the ID token has no exp claim".to_string()),
+        (_, None, _) | (_, _, None) => Err("the ID token has no iat claim".to_string()),
+        (Some(exp), _, Some(s)) if exp + LEEWAY_SECS < now => Err(format!(
+            "the ID token has expired ({} s ago); {}",
+            now - exp,
+            clock(s)
+        )),
+        (_, _, Some(s)) if s > LEEWAY_SECS => Err(format!(
+            "the ID token was issued in the future (iat); {}",
+            clock(s)
+        )),
+        (_, _, Some(s)) => match number("nbf") {
+            Some(nbf) if nbf > now + LEEWAY_SECS => Err(format!(
+                "the ID token is not valid yet (nbf in the future); {}",
+                clock(s)
+            )),
+            _ => Ok(format!("iat and exp are valid; {}", clock(s))),
+        },
+    };
+    let nonce_check = match text("nonce") {
+        Some(n) if keystead_crypto::hashing::constant_time_eq(n.as_bytes(), nonce.as_bytes()) => {
+            Ok("the nonce matches this login".to_string())
+        }
+        Some(_) => Err("the ID token's nonce does not match this login".to_string()),
+        None => Err("the ID token has no nonce".to_string()),
+    };
+    let sub = match claims.get("sub") {
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= 255 => Ok(format!(
+            "the ID token names its subject ({} characters; the value is in the claims)",
+            s.chars().count()
+        )),
+        Some(_) => Err(
+            "the ID token's sub is not a valid identifier (a string of 1 to 255 characters)"
+                .to_string(),
+        ),
+        None => Err("the ID token has no sub claim".to_string()),
+    };
+    vec![
+        (IdTokenCheck::Issuer, iss),
+        (IdTokenCheck::Audience, aud),
+        (IdTokenCheck::Times, times),
+        (IdTokenCheck::Nonce, nonce_check),
+        (IdTokenCheck::Subject, sub),
+    ]
+}
+
+/// The claims of a token, without checking anything: only for one whose
+/// signature has verified (the test login's report).
+pub fn unverified_claims(token: &str) -> Option<Value> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .filter(Value::is_object)
 }
 
 #[cfg(test)]
@@ -257,12 +393,12 @@ mod tests {
         let none = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.";
         assert!(matches!(
             validate_id_token(none, &json!({"keys": []}), "i", "c", "n", 0),
-            Err(TokenError::Invalid(_))
+            Err(TokenError::Invalid(..))
         ));
         // {"alg":"HS256"} . {"sub":"x"} . sig
         let hs = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln";
         match validate_id_token(hs, &json!({"keys": []}), "i", "c", "n", 0) {
-            Err(TokenError::Invalid(m)) => assert!(m.contains("HS256"), "{m}"),
+            Err(TokenError::Invalid(_, m)) => assert!(m.contains("HS256"), "{m}"),
             other => panic!("{other:?}"),
         }
     }

@@ -107,20 +107,40 @@ fn judge(
     }
     let text = page_text(body);
     let lower = text.to_ascii_lowercase();
-    // Some IdPs show their error page with 200 (Microsoft Entra's AADSTS
-    // codes); those named errors are refusals whatever the status.
-    let named_error = lower.contains("redirect_uri_mismatch")
-        || lower.contains("aadsts50011")
-        || lower.contains("aadsts700016")
-        || lower.contains("invalid_redirect_uri");
-    if status >= 400 || named_error {
+    // Named errors in the raw page (Microsoft Entra renders its AADSTS
+    // codes from a script, and may answer 200).
+    let raw = String::from_utf8_lossy(body).to_ascii_lowercase();
+    let named_error = [
+        "redirect_uri_mismatch",
+        "aadsts50011",
+        "aadsts700016",
+        "aadsts90014",
+    ]
+    .iter()
+    .any(|n| raw.contains(n));
+    // A refusal of the request itself: a 400 that speaks OAuth. Anything
+    // else (401/403 from a bot wall, 429, 5xx) proves nothing about the
+    // configuration: the browser finds out.
+    let oauth_words = [
+        "invalid_request",
+        "invalid_client",
+        "unauthorized_client",
+        "invalid_redirect_uri",
+        "redirect_uri",
+        "redirect uri",
+        "client_id",
+        "invalid_scope",
+        "unsupported_response_type",
+    ];
+    let speaks_oauth = oauth_words.iter().any(|w| lower.contains(w));
+    if named_error || (status == 400 && speaks_oauth) {
         let said = if text.is_empty() {
             String::new()
         } else {
             format!("; its page says: {}", printable(&text, 300))
         };
         let about_client = (lower.contains("client") && !lower.contains("redirect"))
-            || lower.contains("aadsts700016");
+            || raw.contains("aadsts700016");
         let hint = if about_client {
             format!(
                 "check the client id: the IdP does not know client {} (and register {} as its redirect URI)",
@@ -135,6 +155,11 @@ fn judge(
             hint,
         ));
     }
+    if status >= 400 {
+        return AuthorizationProbe::Unknown(format!(
+            "the authorization endpoint answered HTTP {status} to keystead's server; the browser may see it differently"
+        ));
+    }
     AuthorizationProbe::Accepted(format!(
         "the authorization endpoint answered HTTP {status} with a page"
     ))
@@ -144,33 +169,30 @@ fn judge(
 /// a few entities decoded, white space collapsed.
 fn page_text(body: &[u8]) -> String {
     let html = String::from_utf8_lossy(body);
+    // lower-cased once: ASCII lower-casing keeps every byte offset
+    let lower = html.to_ascii_lowercase();
     let mut out = String::new();
-    let mut rest = html.as_ref();
-    while let Some(i) = rest.find('<') {
-        out.push_str(&rest[..i]);
+    let mut at = 0;
+    while let Some(i) = html[at..].find('<').map(|i| at + i) {
+        out.push_str(&html[at..i]);
         out.push(' ');
-        let after = &rest[i..];
-        let lower_start: String = after
-            .chars()
-            .take(8)
-            .collect::<String>()
-            .to_ascii_lowercase();
-        let end_tag = if lower_start.starts_with("<script") {
+        let tag = &lower[i..];
+        let end_tag = if tag.starts_with("<script") {
             "</script>"
-        } else if lower_start.starts_with("<style") {
+        } else if tag.starts_with("<style") {
             "</style>"
-        } else if lower_start.starts_with("<title") {
+        } else if tag.starts_with("<title") {
             // the heading usually repeats it
             "</title>"
         } else {
             ">"
         };
-        rest = match after.to_ascii_lowercase().find(end_tag) {
-            Some(j) => &after[j + end_tag.len()..],
-            None => "",
+        at = match tag.find(end_tag) {
+            Some(j) => i + j + end_tag.len(),
+            None => html.len(),
         };
     }
-    out.push_str(rest);
+    out.push_str(&html[at..]);
     let decoded = out
         .replace("&quot;", "\"")
         .replace("&#39;", "'")
@@ -258,6 +280,21 @@ mod tests {
     }
 
     #[test]
+    fn a_bot_wall_or_an_outage_is_not_a_refusal() {
+        for status in [401, 403, 429, 500, 503] {
+            let page = b"<p>Access denied. Please verify you are human.</p>";
+            let r = judge(status, None, page, &asked(), &req());
+            assert!(
+                matches!(r, AuthorizationProbe::Unknown(_)),
+                "{status}: {r:?}"
+            );
+        }
+        // a 400 that does not speak OAuth either
+        let r = judge(400, None, b"<p>Bad Request</p>", &asked(), &req());
+        assert!(matches!(r, AuthorizationProbe::Unknown(_)), "{r:?}");
+    }
+
+    #[test]
     fn a_login_page_with_200_is_accepted_and_a_named_error_is_not() {
         let login = b"<form><input name=redirect_uri type=hidden><label>Password</label></form>";
         assert!(matches!(
@@ -265,7 +302,7 @@ mod tests {
             AuthorizationProbe::Accepted(_)
         ));
         let entra =
-            b"<div>AADSTS50011: The redirect URI specified in the request does not match</div>";
+            b"<script>$Config={\"strServiceExceptionMessage\":\"AADSTS50011: The redirect URI specified in the request does not match\"}</script>";
         assert!(matches!(
             judge(200, None, entra, &asked(), &req()),
             AuthorizationProbe::Refused(_)

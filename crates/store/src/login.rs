@@ -483,7 +483,9 @@ impl SignInStore for Store {
             self.ephemeral().begin().await?
         };
         let consumed = query(
-            "UPDATE login_states SET used_at = $1 WHERE state_hash = $2 AND used_at IS NULL AND expires_at > $1",
+            // a test login's state never finishes a real sign-in
+            "UPDATE login_states SET used_at = $1 WHERE state_hash = $2 AND used_at IS NULL AND expires_at > $1 \
+             AND test_id IS NULL",
         )
         .bind(f.now)
         .bind(f.state_hash)

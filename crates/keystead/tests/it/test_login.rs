@@ -218,6 +218,14 @@ const CHECKS: [&str; 14] = [
     "sign_in_rules",
 ];
 
+const CLAIM_RULES: [&str; 5] = [
+    "id_token_issuer",
+    "id_token_audience",
+    "id_token_times",
+    "nonce",
+    "subject",
+];
+
 /// `failing` fails with a hint, every check before it passes, every one
 /// after it is skipped; the texts of `failing` contain `words`.
 fn assert_fails_at(r: &Value, failing: &str, words: &[&str]) -> Result<(), String> {
@@ -238,10 +246,14 @@ fn assert_fails_after_warnings(
     let at = CHECKS.iter().position(|n| *n == failing).unwrap();
     for (i, name) in CHECKS.iter().enumerate() {
         let c = check(r, name);
+        // once the signature verified, every claim rule of the ID token is
+        // checked on its own: one defect fails one of them
+        let claim_rule = |n: &str| CLAIM_RULES.contains(&n);
         let want = match i.cmp(&at) {
             std::cmp::Ordering::Less if warned.contains(name) => "warn",
             std::cmp::Ordering::Less => "pass",
             std::cmp::Ordering::Equal => "fail",
+            std::cmp::Ordering::Greater if claim_rule(failing) && claim_rule(name) => "pass",
             std::cmp::Ordering::Greater => "skip",
         };
         if c["status"] != want {
@@ -320,6 +332,22 @@ fn each_misconfiguration_fails_its_named_check_with_a_hint() {
     case("clock ahead", r, "id_token_times", &["by 300 s", "NTP"]);
     let r = test_login(server, &bad_partner("nonce-mismatch"), "bad-user-1");
     case("nonce", r, "nonce", &["nonce"]);
+    let r = test_login(server, &bad_partner("missing-sub"), "bad-user-1");
+    case("no sub", r, "subject", &["no sub"]);
+    let r = test_login(server, &bad_partner("iss-mismatch"), "bad-user-1");
+    case(
+        "iss in the ID token",
+        r,
+        "id_token_issuer",
+        &["configured issuer"],
+    );
+    let r = test_login(server, &bad_partner("bad-sig-rs256"), "bad-user-1");
+    case(
+        "bad signature",
+        r,
+        "id_token_signature",
+        &["signature does not verify"],
+    );
     let r = test_login(server, &bad_partner("iss-param-mismatch"), "bad-user-1");
     case(
         "iss parameter",
@@ -328,6 +356,10 @@ fn each_misconfiguration_fails_its_named_check_with_a_hint() {
         &["https://evil.example"],
     );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    // the email a sign-in uses, and where it came from
+    let r = test_login(server, &bad_partner("userinfo-needed"), "ui-user");
+    assert_eq!(r["claim_sources"]["email"], "userinfo", "{r:#}");
+    assert_eq!(check(&r, "userinfo")["status"], "pass", "{r:#}");
 }
 
 #[test]
@@ -408,6 +440,8 @@ fn an_unverified_email_warns_and_fails_the_rule_that_needs_it() {
     let r = test_login(server, &p, "unverified-tl");
     assert_fails_after_warnings(&r, "sign_in_rules", &["verified"], &["email"]).unwrap();
     assert_eq!(check(&r, "sign_in_rules")["code"], "sign_in_not_allowed");
+    // a refused sign-in would do nothing
+    assert!(r["outcome"].is_null(), "{r:#}");
     // the email comes from the ID token
     assert_eq!(r["claim_sources"]["email"], "id_token");
 }

@@ -87,18 +87,21 @@ fn judge(
                 "the authorization endpoint answered HTTP {status}"
             ));
         };
-        // An error sent back to the redirect URI: the client and the URI are
-        // known to the IdP, something else is refused (scope, PKCE, …).
-        if to.as_str().starts_with(req.redirect_uri) {
-            let q: Vec<(String, String)> = to.query_pairs().into_owned().collect();
-            let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-            if let Some(error) = get("error") {
-                return AuthorizationProbe::Refused(crate::idp_error(
-                    req.redirect_uri,
-                    error,
-                    get("error_description"),
-                ));
-            }
+        // An error sent back to the redirect URI (the client and the URI
+        // are known to the IdP, something else is refused: scope, PKCE, …),
+        // or to the IdP's own error page (Auth0's `/authorize/error`,
+        // Cognito's `/error`: a redirect URI it does not know).
+        let q: Vec<(String, String)> = to.query_pairs().into_owned().collect();
+        let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let to_the_app = to.as_str().starts_with(req.redirect_uri);
+        let same_idp = to.host_str() == asked.host_str();
+        if let (Some(error), true) = (get("error"), to_the_app || same_idp) {
+            let refusal = crate::idp_error(req.redirect_uri, error, get("error_description"));
+            return AuthorizationProbe::Refused(if to_the_app || refusal.hint.is_some() {
+                refusal
+            } else {
+                OidcError::with_hint(Kind::Idp, refusal.message, register())
+            });
         }
         return AuthorizationProbe::Accepted(format!(
             "the authorization endpoint accepted the request and sent the browser on to {}",
@@ -246,6 +249,34 @@ mod tests {
             panic!("{r:?}")
         };
         assert!(e.message.contains("invalid_scope"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_redirect_to_the_idps_error_page_is_a_refusal() {
+        // Auth0 and Cognito send the browser to an error page of their own
+        let r = judge(
+            302,
+            Some("/authorize/error?error=invalid_request&error_description=Callback%20URL%20mismatch"),
+            b"",
+            &asked(),
+            &req(),
+        );
+        let AuthorizationProbe::Refused(e) = r else {
+            panic!("{r:?}")
+        };
+        assert!(e.message.contains("Callback URL mismatch"), "{}", e.message);
+        assert!(e.hint.unwrap().contains(req().redirect_uri));
+        let r = judge(
+            302,
+            Some("/error?error=redirect_mismatch"),
+            b"",
+            &asked(),
+            &req(),
+        );
+        assert!(matches!(r, AuthorizationProbe::Refused(_)), "{r:?}");
+        // its own sign-in page is not
+        let r = judge(302, Some("/u/login?state=abc"), b"", &asked(), &req());
+        assert!(matches!(r, AuthorizationProbe::Accepted(_)), "{r:?}");
     }
 
     #[test]

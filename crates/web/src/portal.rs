@@ -821,15 +821,7 @@ async fn verify(
     match v.verify_custom_oidc(&sc.auth).await {
         // The result is stored as the last verification and shown there.
         Ok(_) => saved(&sc, "verify"),
-        Err(e) => {
-            let errors = CardErrors {
-                general: Some(e.detail().message),
-                ..CardErrors::default()
-            };
-            let status =
-                StatusCode::from_u16(e.code().http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-            render_auth(&s, &sc, None, errors, None, status, None).await
-        }
+        Err(e) => card_failure(&s, &sc, &e).await,
     }
 }
 
@@ -874,16 +866,18 @@ async fn test_login(
                 .render(),
             )
         }
-        Err(e) => {
-            let errors = CardErrors {
-                general: Some(e.detail().message),
-                ..CardErrors::default()
-            };
-            let status =
-                StatusCode::from_u16(e.code().http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-            render_auth(&s, &sc, None, errors, None, status, None).await
-        }
+        Err(e) => card_failure(&s, &sc, &e).await,
     }
+}
+
+/// The card again, with an error that belongs to no field on top.
+async fn card_failure(s: &AppState, sc: &Screen, e: &Error) -> Response {
+    let errors = CardErrors {
+        general: Some(e.detail().message),
+        ..CardErrors::default()
+    };
+    let status = StatusCode::from_u16(e.code().http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    render_auth(s, sc, None, errors, None, status, None).await
 }
 
 #[derive(Deserialize)]

@@ -9,13 +9,16 @@
 //! only ever calls these methods, never SQL.
 
 mod db;
+mod doc_cache;
 mod login;
 mod migrate;
 mod portal;
 mod records;
 pub mod repo;
+mod secrets;
 mod wallets;
 
+pub use doc_cache::CachedDoc;
 pub use login::*;
 pub use portal::PortalSessionRow;
 pub use records::*;

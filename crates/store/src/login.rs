@@ -1,4 +1,4 @@
-//! End-user sign-in state: provider metadata cache, login states, users,
+//! End-user sign-in state: login states, users,
 //! identities, wallets, login codes, sessions and the session-JWT keys.
 //! Single-use records are consumed with one conditional UPDATE … RETURNING,
 //! so two instances (or two requests) can never both use the same state or
@@ -14,13 +14,6 @@ use crate::{Result, Store, StoreError};
 
 pub const PURPOSE_WALLET_KEY: &str = "wallet_key";
 pub const PURPOSE_SESSION_JWT_KEY: &str = "session_jwt_key";
-
-#[derive(Debug, Clone)]
-pub struct CachedDoc {
-    pub body: String,
-    pub fetched_at: i64,
-    pub expires_at: i64,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginStateRow {
@@ -204,50 +197,6 @@ pub enum Redeemed {
     Invalid,
     PkceMismatch,
     Session { user_id: String },
-}
-
-impl DocCacheStore for Store {
-    async fn cached_doc(&self, url: &str) -> Result<Option<CachedDoc>> {
-        let row = query("SELECT body, fetched_at, expires_at FROM provider_cache WHERE url = $1")
-            .bind(url)
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(|r| {
-            Ok(CachedDoc {
-                body: r.try_get("body")?,
-                fetched_at: r.try_get("fetched_at")?,
-                expires_at: r.try_get("expires_at")?,
-            })
-        })
-        .transpose()
-    }
-
-    async fn put_cached_doc(&self, url: &str, doc: &CachedDoc) -> Result<()> {
-        query(
-            "INSERT INTO provider_cache (url, body, fetched_at, expires_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (url) DO UPDATE SET body = excluded.body, fetched_at = excluded.fetched_at, \
-             expires_at = excluded.expires_at",
-        )
-        .bind(url)
-        .bind(&doc.body)
-        .bind(doc.fetched_at)
-        .bind(doc.expires_at)
-        .execute(self.ephemeral())
-        .await?;
-        Ok(())
-    }
-
-    async fn claim_refetch(&self, url: &str, now: i64, min_age: i64) -> Result<bool> {
-        let done = query(
-            "UPDATE provider_cache SET refetched_at = $1 WHERE url = $2 AND refetched_at <= $3",
-        )
-        .bind(now)
-        .bind(url)
-        .bind(now - min_age)
-        .execute(self.ephemeral())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
 }
 
 impl SignInStore for Store {

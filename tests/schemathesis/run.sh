@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(cd ../.. && pwd)
-BIN="$ROOT/target/debug/keystead"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/keystead"
 [ -x "$BIN" ] || { echo "schemathesis: $BIN missing (cargo build -p keystead)" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "schemathesis: python3 is required" >&2; exit 1; }
 

@@ -17,6 +17,12 @@ pub use wallet::*;
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
+    /// 1–100 characters (after trimming), no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     pub name: String,
 }
 
@@ -29,6 +35,12 @@ pub struct Project {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
+    /// 1–100 characters (after trimming), no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     pub name: String,
 }
 
@@ -53,7 +65,14 @@ impl std::fmt::Debug for CreatedApiKey {
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDeveloper {
+    /// An address with an `@`, at most 254 characters, no spaces.
+    #[schema(
+        max_length = 254,
+        pattern = "^[^\\s\\x00-\\x1F\\x7F-\\x9F]*@[^\\s\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     pub email: String,
+    /// At least 12 characters.
+    #[schema(min_length = 12)]
     pub password: String,
     #[serde(default)]
     pub project_ids: Vec<String>,
@@ -95,12 +114,43 @@ pub struct PatchPartner {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutCustomOidc {
+    /// An absolute https URL without query, fragment or userinfo (SPEC §3).
+    #[schema(
+        required = true,
+        nullable = false,
+        pattern = "^https://[^/?#@\\s]+(/[^?#\\s]*)?$"
+    )]
     pub issuer: Option<String>,
+    /// 1–255 characters, no control characters.
+    #[schema(
+        required = true,
+        nullable = false,
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]+$"
+    )]
     pub client_id: Option<String>,
+    /// 1–64 characters, no control characters.
+    #[schema(
+        required = true,
+        nullable = false,
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]+$"
+    )]
     pub button_label: Option<String>,
+    /// Space-separated scope tokens, `openid` among them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        nullable = false,
+        pattern = "^([!#-\\[\\]-~]+ )*openid( [!#-\\[\\]-~]+)*$"
+    )]
     pub scopes: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        nullable = false,
+        pattern = "^(client_secret_post|client_secret_basic|none)$"
+    )]
     pub token_endpoint_auth_method: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
@@ -134,6 +184,12 @@ pub struct CustomOidc {
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutClientSecret {
+    /// 1–4096 bytes, no control characters (a pasted newline is refused).
+    #[schema(
+        min_length = 1,
+        max_length = 4096,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]+$"
+    )]
     pub client_secret: String,
 }
 

@@ -182,7 +182,7 @@ const states = new Map();
 function stateOf(sc) {
   let st = states.get(sc.name);
   if (!st) {
-    st = { codes: new Map(), tokens: new Map(), hits: { discovery: 0, jwks: 0 } };
+    st = { codes: new Map(), tokens: new Map(), hits: { discovery: 0, jwks: 0, moved: 0 } };
     st.keys = (sc.keys ?? defaultKeys)(sc, st);
     st.keys.catch((e) => console.error(`bad-idp[${sc.name}] key generation failed:`, e));
     states.set(sc.name, st);
@@ -494,7 +494,7 @@ async function dispatch(req, res) {
       st.hits.jwks += 1;
       return json(res, 200, padded(sc, { keys: (await st.keys).jwks }));
     case '/moved':
-      st.hits.moved = (st.hits.moved ?? 0) + 1;
+      st.hits.moved += 1;
       return json(res, 200, discovery(sc, base, x.issuer));
     case '/_stats':
       return json(res, 200, st.hits);

@@ -300,6 +300,20 @@ pub fn oidc_partner(
     p
 }
 
+/// Reads the partner's Custom OIDC config and PUTs back its issuer, client
+/// id and button label, enabled, with `patch`'s fields on top; asserts 200.
+pub fn put_oidc(p: &Partner, patch: Value) -> Resp {
+    let cfg = p.call("GET", "/v1/partner/custom-oidc", None).json;
+    let mut body = json!({"issuer": cfg["issuer"], "client_id": cfg["client_id"],
+                          "button_label": cfg["button_label"], "enabled": true});
+    for (k, v) in patch.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let r = p.call("PUT", "/v1/partner/custom-oidc", Some(body));
+    assert_eq!(r.status, 200, "{}", r.text);
+    r
+}
+
 /// The common case: the `main` IdP, client_secret_basic, RS256.
 pub fn basic_partner(server: &Server) -> Partner {
     oidc_partner(

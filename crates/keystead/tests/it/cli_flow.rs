@@ -1,17 +1,6 @@
 //! The partner's first steps through the CLI against a real IdP.
 
-use serde_json::Value;
-
-use crate::kit::{cli_in, idp, new_dir, Server, ServerOpts, CLIENT_SECRET};
-
-fn check<'a>(v: &'a Value, name: &str) -> &'a Value {
-    v["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no check {name} in {v}"))
-}
+use crate::kit::{check, cli_in, idp, new_dir, Server, ServerOpts, CLIENT_SECRET};
 
 #[test]
 fn login_configure_set_secret_verify_passes() {

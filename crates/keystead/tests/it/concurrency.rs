@@ -5,21 +5,18 @@ use std::collections::HashSet;
 
 use serde_json::json;
 
-use crate::browser::{basic_partner, login_to_me, Browser};
-use crate::kit::{postgres_db, Server, ServerOpts};
+use crate::browser::{basic_partner, login_to_me, put_oidc, Browser};
+use crate::kit::{http_headers, postgres_db, unique, Server, ServerOpts};
 
 /// Twenty parallel first logins of one identity, the i-th on `servers[i %
 /// len]`: one user and one wallet in the end.
 fn twenty_parallel_first_logins_over(servers: &[&Server], p: &crate::kit::Partner) {
-    let hint = keystead_crypto::random_token("twin-")[..18].to_string();
+    let hint = unique("twin-");
     let results: Vec<(String, String)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..20)
             .map(|i| {
                 let server = servers[i % servers.len()];
-                let p = crate::kit::Partner {
-                    server: server.url.clone(),
-                    ..p.clone()
-                };
+                let p = p.on(server);
                 let hint = hint.clone();
                 s.spawn(move || {
                     let (_, me) = login_to_me(&Browser::new(server), &p, &hint);
@@ -80,7 +77,7 @@ fn a_login_started_on_one_instance_completes_on_another() {
     let p = basic_partner(&a);
     let browser = Browser::new(&a);
     let pk = crate::browser::pkce();
-    let hint = keystead_crypto::random_token("roam-")[..18].to_string();
+    let hint = unique("roam-");
     let (_, cb) = browser.follow_until(
         &browser.start_url(&p, crate::browser::RETURN_TO, &pk, &hint),
         |u| u.contains("/auth/custom_oidc/callback"),
@@ -90,10 +87,7 @@ fn a_login_started_on_one_instance_completes_on_another() {
         .expect("reached the callback")
         .replacen(&a.url, &b.url, 1);
     let outcome = browser.follow(&cb_on_b);
-    let on_b = crate::kit::Partner {
-        server: b.url.clone(),
-        ..p.clone()
-    };
+    let on_b = p.on(&b);
     let s = crate::browser::session(&on_b, &outcome.login_code(), &pk.verifier);
     assert_eq!(s.status, 200, "{}", s.text);
     let token = s.json["session_token"].as_str().unwrap();
@@ -142,13 +136,7 @@ fn sdk_config_follows_a_change_on_another_instance_within_its_bound() {
     assert!(before.is_string(), "{before}");
     assert_eq!(label(&a), before);
 
-    let mut oidc = p.call("GET", "/v1/partner/custom-oidc", None).json;
-    oidc = serde_json::json!({
-        "issuer": oidc["issuer"], "client_id": oidc["client_id"],
-        "button_label": "Renamed on A", "enabled": true,
-    });
-    let put = p.call("PUT", "/v1/partner/custom-oidc", Some(oidc.clone()));
-    assert_eq!(put.status, 200, "{}", put.text);
+    put_oidc(&p, json!({"button_label": "Renamed on A"}));
     assert_eq!(
         label(&a),
         "Renamed on A",
@@ -167,11 +155,9 @@ fn sdk_config_follows_a_change_on_another_instance_within_its_bound() {
     let took = seen_on_b(&|c| c["oidcConfig"]["buttonLabel"] == "Renamed on A");
     assert!(took <= std::time::Duration::from_millis(2500), "{took:?}");
 
-    oidc["enabled"] = serde_json::json!(false);
-    let put = p.call("PUT", "/v1/partner/custom-oidc", Some(oidc));
-    assert_eq!(put.status, 200, "{}", put.text);
-    assert_eq!(config(&a)["methods"], serde_json::json!([]));
-    seen_on_b(&|c| c["methods"] == serde_json::json!([]));
+    put_oidc(&p, json!({"enabled": false}));
+    assert_eq!(config(&a)["methods"], json!([]));
+    seen_on_b(&|c| c["methods"] == json!([]));
 }
 
 /// Two instances behave as one: parallel first logins of one identity
@@ -185,23 +171,15 @@ fn two_instances_share_first_logins_idempotency_and_the_rate_limit() {
 
     let create = |s: &Server, who: &str, key: Option<&str>| {
         let body = json!({"type": "EVM", "userIdentifier": who, "userIdentifierType": "EMAIL"});
-        crate::kit::runtime().block_on(async {
-            let mut req = reqwest::Client::new()
-                .post(format!("{}/v1/wallets", s.url))
-                .bearer_auth(&p.secret_key)
-                .json(&body);
-            if let Some(k) = key {
-                req = req.header("idempotency-key", k);
-            }
-            let r = req.send().await.unwrap();
-            let status = r.status().as_u16();
-            let replayed = r.headers().contains_key("idempotent-replayed");
-            (
-                status,
-                replayed,
-                r.json::<serde_json::Value>().await.unwrap(),
-            )
-        })
+        let mut headers = vec![("authorization", format!("Bearer {}", p.secret_key))];
+        headers.extend(key.map(|k| ("idempotency-key", k.to_string())));
+        let r = http_headers(
+            "POST",
+            &format!("{}/v1/wallets", s.url),
+            &headers,
+            Some(body.to_string()),
+        );
+        (r.status, r.header("idempotent-replayed").is_some(), r.json)
     };
     let (s1, r1, first) = create(&a, "idem@example.test", Some("order-7"));
     let (s2, r2, again) = create(&b, "idem@example.test", Some("order-7"));
@@ -232,11 +210,8 @@ fn two_instances_share_first_logins_idempotency_and_the_rate_limit() {
 fn configuration_changes_on_one_instance_hold_on_the_other() {
     let (a, b) = two_instances();
     let p = basic_partner(&a);
-    let on_b = crate::kit::Partner {
-        server: b.url.clone(),
-        ..p.clone()
-    };
-    let hint = || keystead_crypto::random_token("cfg-")[..14].to_string();
+    let on_b = p.on(&b);
+    let hint = || unique("cfg-");
     // a new client secret set on A is the one B sends (the IdP refuses
     // the wrong one, then accepts the right one)
     let set = |secret: &str| {
@@ -273,16 +248,7 @@ fn configuration_changes_on_one_instance_hold_on_the_other() {
     assert!(outcome.param("login_code").is_some(), "{outcome:?}");
 
     // disabled on A: B refuses a start at once
-    let cfg = p.call("GET", "/v1/partner/custom-oidc", None).json;
-    let off = p.call(
-        "PUT",
-        "/v1/partner/custom-oidc",
-        Some(
-            json!({"issuer": cfg["issuer"], "client_id": cfg["client_id"],
-                    "button_label": cfg["button_label"], "enabled": false}),
-        ),
-    );
-    assert_eq!(off.status, 200, "{}", off.text);
+    put_oidc(&p, json!({"enabled": false}));
     let (outcome, _) = Browser::new(&b).login(&on_b, &hint());
     assert_eq!(
         outcome.error().as_deref(),

@@ -5,14 +5,14 @@
 use serde_json::json;
 
 use crate::browser::{basic_partner, login_to_me, Browser};
-use crate::kit::{http, Server};
+use crate::kit::{http, unique, Server};
 
 #[test]
 fn the_same_idp_subject_at_two_partners_is_two_users() {
     let server = Server::start(Default::default());
     let a = basic_partner(&server);
     let b = basic_partner(&server);
-    let hint = keystead_crypto::random_token("same-")[..16].to_string();
+    let hint = unique("same-");
     let (_, at_a) = login_to_me(&Browser::new(&server), &a, &hint);
     let (_, at_b) = login_to_me(&Browser::new(&server), &b, &hint);
     // one IdP, one sub, one email: still two users with two wallets
@@ -32,7 +32,7 @@ fn a_verified_email_claims_nothing_of_another_partner() {
     let server = Server::start(Default::default());
     let a = basic_partner(&server);
     let b = basic_partner(&server);
-    let hint = keystead_crypto::random_token("claim-")[..16].to_string();
+    let hint = unique("claim-");
     let email = format!("{hint}@example.test"); // what the test IdP asserts, verified
     let pregenerated = a.call(
         "POST",
@@ -71,16 +71,8 @@ fn a_verified_email_claims_nothing_of_another_partner() {
 fn a_user_cannot_read_or_sign_another_users_wallet() {
     let server = Server::start(Default::default());
     let p = basic_partner(&server);
-    let (alice, me_a) = login_to_me(
-        &Browser::new(&server),
-        &p,
-        &keystead_crypto::random_token("alice-")[..16],
-    );
-    let (bob, me_b) = login_to_me(
-        &Browser::new(&server),
-        &p,
-        &keystead_crypto::random_token("bob-")[..16],
-    );
+    let (alice, me_a) = login_to_me(&Browser::new(&server), &p, &unique("alice-"));
+    let (bob, me_b) = login_to_me(&Browser::new(&server), &p, &unique("bob-"));
     let alices = me_a["wallets"][0]["id"].as_str().unwrap();
     let bobs = me_b["wallets"][0]["id"].as_str().unwrap();
     let as_user = |token: &str, method: &str, path: String, body: Option<serde_json::Value>| {

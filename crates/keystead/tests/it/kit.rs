@@ -498,6 +498,15 @@ pub struct Partner {
 }
 
 impl Partner {
+    /// The same partner, reached through `server` (another instance of its
+    /// deployment, or its server after a restart).
+    pub fn on(&self, server: &Server) -> Partner {
+        Partner {
+            server: server.url.clone(),
+            ..self.clone()
+        }
+    }
+
     /// The typed client with this partner's secret key.
     pub fn api(&self) -> keystead_client::Client {
         keystead_client::Client::new(self.server.clone(), reqwest::Client::new())
@@ -594,6 +603,7 @@ pub fn bad_idp() -> &'static BadIdp {
 #[derive(Debug)]
 pub struct Resp {
     pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
     pub text: String,
     pub json: Value,
 }
@@ -602,6 +612,26 @@ impl Resp {
     pub fn code(&self) -> &str {
         self.json["error"]["code"].as_str().unwrap_or("")
     }
+
+    /// A response header's value, if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+}
+
+/// The check named exactly `name` in a Verify or test-login result.
+pub fn check<'a>(result: &'a Value, name: &str) -> &'a Value {
+    result["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {result}"))
+}
+
+/// `prefix` and ten random characters: a name no other test uses.
+pub fn unique(prefix: &str) -> String {
+    keystead_crypto::random_token(prefix)[..prefix.len() + 10].to_string()
 }
 
 pub fn runtime() -> &'static tokio::runtime::Runtime {
@@ -650,21 +680,37 @@ pub fn http_raw(
     header: Option<(&str, String)>,
     body: Option<String>,
 ) -> Resp {
+    http_headers(method, url, header.as_slice(), body)
+}
+
+/// One request with these headers (a body is sent as JSON).
+pub fn http_headers(
+    method: &str,
+    url: &str,
+    headers: &[(&str, String)],
+    body: Option<String>,
+) -> Resp {
     runtime().block_on(async {
         let client = reqwest::Client::new();
         let mut req = client.request(method.parse().unwrap(), url);
-        if let Some((k, v)) = header {
-            req = req.header(k, v);
+        for (k, v) in headers {
+            req = req.header(*k, v);
         }
         if let Some(b) = body {
             req = req.header("content-type", "application/json").body(b);
         }
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
         let text = resp.text().await.unwrap();
         seen_bodies().lock().unwrap().push(text.clone());
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp { status, text, json }
+        Resp {
+            status,
+            headers,
+            text,
+            json,
+        }
     })
 }
 

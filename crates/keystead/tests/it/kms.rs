@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use serde_json::json;
 
 use crate::browser::{basic_partner, login_to_me, Browser};
-use crate::kit::{free_port, http, new_dir, repo_root, runtime, Proc, Server, ServerOpts};
+use crate::kit::{free_port, http, new_dir, repo_root, runtime, unique, Proc, Server, ServerOpts};
 
 struct Moto {
     url: String,
@@ -93,7 +93,7 @@ fn kms_server(endpoint: &str, key_id: &str, database_url: Option<String>) -> Ser
 fn round_trip(server: &Server) {
     // the client secret is sealed under KMS and opened for the token request
     let p = basic_partner(server);
-    let hint = keystead_crypto::random_token("kms-")[..14].to_string();
+    let hint = unique("kms-");
     let (_, me) = login_to_me(&Browser::new(server), &p, &hint);
     let wallet = me["wallets"][0]["id"].as_str().unwrap().to_string();
     // a pregenerated wallet: sealed under KMS, opened to sign
@@ -253,22 +253,7 @@ fn an_unreachable_kms_fails_readiness_and_writes_answer_503_changing_nothing() {
     );
     assert_eq!(secret.status, 503, "{}", secret.text);
     assert_eq!(secret.json["error"]["code"], "unavailable");
-    let retry = runtime().block_on(async {
-        reqwest::Client::new()
-            .put(format!(
-                "{}/v1/partner/custom-oidc/client-secret",
-                server.url
-            ))
-            .bearer_auth(&p.secret_key)
-            .json(&json!({"client_secret": "a-secret-that-cannot-be-sealed"}))
-            .send()
-            .await
-            .unwrap()
-            .headers()
-            .get("retry-after")
-            .map(|v| v.to_str().unwrap().to_string())
-    });
-    assert_eq!(retry.as_deref(), Some("5"), "Retry-After");
+    assert_eq!(secret.header("retry-after"), Some("5"), "Retry-After");
     let shown = p.call("GET", "/v1/partner/custom-oidc", None);
     assert_eq!(shown.json["client_secret_set"], false, "nothing written");
     let wallet = p.call(
@@ -296,7 +281,7 @@ fn an_unreachable_kms_fails_readiness_and_writes_answer_503_changing_nothing() {
         "none",
         None,
     );
-    let hint = keystead_crypto::random_token("down-")[..14].to_string();
+    let hint = unique("down-");
     let (outcome, _) = Browser::new(&server).login(&public, &hint);
     assert_eq!(
         outcome.error().as_deref(),
@@ -474,14 +459,11 @@ fn rotate_rewrap_and_migrate(database_url: Option<String>) {
         .concat(),
         ..Default::default()
     });
-    let p = crate::kit::Partner {
-        server: server.url.clone(),
-        ..p
-    };
+    let p = p.on(&server);
     for w in [&wallets[0], &wallets[249]] {
         assert!(signs(&p, w), "{w}");
     }
-    let hint = keystead_crypto::random_token("mig-")[..14].to_string();
+    let hint = unique("mig-");
     login_to_me(&Browser::new(&server), &p, &hint);
 }
 

@@ -5,11 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::browser::{basic_partner, login_to_me, oidc_partner, Browser};
-use crate::kit::{http, idp, Server, CLIENT_ID, CLIENT_SECRET};
-
-fn unique(prefix: &str) -> String {
-    keystead_crypto::random_token(&format!("{prefix}-"))[..prefix.len() + 13].to_string()
-}
+use crate::kit::{http, idp, unique, Server, CLIENT_ID, CLIENT_SECRET};
 
 fn assert_evm_wallet(w: &Value) {
     let addr = w["address"].as_str().unwrap();
@@ -34,7 +30,7 @@ fn full_login_twice(client_id: &str, method: &str) {
     let issuer = idp().issuer("main");
     let secret = (method != "none").then_some(CLIENT_SECRET);
     let p = oidc_partner(server, &issuer, client_id, method, secret);
-    let hint = unique("user");
+    let hint = unique("user-");
 
     let (_, me) = login_to_me(&Browser::new(server), &p, &hint);
     let user_id = me["user"]["id"].as_str().unwrap().to_string();
@@ -92,7 +88,7 @@ fn login_with_ps256_id_tokens() {
 fn unverified_email_is_not_stored() {
     let server = Server::shared();
     let p = basic_partner(server);
-    let (_, me) = login_to_me(&Browser::new(server), &p, &unique("unverified-carol"));
+    let (_, me) = login_to_me(&Browser::new(server), &p, &unique("unverified-carol-"));
     assert_eq!(me["user"]["identities"][0]["email"], Value::Null);
 }
 
@@ -106,7 +102,7 @@ fn session_jwt_verifies_with_the_published_jwks_and_logout_ends_the_session() {
         "client_secret_post",
         Some(CLIENT_SECRET),
     );
-    let (token, me) = login_to_me(&Browser::new(server), &p, &unique("dave"));
+    let (token, me) = login_to_me(&Browser::new(server), &p, &unique("dave-"));
     let r = http(
         "POST",
         &format!("{}/v1/sessions/jwt", server.url),
@@ -271,45 +267,26 @@ fn sdk_config_shows_enabled_methods_with_cors() {
         None,
     );
     let url = format!("{}/v1/sdk/config?api_key={}", server.url, p.publishable_key);
-    let r = crate::kit::http_raw(
-        "GET",
-        &url,
-        Some(("origin", "https://app.example.test".into())),
-        None,
-    );
+    let origin = || ("origin", "https://app.example.test".to_string());
+    let r = crate::kit::http_raw("GET", &url, Some(origin()), None);
     assert_eq!(
         r.json,
         json!({"authConfig": {"methods": ["CUSTOM_OIDC"], "oidcConfig": {"enabled": true, "buttonLabel": "Sign in with Acme"}}})
     );
     // the CORS answer a browser needs, for the simple request and a preflight
-    let cors = crate::kit::runtime().block_on(async {
-        let c = reqwest::Client::new();
-        let simple = c
-            .get(&url)
-            .header("origin", "https://app.example.test")
-            .send()
-            .await
-            .unwrap();
-        let pre = c
-            .request(reqwest::Method::OPTIONS, &url)
-            .header("origin", "https://app.example.test")
-            .header("access-control-request-method", "GET")
-            .send()
-            .await
-            .unwrap();
-        (
-            simple.headers().get("access-control-allow-origin").cloned(),
-            pre.status().as_u16(),
-            pre.headers().get("access-control-allow-origin").cloned(),
-            pre.headers()
-                .get("access-control-allow-methods")
-                .map(|v| v.to_str().unwrap().to_string()),
-        )
-    });
-    assert_eq!(cors.0.unwrap(), "*");
-    assert!(cors.1 < 300, "preflight answered {}", cors.1);
-    assert_eq!(cors.2.unwrap(), "*");
-    assert!(cors.3.unwrap_or_default().contains("GET"));
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    let pre = crate::kit::http_headers(
+        "OPTIONS",
+        &url,
+        &[origin(), ("access-control-request-method", "GET".into())],
+        None,
+    );
+    assert!(pre.status < 300, "preflight answered {}", pre.status);
+    assert_eq!(pre.header("access-control-allow-origin"), Some("*"));
+    assert!(pre
+        .header("access-control-allow-methods")
+        .unwrap_or_default()
+        .contains("GET"));
     let off = server.new_partner();
     let r = http(
         "GET",

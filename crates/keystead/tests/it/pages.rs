@@ -9,14 +9,12 @@
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
-use base64::Engine;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
+use crate::browser::{pkce, put_oidc};
 use crate::kit::{
-    free_port, http, new_dir, repo_root, start_idp, start_node_server, tls, typed, verify, Idp,
-    Partner, Proc, Server, ServerOpts, CLIENT_SECRET,
+    free_port, http, new_dir, repo_root, start_idp, start_node_server, tls, typed, unique, verify,
+    Idp, Partner, Proc, Server, ServerOpts, CLIENT_SECRET,
 };
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -146,10 +144,6 @@ fn run_flow(job: Value) -> Value {
     result
 }
 
-fn unique(prefix: &str) -> String {
-    keystead_crypto::random_token(prefix)[..prefix.len() + 10].to_string()
-}
-
 #[test]
 fn the_example_app_signs_in_with_the_sdk_and_signs_a_message() {
     let s = stage();
@@ -197,12 +191,6 @@ fn the_example_app_signs_in_with_the_sdk_and_signs_a_message() {
     assert_eq!(checked[0]["ok"], true, "{checked:?}");
 }
 
-fn pkce() -> (String, String) {
-    let verifier = unique("verifier-0123456789abcdefghijklmnopqrstuvwxyz-");
-    let challenge = B64URL.encode(Sha256::digest(verifier.as_bytes()));
-    (verifier, challenge)
-}
-
 fn login_url(s: &Stage, p: &Partner, challenge: &str, extra: &[(&str, &str)]) -> String {
     let mut u = url::Url::parse(&format!("{}/login", s.server.url)).unwrap();
     u.query_pairs_mut()
@@ -221,10 +209,10 @@ fn login_url(s: &Stage, p: &Partner, challenge: &str, extra: &[(&str, &str)]) ->
 fn the_hosted_login_page_signs_in_an_app_without_the_sdk() {
     let s = stage();
     let p = partner(s, "Sign in with Hosted Co");
-    let (verifier, challenge) = pkce();
+    let pk = pkce();
     let return_to = format!("{}/done.html", s.app_origin);
     let r = run_flow(json!({
-        "flow": "hosted", "loginUrl": login_url(s, &p, &challenge, &[]),
+        "flow": "hosted", "loginUrl": login_url(s, &p, &pk.challenge, &[]),
         "returnTo": return_to, "login": unique("hosted-"),
     }));
     assert_eq!(r["violations"], json!([]), "axe: {r:#}");
@@ -253,7 +241,7 @@ fn the_hosted_login_page_signs_in_an_app_without_the_sdk() {
             &keystead_proto::CreateSession {
                 api_key: p.publishable_key.clone(),
                 login_code: q["login_code"].clone(),
-                code_verifier: verifier,
+                code_verifier: pk.verifier,
             },
         ),
     );
@@ -274,8 +262,7 @@ fn the_hosted_login_page_signs_in_an_app_without_the_sdk() {
 fn an_idp_refusal_comes_back_to_the_hosted_page_in_words_with_try_again() {
     let s = stage();
     let p = partner(s, "Sign in with Deny Co");
-    let (_, challenge) = pkce();
-    let login_url = login_url(s, &p, &challenge, &[]);
+    let login_url = login_url(s, &p, &pkce().challenge, &[]);
     let r = run_flow(json!({
         "flow": "hosted-deny", "loginUrl": login_url, "label": "Sign in with Deny Co",
     }));
@@ -305,7 +292,7 @@ fn an_idp_refusal_comes_back_to_the_hosted_page_in_words_with_try_again() {
 fn the_hosted_login_page_explains_errors_and_a_switched_off_sign_in() {
     let s = stage();
     let p = partner(s, "Sign in with Errors Inc");
-    let (_, challenge) = pkce();
+    let challenge = pkce().challenge;
     let page = http(
         "GET",
         &login_url(
@@ -346,16 +333,7 @@ fn the_hosted_login_page_explains_errors_and_a_switched_off_sign_in() {
     );
 
     // switched off: a sentence, not a dead button
-    let cfg = p.call("GET", "/v1/partner/custom-oidc", None).json;
-    let off = p.call(
-        "PUT",
-        "/v1/partner/custom-oidc",
-        Some(
-            json!({"issuer": cfg["issuer"], "client_id": cfg["client_id"],
-                    "button_label": cfg["button_label"], "enabled": false}),
-        ),
-    );
-    assert_eq!(off.status, 200, "{}", off.text);
+    put_oidc(&p, json!({"enabled": false}));
     let page = http("GET", &login_url(s, &p, &challenge, &[]), None, None);
     assert_eq!(page.status, 200);
     assert!(page.text.contains("switched off"), "{}", page.text);
@@ -373,25 +351,20 @@ fn the_sdk_module_and_its_types_are_served_for_other_origins() {
         ("/sdk/keystead.js", "text/javascript"),
         ("/sdk/keystead.d.ts", "application/typescript"),
     ] {
-        let (status, headers, text) = crate::kit::runtime().block_on(async {
-            let r = reqwest::get(format!("{}{path}", s.server.url))
-                .await
-                .unwrap();
-            (
-                r.status().as_u16(),
-                r.headers().clone(),
-                r.text().await.unwrap(),
-            )
-        });
-        assert_eq!(status, 200, "{path}");
-        assert!(text.contains("authenticateWithOAuth"), "{path}");
+        let r = http("GET", &format!("{}{path}", s.server.url), None, None);
+        assert_eq!(r.status, 200, "{path}");
+        assert!(r.text.contains("authenticateWithOAuth"), "{path}");
         // module scripts are fetched in CORS mode from the app's origin
-        assert_eq!(headers["access-control-allow-origin"], "*", "{path}");
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"), "{path}");
         assert!(
-            headers["content-type"].to_str().unwrap().starts_with(kind),
+            r.header("content-type").unwrap().starts_with(kind),
             "{path}"
         );
-        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(
+            r.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
     }
 }
 
@@ -432,9 +405,11 @@ fn portal_request(url: &str, cookie: &str, form: Option<&str>) -> crate::kit::Re
         };
         let r = req.header("cookie", cookie).send().await.unwrap();
         let status = r.status().as_u16();
+        let headers = r.headers().clone();
         let text = r.text().await.unwrap();
         crate::kit::Resp {
             status,
+            headers,
             json: Value::Null,
             text,
         }
@@ -609,12 +584,8 @@ fn a_developer_configures_custom_oidc_in_the_portal_and_verifies_it() {
 fn portal_sign_in_gives_one_answer_for_wrong_email_and_password_and_needs_its_token() {
     let s = stage();
     let (_, email, _) = developer(s, "Signinco");
-    let get = crate::kit::runtime().block_on(async {
-        reqwest::get(format!("{}/portal/login", s.server.url))
-            .await
-            .unwrap()
-    });
-    let set_cookie = get.headers()["set-cookie"].to_str().unwrap().to_string();
+    let get = http("GET", &format!("{}/portal/login", s.server.url), None, None);
+    let set_cookie = get.header("set-cookie").unwrap().to_string();
     let csrf_cookie = set_cookie.split(';').next().unwrap().to_string();
     let csrf = csrf_cookie.split_once('=').unwrap().1.to_string();
     let url = format!("{}/portal/login", s.server.url);

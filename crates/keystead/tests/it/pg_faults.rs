@@ -10,7 +10,7 @@ use std::process::Command;
 use serde_json::json;
 
 use crate::browser::{basic_partner, login_to_me, Browser};
-use crate::kit::{free_port, http, Server, ServerOpts};
+use crate::kit::{free_port, http, unique, Server, ServerOpts};
 
 fn pg_bin(name: &str) -> PathBuf {
     let root = Path::new("/usr/lib/postgresql");
@@ -168,19 +168,7 @@ fn a_postgres_restart_costs_only_the_requests_in_flight() {
     let down = create(200_000);
     assert_eq!(down.status, 503, "{}", down.text);
     assert_eq!(down.json["error"]["code"], "unavailable");
-    let retry_after = crate::kit::runtime().block_on(async {
-        reqwest::Client::new()
-            .post(format!("{}/v1/wallets", server.url))
-            .bearer_auth(&p.secret_key)
-            .json(&json!({"type": "EVM", "userIdentifier": "down@example.test", "userIdentifierType": "EMAIL"}))
-            .send()
-            .await
-            .unwrap()
-            .headers()
-            .get("retry-after")
-            .map(|v| v.to_str().unwrap().to_string())
-    });
-    assert_eq!(retry_after.as_deref(), Some("5"));
+    assert_eq!(down.header("retry-after"), Some("5"));
     assert_eq!(
         http("GET", &format!("{}/readyz", server.url), None, None).status,
         503
@@ -200,7 +188,7 @@ fn a_postgres_restart_costs_only_the_requests_in_flight() {
         metrics.contains("keystead_db_pool_connections{state=\"idle\"}"),
         "{metrics}"
     );
-    let hint = keystead_crypto::random_token("pgr-")[..14].to_string();
+    let hint = unique("pgr-");
     login_to_me(&Browser::new(&server), &p, &hint);
     // the 503s (if the restart caught any request in flight) named no internals
     assert!(!server.log_text().contains("panicked"));

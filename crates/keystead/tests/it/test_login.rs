@@ -5,29 +5,23 @@ use serde_json::{json, Value};
 
 use crate::browser::{basic_partner, login_to_me, oidc_partner, Browser};
 use crate::kit::{
-    bad_idp, idp, sign_in_rows, Partner, Server, ServerOpts, BAD_CLIENT_ID, BAD_CLIENT_SECRET,
-    CLIENT_ID,
+    bad_idp, check, idp, sign_in_rows, unique, Partner, Server, ServerOpts, BAD_CLIENT_ID,
+    BAD_CLIENT_SECRET, CLIENT_ID,
 };
 
-/// Creates a test login, signs in at the IdP as `hint`, returns the result.
-fn test_login(server: &Server, p: &Partner, hint: &str) -> Value {
+/// Creates a test login (201): `test_id` and `authorization_url`.
+fn create_test(p: &Partner) -> Value {
     let created = p.call(
         "POST",
         "/v1/partner/custom-oidc/test-logins",
         Some(json!({})),
     );
     assert_eq!(created.status, 201, "{}", created.text);
-    let id = created.json["test_id"].as_str().unwrap().to_string();
-    let url = format!(
-        "{}&login_hint={hint}",
-        created.json["authorization_url"].as_str().unwrap()
-    );
-    let browser = Browser::new(server);
-    let (_, landed) = browser.follow_until(&url, |u| u.contains("/auth/custom_oidc/test-result"));
-    assert!(
-        landed.is_some(),
-        "the browser did not reach the result page"
-    );
+    created.json
+}
+
+/// The test login `id` as the partner reads it (200).
+fn test_result(p: &Partner, id: &str) -> Value {
     let r = p.call(
         "GET",
         &format!("/v1/partner/custom-oidc/test-logins/{id}"),
@@ -37,15 +31,20 @@ fn test_login(server: &Server, p: &Partner, hint: &str) -> Value {
     r.json
 }
 
-fn status_of<'a>(r: &'a Value, name: &str) -> &'a str {
-    r["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no check {name}: {r}"))["status"]
-        .as_str()
-        .unwrap()
+/// Creates a test login, signs in at the IdP as `hint`, returns the result.
+fn test_login(server: &Server, p: &Partner, hint: &str) -> Value {
+    let created = create_test(p);
+    let url = format!(
+        "{}&login_hint={hint}",
+        created["authorization_url"].as_str().unwrap()
+    );
+    let browser = Browser::new(server);
+    let (_, landed) = browser.follow_until(&url, |u| u.contains("/auth/custom_oidc/test-result"));
+    assert!(
+        landed.is_some(),
+        "the browser did not reach the result page"
+    );
+    test_result(p, created["test_id"].as_str().unwrap())
 }
 
 #[test]
@@ -61,24 +60,12 @@ fn a_test_login_on_a_disabled_config_passes_every_check_and_writes_nothing() {
     );
     assert_eq!(off.status, 200, "{}", off.text);
     let before = sign_in_rows(&server);
-    let hint = keystead_crypto::random_token("tl-")[..13].to_string();
+    let hint = unique("tl-");
     // before the browser comes back, the test is pending
-    let created = p.call(
-        "POST",
-        "/v1/partner/custom-oidc/test-logins",
-        Some(json!({})),
-    );
-    assert_eq!(created.status, 201, "{}", created.text);
-    let pending = p.call(
-        "GET",
-        &format!(
-            "/v1/partner/custom-oidc/test-logins/{}",
-            created.json["test_id"].as_str().unwrap()
-        ),
-        None,
-    );
-    assert_eq!(pending.json["status"], "pending", "{}", pending.text);
-    assert!(pending.json["finished_at"].is_null());
+    let created = create_test(&p);
+    let pending = test_result(&p, created["test_id"].as_str().unwrap());
+    assert_eq!(pending["status"], "pending", "{pending}");
+    assert!(pending["finished_at"].is_null());
     let r = test_login(&server, &p, &hint);
     assert_eq!(r["status"], "passed", "{r:#}");
     let names: Vec<&str> = r["checks"]
@@ -164,18 +151,13 @@ fn a_wrong_secret_fails_token_exchange_and_skips_the_rest() {
     let r = test_login(&server, &p, "wrong-secret-user");
     assert_eq!(r["status"], "failed", "{r:#}");
     for name in ["discovery", "authorization_response", "iss_parameter"] {
-        assert_eq!(status_of(&r, name), "pass", "{name}: {r:#}");
+        assert_eq!(check(&r, name)["status"], "pass", "{name}: {r:#}");
     }
-    assert_eq!(status_of(&r, "token_exchange"), "fail");
-    let te = r["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "token_exchange")
-        .unwrap();
+    let te = check(&r, "token_exchange");
+    assert_eq!(te["status"], "fail");
     assert!(te["hint"].is_string(), "{te}");
     for name in ["id_token_signature", "email", "sign_in_rules"] {
-        assert_eq!(status_of(&r, name), "skip", "{name}: {r:#}");
+        assert_eq!(check(&r, name)["status"], "skip", "{name}: {r:#}");
     }
     // another partner cannot read it
     let other = server.new_partner();
@@ -190,15 +172,6 @@ fn a_wrong_secret_fails_token_exchange_and_skips_the_rest() {
             .status,
         404
     );
-}
-
-fn check<'a>(r: &'a Value, name: &str) -> &'a Value {
-    r["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no check {name}: {r}"))
 }
 
 const CHECKS: [&str; 14] = [
@@ -382,21 +355,11 @@ fn an_unregistered_redirect_uri_is_found_before_the_browser_goes() {
         ),
     );
     assert_eq!(r.status, 200, "{}", r.text);
-    let created = p.call(
-        "POST",
-        "/v1/partner/custom-oidc/test-logins",
-        Some(json!({})),
-    );
-    assert_eq!(created.status, 201, "{}", created.text);
-    let id = created.json["test_id"].as_str().unwrap();
+    let created = create_test(&p);
     // failed at once: no need to open anything
-    let r = p.call(
-        "GET",
-        &format!("/v1/partner/custom-oidc/test-logins/{id}"),
-        None,
-    );
+    let r = test_result(&p, created["test_id"].as_str().unwrap());
     assert_fails_at(
-        &r.json,
+        &r,
         "authorization_response",
         &[
             "register exactly http://127.0.0.1:2/auth/custom_oidc/callback",
@@ -406,12 +369,11 @@ fn an_unregistered_redirect_uri_is_found_before_the_browser_goes() {
     .unwrap();
     // the link it gives is the result page
     assert!(
-        created.json["authorization_url"]
+        created["authorization_url"]
             .as_str()
             .unwrap()
             .contains("/auth/custom_oidc/test-result?test_id="),
-        "{}",
-        created.text
+        "{created}"
     );
 }
 
@@ -452,15 +414,8 @@ fn test_and_real_states_never_cross() {
     let issuer = idp().issuer("main");
     let client = format!("{CLIENT_ID}-none");
     let p = oidc_partner(server, &issuer, &client, "none", None);
-    let created = p.call(
-        "POST",
-        "/v1/partner/custom-oidc/test-logins",
-        Some(json!({})),
-    );
-    let start = created.json["authorization_url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let created = create_test(&p);
+    let start = created["authorization_url"].as_str().unwrap().to_string();
     // the test's start link, opened: the IdP gets the test's state
     let browser = Browser::new(server);
     let first = browser.get(&start);
@@ -506,13 +461,8 @@ fn test_and_real_states_never_cross() {
     ));
     assert_eq!(r.status, 400);
     assert_eq!(r.error.as_deref(), Some("state_invalid"), "{r:?}");
-    let id = created.json["test_id"].as_str().unwrap();
-    let t = p.call(
-        "GET",
-        &format!("/v1/partner/custom-oidc/test-logins/{id}"),
-        None,
-    );
-    assert_eq!(t.json["status"], "pending");
+    let t = test_result(&p, created["test_id"].as_str().unwrap());
+    assert_eq!(t["status"], "pending");
     // in its own browser it finishes as a test, never as a sign-in: it
     // goes to the result page, with no login code for the app
     let r = browser.get(&format!(
@@ -634,7 +584,7 @@ fn a_pregenerated_wallet_is_named_not_claimed_and_no_email_warns() {
     let issuer = idp().issuer("main");
     let client = format!("{CLIENT_ID}-none");
     let p = oidc_partner(server, &issuer, &client, "none", None);
-    let hint = keystead_crypto::random_token("pre-")[..14].to_string();
+    let hint = unique("pre-");
     let email = format!("{hint}@example.test");
     let pre = p.call(
         "POST",

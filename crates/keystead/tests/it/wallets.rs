@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 use crate::browser::{basic_partner, login_to_me, oidc_partner, Browser};
 use crate::kit::{
-    files_containing, http, http_raw, idp, seen_bodies, typed, verify, Partner, Server, ServerOpts,
-    CLIENT_ID,
+    files_containing, http, http_headers, http_raw, idp, seen_bodies, typed, verify, Partner,
+    Server, ServerOpts, CLIENT_ID,
 };
 
 /// A pregenerated wallet, through the typed client.
@@ -238,26 +238,15 @@ fn same_type_and_identifier_is_409_and_idempotency_replays_across_a_restart() {
     let body = json!({"type": "EVM", "userIdentifier": "Carol@Example.com", "userIdentifierType": "EMAIL"});
     let url = format!("{}/v1/wallets", server.url);
     let post = |server_url: &str, key: Option<&str>, body: &Value| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let mut req = reqwest::Client::new()
-                .post(format!("{server_url}/v1/wallets"))
-                .header("x-api-key", &p.secret_key)
-                .json(body);
-            if let Some(k) = key {
-                req = req.header("idempotency-key", k);
-            }
-            let r = req.send().await.unwrap();
-            let replayed = r.headers().get("idempotent-replayed").is_some();
-            (
-                r.status().as_u16(),
-                replayed,
-                r.json::<Value>().await.unwrap(),
-            )
-        })
+        let mut headers = vec![("x-api-key", p.secret_key.clone())];
+        headers.extend(key.map(|k| ("idempotency-key", k.to_string())));
+        let r = http_headers(
+            "POST",
+            &format!("{server_url}/v1/wallets"),
+            &headers,
+            Some(body.to_string()),
+        );
+        (r.status, r.header("idempotent-replayed").is_some(), r.json)
     };
     let (status, replayed, first) = post(&server.url, Some("key-1"), &body);
     assert_eq!((status, replayed), (201, false), "{first}");
@@ -289,10 +278,7 @@ fn same_type_and_identifier_is_409_and_idempotency_replays_across_a_restart() {
     assert_eq!(status, 201, "another type for the same identifier is fine");
 
     let server = server.restart();
-    let p = Partner {
-        server: server.url.clone(),
-        ..p.clone()
-    };
+    let p = p.on(&server);
     let (status, replayed, after) = post(&server.url, Some("key-1"), &body);
     assert_eq!((status, replayed), (201, true), "replayed after a restart");
     assert_eq!(after, first);

@@ -327,7 +327,8 @@ fn api_error(raw: Raw) -> ClientError {
 }
 
 /// A path segment or query value, percent-encoded.
-fn segment(s: &str) -> String {
+/// One path segment, percent-encoded (unreserved characters kept).
+pub fn segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

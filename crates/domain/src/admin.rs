@@ -2,7 +2,7 @@
 //! developers.
 
 use keystead_crypto::hashing::{constant_time_eq, hash_password, token_hash};
-use keystead_crypto::{random_token, ExposeSecret, SecretString};
+use keystead_crypto::{random_token, random_token_bits, ExposeSecret, SecretString};
 use keystead_proto::{self as proto, ErrorCode};
 use keystead_store::{PartnerStore, SettingStore};
 use keystead_store::{Store, StoreError};
@@ -189,12 +189,8 @@ fn display_name(raw: &str, what: &str) -> Result<String> {
     Ok(t.to_string())
 }
 
-fn random_token_bits(prefix: &str, bytes: usize) -> String {
-    keystead_crypto::random_token_bits(prefix, bytes)
-}
-
 /// argon2id costs tens of milliseconds of CPU: keep it off the async workers.
-async fn hash_password_blocking(password: String) -> Result<String> {
+pub(crate) async fn hash_password_blocking(password: String) -> Result<String> {
     let password = zeroize::Zeroizing::new(password);
     tokio::task::spawn_blocking(move || hash_password(&password))
         .await

@@ -94,10 +94,6 @@ impl<S: PartnerStore + OidcConfigStore + SecretStore> Configuration<S> {
         Ok(self.partner_view(&p))
     }
 
-    async fn custom_oidc_row(&self, partner_id: &str) -> Result<CustomOidcRow> {
-        custom_oidc_row(&self.store, partner_id).await
-    }
-
     /// The decrypted client secret (sign-in reads it for the token
     /// request only).
     pub async fn client_secret(&self, partner_id: &str) -> Result<Option<SecretString>> {
@@ -126,7 +122,7 @@ impl<S: PartnerStore + OidcConfigStore + SecretStore> Configuration<S> {
     }
 
     pub async fn get_custom_oidc(&self, auth: &PartnerAuth) -> Result<proto::CustomOidc> {
-        let row = self.custom_oidc_row(&auth.partner.id).await?;
+        let row = custom_oidc_row(&self.store, &auth.partner.id).await?;
         Ok(self.custom_oidc_view(&row))
     }
 
@@ -211,7 +207,7 @@ impl<S: PartnerStore + OidcConfigStore + SecretStore> Configuration<S> {
 
     pub async fn set_client_secret(&self, auth: &PartnerAuth, secret: &SecretString) -> Result<()> {
         rules::client_secret(secret.expose_secret())?;
-        let row = self.custom_oidc_row(&auth.partner.id).await?;
+        let row = custom_oidc_row(&self.store, &auth.partner.id).await?;
         if !row.auth_method.needs_secret() {
             return Err(Error::with_hint(
                 ErrorCode::ClientSecretNotAllowed,
@@ -242,7 +238,7 @@ impl<S: PartnerStore + OidcConfigStore + SecretStore> Configuration<S> {
     }
 
     pub async fn clear_client_secret(&self, auth: &PartnerAuth) -> Result<()> {
-        let row = self.custom_oidc_row(&auth.partner.id).await?;
+        let row = custom_oidc_row(&self.store, &auth.partner.id).await?;
         self.store
             .clear_client_secret(&auth.partner.id, row.auth_method.needs_secret())
             .await?;

@@ -16,20 +16,11 @@ pub struct StoreDocs(pub Store);
 
 impl DocStore for StoreDocs {
     async fn cached_doc(&self, url: &str) -> Result<Option<CachedDoc>, StoreFailure> {
-        Ok(self.0.cached_doc(url).await?.map(|c| CachedDoc {
-            body: c.body,
-            fetched_at: c.fetched_at,
-            expires_at: c.expires_at,
-        }))
+        Ok(self.0.cached_doc(url).await?)
     }
 
     async fn put_cached_doc(&self, url: &str, doc: &CachedDoc) -> Result<(), StoreFailure> {
-        let row = keystead_store::CachedDoc {
-            body: doc.body.clone(),
-            fetched_at: doc.fetched_at,
-            expires_at: doc.expires_at,
-        };
-        Ok(self.0.put_cached_doc(url, &row).await?)
+        Ok(self.0.put_cached_doc(url, doc).await?)
     }
 
     async fn claim_refetch(&self, url: &str, now: i64, min_gap: i64) -> Result<bool, StoreFailure> {

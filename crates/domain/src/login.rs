@@ -11,6 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use keystead_crypto::hashing::token_hash;
 use keystead_crypto::random_token_bits;
+use keystead_oidc::AuthorizationRequest;
 use keystead_proto::{self as proto, ErrorCode};
 use keystead_store::{CustomOidcRow, LoginStateRow, PartnerRow};
 use keystead_store::{
@@ -34,7 +35,7 @@ use crate::Clock;
 
 mod callback;
 mod test_login;
-pub use test_login::TEST_LOGIN_TTL_SECS;
+pub use test_login::{TestLoginStarted, TEST_LOGIN_TTL_SECS};
 
 pub const STATE_TTL_SECS: i64 = 600;
 pub const LOGIN_CODE_TTL_SECS: i64 = 60;
@@ -148,12 +149,23 @@ fn with_params(base: &str, params: &[(&str, &str)]) -> String {
     }
 }
 
-/// IdP-supplied text shown back to the app: printable, short.
+/// The answer for a `pk_` that is no partner's.
 fn unknown_publishable_key() -> Error {
     Error::new(
         ErrorCode::Unauthorized,
         "api_key is not a valid publishable key (pk_…)",
     )
+}
+
+/// Everything the sign-in service reads and writes.
+pub trait SignInStorage:
+    PartnerStore + OidcConfigStore + SecretStore + SignInStore + WalletStore + TestLoginStore
+{
+}
+
+impl<T> SignInStorage for T where
+    T: PartnerStore + OidcConfigStore + SecretStore + SignInStore + WalletStore + TestLoginStore
+{
 }
 
 /// Who the IdP says signed in (the email only when verified).
@@ -162,6 +174,17 @@ struct Identity {
     issuer: String,
     sub: String,
     email: Option<String>,
+}
+
+impl Identity {
+    /// Emails are compared and stored lower-case.
+    fn new(issuer: &str, sub: String, verified_email: Option<String>) -> Self {
+        Identity {
+            issuer: issuer.to_string(),
+            sub,
+            email: verified_email.map(|e| e.to_ascii_lowercase()),
+        }
+    }
 }
 
 /// The partner of a publishable key, or the error saying it is not one.
@@ -226,7 +249,7 @@ pub struct SignIn<S = Store> {
 
 impl<S> SignIn<S>
 where
-    S: PartnerStore + OidcConfigStore + SecretStore + SignInStore + WalletStore + TestLoginStore,
+    S: SignInStorage,
 {
     pub(crate) fn new(
         store: S,
@@ -336,11 +359,9 @@ where
     /// `GET /auth/custom_oidc/start`: validate, remember, send to the IdP.
     pub async fn start_login(&self, p: &StartParams) -> Result<Started> {
         let (partner, config) = self.partner_and_oidc_by_pk(&p.api_key).await?;
-        if let Err(retry_after) = self.start_limiter.check(&partner.id) {
-            self.metrics
-                .inc("keystead_rate_limited_total", String::new());
-            return Err(Error::RateLimited { retry_after });
-        }
+        self.start_limiter
+            .check(&partner.id)
+            .map_err(|after| self.metrics.rate_limited(after))?;
         check_start(&partner, p)?;
         let config = match config {
             Some(c) if c.enabled => c,
@@ -384,21 +405,15 @@ where
             })
             .await?;
 
-        let mut url = meta.authorization_endpoint.clone();
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("response_type", "code")
-                .append_pair("client_id", &config.client_id)
-                .append_pair("redirect_uri", &self.config.redirect_uri())
-                .append_pair("scope", &config.scopes)
-                .append_pair("state", &state)
-                .append_pair("nonce", &nonce)
-                .append_pair("code_challenge", &s256(&verifier))
-                .append_pair("code_challenge_method", "S256");
-            if let Some(h) = &p.login_hint {
-                q.append_pair("login_hint", h);
-            }
-        }
+        let url = meta.authorization_url(&AuthorizationRequest {
+            client_id: &config.client_id,
+            redirect_uri: &self.config.redirect_uri(),
+            scopes: &config.scopes,
+            state: &state,
+            nonce: &nonce,
+            code_challenge: &s256(&verifier),
+            login_hint: p.login_hint.as_deref(),
+        });
         Ok(Started {
             location: url.to_string(),
             browser_id,
@@ -432,7 +447,7 @@ where
             .map_err(|e| no_return(e.into()))?
             .ok_or_else(state_invalid)?;
         // A test login's state finishes as a test, never as a sign-in.
-        if login.test_id.is_some() {
+        if let Some(test_id) = &login.test_id {
             if !self
                 .store
                 .consume_login_state(&login.state_hash, now)
@@ -441,7 +456,7 @@ where
             {
                 return Err(state_invalid());
             }
-            return Ok(self.finish_test(&login, p, now).await);
+            return Ok(self.finish_test(test_id, &login, p, now).await);
         }
 
         let back = |error: Error| {

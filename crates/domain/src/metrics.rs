@@ -53,11 +53,17 @@ const HELP: [(&str, &str); 8] = [
     ),
     (
         "keystead_rate_limited_total",
-        "Wallet requests refused by the rate limit.",
+        "Requests refused by a rate limit (sign-in starts, test logins, Verify, wallet requests).",
     ),
 ];
 
 impl Metrics {
+    /// A request refused by a rate limit: counted, and the error to answer.
+    pub fn rate_limited(&self, retry_after: u64) -> crate::Error {
+        self.inc("keystead_rate_limited_total", String::new());
+        crate::Error::RateLimited { retry_after }
+    }
+
     /// `labels` is a preformatted label set such as `result="ok"`.
     pub fn inc(&self, name: &'static str, labels: String) {
         if let Ok(mut c) = self.counters.lock() {

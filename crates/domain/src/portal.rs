@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use keystead_crypto::hashing::{constant_time_eq, hash_password, token_hash, verify_password};
+use keystead_crypto::hashing::{constant_time_eq, token_hash, verify_password};
 use keystead_crypto::{random_token_bits, ExposeSecret, SecretString};
 use keystead_proto::{self as proto, ErrorCode};
 use keystead_store::{PartnerRow, PartnerStore, PortalSessionRow, PortalStore, ProjectRow, Store};
@@ -111,13 +111,7 @@ impl<S: PartnerStore + PortalStore> Portal<S> {
 
     async fn decoy_hash(&self) -> Result<String> {
         self.decoy
-            .get_or_try_init(|| async {
-                let password = random_token_bits("", 16);
-                tokio::task::spawn_blocking(move || hash_password(&password))
-                    .await
-                    .map_err(Error::internal)?
-                    .map_err(Error::internal)
-            })
+            .get_or_try_init(|| crate::admin::hash_password_blocking(random_token_bits("", 16)))
             .await
             .cloned()
     }

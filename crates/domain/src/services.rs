@@ -195,11 +195,6 @@ impl Ops {
         out
     }
 
-    /// Now, in unix seconds, by the services' clock.
-    pub fn now(&self) -> i64 {
-        self.clock.now()
-    }
-
     /// `/readyz`: the database answers and the key provider works.
     pub async fn ready(&self) -> Result<()> {
         self.store.ping().await?;
@@ -210,6 +205,6 @@ impl Ops {
     /// Removes single-use records that can no longer be used, long-expired
     /// sessions and idempotency keys past their window.
     pub async fn purge_expired(&self) -> Result<u64> {
-        Ok(self.store.purge_expired(self.now()).await?)
+        Ok(self.store.purge_expired(self.clock.now()).await?)
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use keystead_store::Store;
 
 use crate::configuration::{custom_oidc_row, PartnerAuth};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::idp::Idp;
 use crate::limits::SharedLimiter;
 use crate::metrics::Metrics;
@@ -105,11 +105,10 @@ impl<S: OidcConfigStore + RateStore> Verify<S> {
         let row = custom_oidc_row(&self.store, &auth.partner.id).await?;
         // Each Verify makes up to two outbound requests on the partner's
         // say-so: a few a minute is all a person needs.
-        if let Err(retry_after) = self.limiter.check(&self.store, &auth.partner.id).await {
-            self.metrics
-                .inc("keystead_rate_limited_total", String::new());
-            return Err(Error::RateLimited { retry_after });
-        }
+        self.limiter
+            .check(&self.store, &auth.partner.id)
+            .await
+            .map_err(|after| self.metrics.rate_limited(after))?;
         let checks = self.run_checks(&row).await;
         let v = Verification {
             ok: checks.iter().all(|c| c.status != CheckStatus::Fail),

@@ -51,13 +51,6 @@ impl Caller {
             Caller::User(u) => RateBucket::User(&u.session.user_id),
         }
     }
-
-    pub fn partner_id(&self) -> &str {
-        match self {
-            Caller::Partner(p) => &p.partner.id,
-            Caller::User(u) => &u.session.partner_id,
-        }
-    }
 }
 
 /// Which signing route.
@@ -132,11 +125,7 @@ impl<S: WalletStore + SecretStore + RateStore> Wallets<S> {
         self.limiter
             .check(&self.store, &bucket)
             .await
-            .map_err(|retry_after| {
-                self.metrics
-                    .inc("keystead_rate_limited_total", String::new());
-                Error::RateLimited { retry_after }
-            })
+            .map_err(|after| self.metrics.rate_limited(after))
     }
 
     async fn new_wallet_row(

@@ -54,10 +54,11 @@ pub struct DatabaseSection {
 
 impl Default for DatabaseSection {
     fn default() -> Self {
+        let o = keystead_store::PgOptions::default();
         Self {
-            pool_size: default_pool_size(),
-            acquire_timeout_ms: default_acquire_timeout(),
-            statement_timeout_ms: default_statement_timeout(),
+            pool_size: o.pool_size,
+            acquire_timeout_ms: o.acquire_timeout.as_millis() as u64,
+            statement_timeout_ms: o.statement_timeout.as_millis() as u64,
         }
     }
 }
@@ -73,13 +74,13 @@ impl DatabaseSection {
 }
 
 fn default_pool_size() -> u32 {
-    16
+    DatabaseSection::default().pool_size
 }
 fn default_acquire_timeout() -> u64 {
-    5000
+    DatabaseSection::default().acquire_timeout_ms
 }
 fn default_statement_timeout() -> u64 {
-    30000
+    DatabaseSection::default().statement_timeout_ms
 }
 
 /// Limits on inbound connections and requests (issue 7: slow clients).
@@ -253,6 +254,19 @@ const CLIENT_VARS: [&str; 5] = [
 ];
 
 impl ServerConfig {
+    /// The database, with the `[database]` pool settings.
+    pub async fn open_store(&self) -> anyhow::Result<keystead_store::Store> {
+        use anyhow::Context;
+        keystead_store::Store::connect_with(&self.database_url(), &self.database.pg_options())
+            .await
+            .context("opening the database")
+    }
+
+    /// The local key file (`kms.provider = "local"`, or left from one).
+    pub fn master_key_path(&self) -> PathBuf {
+        self.data_dir.join("master.key")
+    }
+
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         let mut fig = Figment::from(Serialized::defaults(ServerConfig::default()));
         match file {

@@ -11,7 +11,7 @@
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use keystead_crypto::local::LocalKeyProvider;
 use keystead_crypto::{KeyContext, KeyProvider, Routing};
 use keystead_store::{SecretStore, Store};
@@ -22,7 +22,7 @@ use crate::config::ServerConfig;
 /// The provider `[kms]` names. With `aws-kms`, a `master.key` left from a
 /// `local` install still opens the rows not migrated yet.
 pub async fn provider(cfg: &ServerConfig, store: &Store) -> anyhow::Result<Arc<dyn KeyProvider>> {
-    let key_path = cfg.data_dir.join("master.key");
+    let key_path = cfg.master_key_path();
     match cfg.kms.provider.as_str() {
         "local" => {
             if store.any_secret().await?.is_some() && !key_path.exists() {
@@ -35,20 +35,26 @@ pub async fn provider(cfg: &ServerConfig, store: &Store) -> anyhow::Result<Arc<d
             Ok(Arc::new(LocalKeyProvider::open_or_create(&key_path)?))
         }
         "aws-kms" => {
-            let kms: Arc<dyn KeyProvider> = Arc::new(aws_kms(cfg).await?);
             if key_path.exists() {
-                let local: Arc<dyn KeyProvider> =
-                    Arc::new(LocalKeyProvider::open_or_create(&key_path)?);
-                return Ok(Arc::new(Routing {
-                    primary: kms,
-                    primary_prefix: KEY_ID_PREFIX,
-                    others: vec![("local:", local)],
-                }));
+                return Ok(Arc::new(kms_over_local(cfg, &key_path).await?));
             }
-            Ok(kms)
+            Ok(Arc::new(aws_kms(cfg).await?))
         }
         other => bail!("kms.provider {other:?} is unknown; use \"local\" or \"aws-kms\""),
     }
+}
+
+/// KMS for new secrets, with the local key file still opening the rows
+/// sealed under it (a `local` install moving to KMS).
+async fn kms_over_local(cfg: &ServerConfig, key_path: &std::path::Path) -> anyhow::Result<Routing> {
+    Ok(Routing {
+        primary: Arc::new(aws_kms(cfg).await?),
+        primary_prefix: KEY_ID_PREFIX,
+        others: vec![(
+            "local:",
+            Arc::new(LocalKeyProvider::open_or_create(key_path)?),
+        )],
+    })
 }
 
 async fn aws_kms(cfg: &ServerConfig) -> anyhow::Result<AwsKmsProvider> {
@@ -111,9 +117,7 @@ pub async fn run(cmd: &KmsCmd) -> anyhow::Result<()> {
             cfg.data_dir.display()
         );
     }
-    let store = Store::connect(&cfg.database_url())
-        .await
-        .context("opening the database")?;
+    let store = cfg.open_store().await?;
     let result = match cmd {
         KmsCmd::Status { .. } => status(&cfg, &store).await,
         KmsCmd::Rotate { .. } => rotate(&cfg).await,
@@ -125,22 +129,14 @@ pub async fn run(cmd: &KmsCmd) -> anyhow::Result<()> {
             if to != "aws-kms" {
                 bail!("keystead kms migrate --to {to:?}: only aws-kms is a target");
             }
-            let key_path = cfg.data_dir.join("master.key");
+            let key_path = cfg.master_key_path();
             if !key_path.exists() {
                 bail!(
                     "{} is missing: there is no local install to migrate",
                     key_path.display()
                 );
             }
-            let keys = Routing {
-                primary: Arc::new(aws_kms(&cfg).await?),
-                primary_prefix: KEY_ID_PREFIX,
-                others: vec![(
-                    "local:",
-                    Arc::new(LocalKeyProvider::open_or_create(&key_path)?),
-                )],
-            };
-            rewrap(&keys, &store).await?;
+            rewrap(&kms_over_local(&cfg, &key_path).await?, &store).await?;
             println!(
                 "Every secret is now wrapped by KMS. Set [kms] provider = \"aws-kms\" (with the same key_id) on every instance; \
                  keep {} until `keystead kms status` shows no local key version.",
@@ -183,7 +179,7 @@ async fn status(cfg: &ServerConfig, store: &Store) -> anyhow::Result<()> {
 async fn rotate(cfg: &ServerConfig) -> anyhow::Result<()> {
     match cfg.kms.provider.as_str() {
         "local" => {
-            let key_path = cfg.data_dir.join("master.key");
+            let key_path = cfg.master_key_path();
             if !key_path.exists() {
                 bail!("{} is missing", key_path.display());
             }

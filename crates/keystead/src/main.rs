@@ -298,16 +298,13 @@ fn main() -> ExitCode {
 /// `keystead admin reset-token`: the deployment's store, opened as `serve`
 /// opens it (no key provider needed: only the token's hash changes).
 async fn reset_admin_token(cfg: config::ServerConfig) -> anyhow::Result<PathBuf> {
-    use anyhow::Context;
     if !cfg.data_dir.is_dir() {
         anyhow::bail!(
             "data directory {} does not exist: run this where `keystead serve` runs, or pass its --config",
             cfg.data_dir.display()
         );
     }
-    let store = keystead_store::Store::connect(&cfg.database_url())
-        .await
-        .context("opening the database")?;
+    let store = cfg.open_store().await?;
     let done = admin_token::reset(&store, &cfg.data_dir).await;
     store.close().await;
     done

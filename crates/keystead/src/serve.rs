@@ -7,7 +7,7 @@ use anyhow::Context;
 use keystead_crypto::KeyProvider;
 use keystead_domain::{DomainConfig, Services};
 use keystead_net::{Outbound, OutboundConfig};
-use keystead_store::{SecretStore, Store};
+use keystead_store::SecretStore;
 
 use crate::config::ServerConfig;
 
@@ -57,9 +57,7 @@ pub async fn run(cfg: ServerConfig, stop_on_stdin_eof: bool) -> anyhow::Result<(
     })
     .map_err(anyhow::Error::msg)?;
 
-    let store = Store::connect_with(&cfg.database_url(), &cfg.database.pg_options())
-        .await
-        .context("opening the database")?;
+    let store = cfg.open_store().await?;
     let existing = store.any_secret().await?;
     let keys: Arc<dyn KeyProvider> = crate::keys::provider(&cfg, &store).await?;
 

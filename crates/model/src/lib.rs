@@ -13,6 +13,16 @@ pub use clock::{Clock, ManualClock, SystemClock};
 
 pub use keystead_proto::ErrorCode;
 
+/// A row of the shared cache of IdP documents (discovery, JWKS): a checked
+/// document in its typed JSON form. Written by the `oidc` crate, kept by
+/// the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedDoc {
+    pub body: String,
+    pub fetched_at: i64,
+    pub expires_at: i64,
+}
+
 /// Why a value was refused: its SPEC error code and what to change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid {

@@ -82,6 +82,20 @@ pub struct Response {
     pub location: Option<String>,
 }
 
+/// What to do with a body longer than the limit.
+enum BodyLimit {
+    /// Refuse the answer (`too_large`): a document cut short is no document.
+    Refuse(usize),
+    /// Keep the first bytes (a page, to look at).
+    Cut(usize),
+}
+
+impl From<usize> for BodyLimit {
+    fn from(n: usize) -> Self {
+        BodyLimit::Refuse(n)
+    }
+}
+
 #[derive(Clone)]
 pub struct Outbound {
     client: reqwest::Client,
@@ -167,6 +181,33 @@ impl NameLookup {
     }
 }
 
+/// Why a name was not accepted.
+enum NameRefused {
+    Unresolved,
+    Address(IpAddr),
+}
+
+/// A name's addresses, all of them allowed: one bad address poisons the
+/// whole answer (a name that mixes a public and a private address is an
+/// attack, not a fallback).
+async fn resolve_allowed(
+    lookup: &NameLookup,
+    allow: &[IpNet],
+    name: &str,
+) -> Result<Vec<IpAddr>, NameRefused> {
+    let ips = lookup
+        .lookup(name)
+        .await
+        .map_err(|_| NameRefused::Unresolved)?;
+    if let Some(bad) = ips.iter().find(|ip| !address_allowed(**ip, allow)) {
+        return Err(NameRefused::Address(*bad));
+    }
+    if ips.is_empty() {
+        return Err(NameRefused::Unresolved);
+    }
+    Ok(ips)
+}
+
 impl std::fmt::Debug for NameLookup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("NameLookup")
@@ -183,24 +224,15 @@ impl Resolve for CheckingResolver {
         let allow = self.allow.clone();
         let lookup = self.lookup.clone();
         Box::pin(async move {
-            let host = name.as_str().to_string();
+            type Failure = Box<dyn std::error::Error + Send + Sync>;
             // Port 0: reqwest replaces it with the URL's port.
-            let addrs: Vec<SocketAddr> = lookup
-                .lookup(&host)
-                .await
-                .map_err(|_| Box::new(ResolverFailed) as Box<dyn std::error::Error + Send + Sync>)?
-                .into_iter()
-                .map(|ip| SocketAddr::new(ip, 0))
-                .collect();
-            if addrs.is_empty() {
-                return Err(Box::new(ResolverFailed) as Box<dyn std::error::Error + Send + Sync>);
-            }
-            // One bad address poisons the whole answer: a name that mixes a
-            // public and a private address is an attack, not a fallback.
-            if let Some(bad) = addrs.iter().find(|a| !address_allowed(a.ip(), &allow)) {
-                return Err(Box::new(ResolverRejected(Rejection::Address(bad.ip())))
-                    as Box<dyn std::error::Error + Send + Sync>);
-            }
+            let addrs = match resolve_allowed(&lookup, &allow, name.as_str()).await {
+                Ok(ips) => ips.into_iter().map(|ip| SocketAddr::new(ip, 0)),
+                Err(NameRefused::Unresolved) => return Err(Box::new(ResolverFailed) as Failure),
+                Err(NameRefused::Address(bad)) => {
+                    return Err(Box::new(ResolverRejected(Rejection::Address(bad))) as Failure)
+                }
+            };
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
     }
@@ -250,22 +282,13 @@ impl Outbound {
             Err(reason) => Err(FetchError::NotAllowed { host, reason }),
             Ok(Target::Ip(_)) => Ok(()),
             Ok(Target::Domain(name)) => {
-                let port = url.port_or_known_default().unwrap_or(443);
-                let addrs: Vec<SocketAddr> = self
-                    .lookup
-                    .lookup(&name)
-                    .await
-                    .map_err(|_| FetchError::Resolve { host: host.clone() })?
-                    .into_iter()
-                    .map(|ip| SocketAddr::new(ip, port))
-                    .collect();
-                match addrs.iter().find(|a| !address_allowed(a.ip(), &self.allow)) {
-                    Some(bad) => Err(FetchError::NotAllowed {
+                match resolve_allowed(&self.lookup, &self.allow, &name).await {
+                    Ok(_) => Ok(()),
+                    Err(NameRefused::Unresolved) => Err(FetchError::Resolve { host }),
+                    Err(NameRefused::Address(bad)) => Err(FetchError::NotAllowed {
                         host,
-                        reason: Rejection::Address(bad.ip()),
+                        reason: Rejection::Address(bad),
                     }),
-                    None if addrs.is_empty() => Err(FetchError::Resolve { host }),
-                    None => Ok(()),
                 }
             }
         }
@@ -313,9 +336,7 @@ impl Outbound {
             .client
             .get(url.clone())
             .header("accept", "text/html,application/xhtml+xml");
-        let result = self.send_inner(url, req, max_body, true).await;
-        self.outcomes.count(&result);
-        result
+        self.send(url, req, BodyLimit::Cut(max_body)).await
     }
 
     pub async fn get_bearer(&self, url: &Url, token: &str) -> Result<Response, FetchError> {
@@ -334,9 +355,9 @@ impl Outbound {
         &self,
         url: &Url,
         req: reqwest::RequestBuilder,
-        max_body: usize,
+        limit: impl Into<BodyLimit>,
     ) -> Result<Response, FetchError> {
-        let result = self.send_inner(url, req, max_body, false).await;
+        let result = self.send_inner(url, req, limit.into()).await;
         self.outcomes.count(&result);
         result
     }
@@ -352,9 +373,12 @@ impl Outbound {
         &self,
         url: &Url,
         req: reqwest::RequestBuilder,
-        max_body: usize,
-        cut: bool,
+        limit: BodyLimit,
     ) -> Result<Response, FetchError> {
+        let (max_body, cut) = match limit {
+            BodyLimit::Refuse(n) => (n, false),
+            BodyLimit::Cut(n) => (n, true),
+        };
         let host = host_of(url);
         // IP literals and scheme/userinfo are checked here; reqwest only
         // consults the resolver for names.

@@ -110,11 +110,6 @@ impl DocCache {
         self.put(key, Cached::Failed(e.clone()), now + FAILURE_TTL_SECS);
     }
 
-    /// Bytes held now (tests and metrics).
-    pub(crate) fn bytes(&self) -> usize {
-        self.lru.lock().map(|l| l.bytes).unwrap_or(0)
-    }
-
     /// One fetch per key at a time: the returned guard is held across it.
     pub(crate) async fn flight(&self, key: &str) -> FlightGuard<'_> {
         let lock = match self.inflight.lock() {

@@ -21,8 +21,8 @@ mod provider;
 
 pub use client::{idp_error, ClientCredentials, TokenResponse};
 pub use error::{Kind, OidcError};
-pub use fetch::{fetch_discovery, fetch_doc, fetch_failure, fetch_jwks};
-pub use metadata::{Discovery, Jwks, ProviderMetadata};
+pub use fetch::{fetch_discovery, fetch_failure, fetch_jwks};
+pub use metadata::{AuthorizationRequest, Discovery, Jwks, ProviderMetadata};
 pub use probe::{AuthorizationProbe, ProbeRequest};
 pub use provider::{
     CachedDoc, DocStore, Provider, StoreFailure, CACHE_BYTES, DISCOVERY_TTL_SECS, FAILURE_TTL_SECS,

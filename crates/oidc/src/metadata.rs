@@ -134,7 +134,41 @@ pub struct ProviderMetadata {
     pub iss_param_supported: bool,
 }
 
+/// The parameters of an authorization request (authorization code flow,
+/// PKCE S256, nonce): one builder for a sign-in, a test login and the
+/// test login's probe, so the probe asks exactly what a sign-in asks.
+pub struct AuthorizationRequest<'a> {
+    pub client_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub scopes: &'a str,
+    pub state: &'a str,
+    pub nonce: &'a str,
+    /// `BASE64URL(SHA256(verifier))`.
+    pub code_challenge: &'a str,
+    pub login_hint: Option<&'a str>,
+}
+
 impl ProviderMetadata {
+    /// The authorization endpoint with `req`'s parameters.
+    pub fn authorization_url(&self, req: &AuthorizationRequest<'_>) -> Url {
+        let mut url = self.authorization_endpoint.clone();
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code")
+                .append_pair("client_id", req.client_id)
+                .append_pair("redirect_uri", req.redirect_uri)
+                .append_pair("scope", req.scopes)
+                .append_pair("state", req.state)
+                .append_pair("nonce", req.nonce)
+                .append_pair("code_challenge", req.code_challenge)
+                .append_pair("code_challenge_method", "S256");
+            if let Some(h) = req.login_hint {
+                q.append_pair("login_hint", h);
+            }
+        }
+        url
+    }
+
     /// The cached form: the discovery field names, so rows written by
     /// earlier versions (whole documents) read the same way.
     pub(crate) fn to_doc(&self) -> Discovery {

@@ -9,7 +9,7 @@ use url::Url;
 
 use crate::error::{Kind, OidcError};
 use crate::fetch::fetch_failure;
-use crate::metadata::ProviderMetadata;
+use crate::metadata::{AuthorizationRequest, ProviderMetadata};
 use crate::printable;
 use crate::provider::{DocStore, Provider};
 
@@ -42,19 +42,16 @@ impl<S: DocStore> Provider<S> {
         meta: &ProviderMetadata,
         req: &ProbeRequest<'_>,
     ) -> AuthorizationProbe {
-        let mut url = meta.authorization_endpoint.clone();
-        url.query_pairs_mut()
-            .append_pair("response_type", "code")
-            .append_pair("client_id", req.client_id)
-            .append_pair("redirect_uri", req.redirect_uri)
-            .append_pair("scope", req.scopes)
-            .append_pair("state", &keystead_crypto::random_token_bits("", 16))
-            .append_pair("nonce", &keystead_crypto::random_token_bits("", 16))
-            .append_pair(
-                "code_challenge",
-                &keystead_crypto::random_token_bits("", 32),
-            )
-            .append_pair("code_challenge_method", "S256");
+        let throwaway = || keystead_crypto::random_token_bits("", 16);
+        let url = meta.authorization_url(&AuthorizationRequest {
+            client_id: req.client_id,
+            redirect_uri: req.redirect_uri,
+            scopes: req.scopes,
+            state: &throwaway(),
+            nonce: &throwaway(),
+            code_challenge: &keystead_crypto::random_token_bits("", 32),
+            login_hint: None,
+        });
         let resp = match self.outbound().probe_page(&url, PAGE_LIMIT).await {
             Ok(r) => r,
             Err(e) => {

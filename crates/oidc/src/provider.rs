@@ -33,13 +33,7 @@ enum Lookup<'a, T> {
     Miss { flight: FlightGuard<'a>, now: i64 },
 }
 
-/// A row of the shared cache: a checked document in its typed JSON form.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CachedDoc {
-    pub body: String,
-    pub fetched_at: i64,
-    pub expires_at: i64,
-}
+pub use keystead_model::CachedDoc;
 
 /// A storage failure, for the log only.
 pub type StoreFailure = Box<dyn std::error::Error + Send + Sync>;
@@ -349,11 +343,6 @@ impl<S: DocStore> Provider<S> {
                 Err(e)
             }
         }
-    }
-
-    /// Bytes held by the per-process provider cache.
-    pub fn cache_bytes(&self) -> usize {
-        self.docs.bytes()
     }
 }
 

@@ -6,12 +6,7 @@ use crate::db::query;
 use crate::repo::*;
 use crate::{Result, Store};
 
-#[derive(Debug, Clone)]
-pub struct CachedDoc {
-    pub body: String,
-    pub fetched_at: i64,
-    pub expires_at: i64,
-}
+pub use keystead_model::CachedDoc;
 
 impl DocCacheStore for Store {
     async fn cached_doc(&self, url: &str) -> Result<Option<CachedDoc>> {

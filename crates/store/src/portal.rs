@@ -87,10 +87,10 @@ impl PortalStore for Store {
     }
 
     async fn partners_of_project(&self, project_id: &str) -> Result<Vec<PartnerRow>> {
-        query(
-            "SELECT id, project_id, name, publishable_key, allowed_return_urls, session_ttl_secs, created_at \
-             FROM partners WHERE project_id = $1 ORDER BY created_at, id",
-        )
+        query(format!(
+            "SELECT {} FROM partners WHERE project_id = $1 ORDER BY created_at, id",
+            Store::PARTNER_COLS
+        ))
         .bind(project_id)
         .fetch_all(self.pool())
         .await?
@@ -102,6 +102,21 @@ impl PortalStore for Store {
 
 /// One token, in micro-tokens.
 const TOKEN: i64 = 1_000_000;
+
+/// One statement: refill by the time since the last take, then take one
+/// token if there is one (every expression sees the old row).
+static TAKE_TOKEN_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let refilled =
+        "LEAST($2, rate_buckets.tokens + GREATEST(0, $3 - rate_buckets.updated_ms) * $4)";
+    format!(
+        "INSERT INTO rate_buckets (bucket, tokens, updated_ms, allowed) VALUES ($1, $2 - {TOKEN}, $3, 1) \
+         ON CONFLICT (bucket) DO UPDATE SET \
+         tokens = CASE WHEN {refilled} >= {TOKEN} THEN {refilled} - {TOKEN} ELSE {refilled} END, \
+         allowed = CASE WHEN {refilled} >= {TOKEN} THEN 1 ELSE 0 END, \
+         updated_ms = GREATEST($3, rate_buckets.updated_ms) \
+         RETURNING allowed, tokens"
+    )
+});
 
 impl RateStore for Store {
     async fn take_token(
@@ -117,19 +132,7 @@ impl RateStore for Store {
         // micro-tokens per millisecond, and the bucket's size
         let rate = ((rate_per_sec * 1000.0).round() as i64).max(1);
         let burst = ((burst * TOKEN as f64).round() as i64).max(TOKEN);
-        // One statement: refill by the time since the last take, then take
-        // one token if there is one (every expression sees the old row).
-        let refilled =
-            "LEAST($2, rate_buckets.tokens + GREATEST(0, $3 - rate_buckets.updated_ms) * $4)";
-        let sql = format!(
-            "INSERT INTO rate_buckets (bucket, tokens, updated_ms, allowed) VALUES ($1, $2 - {TOKEN}, $3, 1) \
-             ON CONFLICT (bucket) DO UPDATE SET \
-             tokens = CASE WHEN {refilled} >= {TOKEN} THEN {refilled} - {TOKEN} ELSE {refilled} END, \
-             allowed = CASE WHEN {refilled} >= {TOKEN} THEN 1 ELSE 0 END, \
-             updated_ms = GREATEST($3, rate_buckets.updated_ms) \
-             RETURNING allowed, tokens"
-        );
-        let row = query(sql)
+        let row = query(TAKE_TOKEN_SQL.as_str())
             .bind(bucket)
             .bind(burst)
             .bind(now_ms)

@@ -115,7 +115,7 @@ fn decode_list(text: &str) -> Vec<String> {
 }
 
 impl Store {
-    const PARTNER_COLS: &'static str = "id, project_id, name, publishable_key, \
+    pub(crate) const PARTNER_COLS: &'static str = "id, project_id, name, publishable_key, \
         allowed_return_urls, session_ttl_secs, created_at";
 
     /// The partner whose unique `column` holds `value`.

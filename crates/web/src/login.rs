@@ -188,33 +188,29 @@ pub async fn start(State(s): State<Arc<SignIn>>, Query(q): Query<StartQuery>) ->
 
 /// The browser to the IdP, bound to this browser by a cookie minted here.
 fn to_the_idp(s: &SignIn, started: &keystead_domain::login::Started) -> Response {
-    {
-        {
-            let set = if https(s) {
-                // `__Host-` demands Path=/ and Secure.
-                format!(
-                    "{BROWSER_COOKIE_HOST}={}; Path=/; Max-Age={STATE_TTL_SECS}; HttpOnly; SameSite=Lax; Secure",
-                    started.browser_id
-                )
-            } else {
-                // Under public_url's path, so a deployment behind a path
-                // prefix still gets the cookie back on its callback.
-                let path = format!(
-                    "{}/auth/custom_oidc",
-                    s.public_url().path().trim_end_matches('/')
-                );
-                format!(
-                    "{BROWSER_COOKIE}={}; Path={path}; Max-Age={STATE_TTL_SECS}; HttpOnly; SameSite=Lax",
-                    started.browser_id
-                )
-            };
-            let mut r = redirect(&started.location);
-            if let Ok(v) = HeaderValue::from_str(&set) {
-                r.headers_mut().insert(header::SET_COOKIE, v);
-            }
-            r
-        }
+    let set = if https(s) {
+        // `__Host-` demands Path=/ and Secure.
+        format!(
+            "{BROWSER_COOKIE_HOST}={}; Path=/; Max-Age={STATE_TTL_SECS}; HttpOnly; SameSite=Lax; Secure",
+            started.browser_id
+        )
+    } else {
+        // Under public_url's path, so a deployment behind a path prefix
+        // still gets the cookie back on its callback.
+        let path = format!(
+            "{}/auth/custom_oidc",
+            s.public_url().path().trim_end_matches('/')
+        );
+        format!(
+            "{BROWSER_COOKIE}={}; Path={path}; Max-Age={STATE_TTL_SECS}; HttpOnly; SameSite=Lax",
+            started.browser_id
+        )
+    };
+    let mut r = redirect(&started.location);
+    if let Ok(v) = HeaderValue::from_str(&set) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
     }
+    r
 }
 
 #[derive(Deserialize, Default)]
@@ -254,23 +250,23 @@ pub async fn test_result(
         Err(e) => return error_page(&e),
     };
     let would = match &t.outcome {
-        Some(o) if o.user == "existing" => format!(
-            "<p>A real sign-in would sign in an existing user, with {} wallet(s){}.</p>",
-            o.wallets.len(),
-            if o.would_claim.is_empty() {
+        Some(o) => {
+            let claim = if o.would_claim.is_empty() {
                 String::new()
             } else {
                 format!(", and claim {} pregenerated wallet(s)", o.would_claim.len())
-            }
-        ),
-        Some(o) => format!(
-            "<p>A real sign-in would create a new user with a new EVM wallet{}.</p>",
-            if o.would_claim.is_empty() {
-                String::new()
+            };
+            if o.user == "existing" {
+                format!(
+                    "<p>A real sign-in would sign in an existing user, with {} wallet(s){claim}.</p>",
+                    o.wallets.len()
+                )
             } else {
-                format!(", and claim {} pregenerated wallet(s)", o.would_claim.len())
+                format!(
+                    "<p>A real sign-in would create a new user with a new EVM wallet{claim}.</p>"
+                )
             }
-        ),
+        }
         None => String::new(),
     };
     let mut body = format!(

@@ -259,7 +259,7 @@ async fn login(
     let password = SecretString::from(f.password);
     let expected = cookie(&headers, cookies.login_csrf_name()).unwrap_or_default();
     let again = |status: StatusCode, error: &str| {
-        let mut resp = html(
+        html(
             status,
             LoginPage {
                 signed_in: None,
@@ -268,11 +268,7 @@ async fn login(
                 error: Some(error),
             }
             .render(),
-        );
-        if expected.is_empty() {
-            resp = login_form_redirect();
-        }
-        resp
+        )
     };
     if expected.is_empty()
         || !keystead_crypto::hashing::constant_time_eq(expected.as_bytes(), f.csrf.as_bytes())
@@ -315,10 +311,6 @@ async fn login(
         }
         Err(e) => again(StatusCode::UNAUTHORIZED, &e.detail().message),
     }
-}
-
-fn login_form_redirect() -> Response {
-    Redirect::to("/portal/login").into_response()
 }
 
 #[derive(Deserialize)]

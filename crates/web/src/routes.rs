@@ -303,7 +303,7 @@ async fn create_test_login(
 ) -> ApiResult<(StatusCode, Json<proto::TestLoginCreated>)> {
     Ok((
         StatusCode::CREATED,
-        Json(s.create_test_login(&p.partner.id).await?),
+        Json(s.create_test_login(&p.partner.id).await?.created),
     ))
 }
 

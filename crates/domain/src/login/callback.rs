@@ -4,20 +4,43 @@
 //! login (a new user with a wallet, or the existing one, and claims).
 
 use keystead_crypto::hashing::token_hash;
-use keystead_oidc::jose;
+use keystead_oidc::jose::{self, IdClaims};
+use keystead_oidc::{OidcError, ProviderMetadata, TokenResponse};
 use keystead_proto::ErrorCode;
 use keystead_store::{
-    CustomOidcRow, FinishLogin, LoginFinished, LoginStateRow, OidcConfigStore, PartnerStore,
-    SecretStore, SignInStore, TestLoginStore, WalletRow, WalletStore, PURPOSE_WALLET_KEY,
+    CustomOidcRow, FinishLogin, LoginFinished, LoginStateRow, WalletRow, PURPOSE_WALLET_KEY,
 };
 use serde_json::Value;
 
+use super::SignInStorage;
 use super::{CallbackParams, Identity, SignIn, LOGIN_CODE_TTL_SECS};
 use crate::error::{Error, Result};
 
+/// What userinfo added to a sign-in.
+pub(super) enum Userinfo {
+    /// Not asked: no email wanted, the ID token has a verified one, or no
+    /// endpoint or access token.
+    NotNeeded,
+    /// The answer, for the ID token's subject.
+    Same(Value),
+    /// An answer for someone else (OpenID Connect Core 5.3.2): refused.
+    OtherSubject,
+    Failed(OidcError),
+}
+
+/// The ID token of a token response.
+pub(super) fn id_token_of(tokens: &TokenResponse) -> Result<&str> {
+    tokens.id_token.as_deref().ok_or_else(|| {
+        Error::new(
+            ErrorCode::IdTokenInvalid,
+            "the token response has no id_token (is the openid scope granted?)",
+        )
+    })
+}
+
 impl<S> SignIn<S>
 where
-    S: PartnerStore + OidcConfigStore + SecretStore + SignInStore + WalletStore + TestLoginStore,
+    S: SignInStorage,
 {
     /// Everything between a valid state and a verified identity.
     pub(super) async fn complete(
@@ -65,6 +88,48 @@ where
             )
         })?;
 
+        let tokens = self.exchange_code(&config, login, &meta, code).await?;
+        let claims = self
+            .idp
+            .verify_id_token(
+                &meta,
+                id_token_of(&tokens)?,
+                &config.issuer,
+                &config.client_id,
+                &login.nonce,
+                now,
+            )
+            .await?;
+        let email = match self.userinfo(&config, &meta, &tokens, &claims).await {
+            Userinfo::NotNeeded => claims.verified_email(),
+            Userinfo::Same(info) => jose::verified_email(&info),
+            Userinfo::OtherSubject => {
+                return Err(Error::new(
+                    ErrorCode::IdTokenInvalid,
+                    "the IdP's userinfo answer is for another subject than the ID token",
+                ))
+            }
+            // The ID token alone is a valid sign-in; without userinfo
+            // there is just no verified email.
+            Userinfo::Failed(e) => {
+                tracing::warn!(partner_id = %login.partner_id, error = %e, "userinfo failed; signing in without email");
+                None
+            }
+        };
+        let who = Identity::new(&config.issuer, claims.sub, email);
+        self.check_rules(&config, &who).await?;
+        Ok(who)
+    }
+
+    /// The token request with the configured client authentication (the
+    /// secret unsealed only when the method needs one).
+    pub(super) async fn exchange_code(
+        &self,
+        config: &CustomOidcRow,
+        login: &LoginStateRow,
+        meta: &ProviderMetadata,
+        code: &str,
+    ) -> Result<TokenResponse> {
         let secret = if config.auth_method.needs_secret() {
             crate::configuration::client_secret(&self.store, self.keys.as_ref(), &login.partner_id)
                 .await?
@@ -73,75 +138,48 @@ where
         };
         let credentials =
             keystead_oidc::ClientCredentials::new(config.auth_method, &config.client_id, secret)?;
-        let tokens = self
+        Ok(self
             .idp
             .token_request(
                 &credentials,
                 &self.config.redirect_uri(),
-                &meta,
+                meta,
                 code,
                 &login.pkce_verifier,
             )
-            .await?;
-        let id_token = tokens.id_token.as_deref().ok_or_else(|| {
-            Error::new(
-                ErrorCode::IdTokenInvalid,
-                "the token response has no id_token (is the openid scope granted?)",
-            )
-        })?;
-        let claims = self
-            .idp
-            .verify_id_token(
-                &meta,
-                id_token,
-                &config.issuer,
-                &config.client_id,
-                &login.nonce,
-                now,
-            )
-            .await?;
+            .await?)
+    }
 
-        let mut email = claims.verified_email();
+    /// Userinfo, asked when the email scope was requested and the ID token
+    /// carries no verified email (many IdPs put `email` but not
+    /// `email_verified` in it).
+    pub(super) async fn userinfo(
+        &self,
+        config: &CustomOidcRow,
+        meta: &ProviderMetadata,
+        tokens: &TokenResponse,
+        claims: &IdClaims,
+    ) -> Userinfo {
         let wants_email = config.scopes.split(' ').any(|s| s == "email");
-        // Many IdPs put `email` but not `email_verified` in the ID token:
-        // ask userinfo whenever the token does not carry a verified email.
-        if wants_email && email.is_none() {
-            if let (Some(ui), Some(at)) = (&meta.userinfo_endpoint, &tokens.access_token) {
-                match self.idp.userinfo(ui, at).await {
-                    Ok(info) => {
-                        if info.get("sub").and_then(Value::as_str) != Some(claims.sub.as_str()) {
-                            return Err(Error::new(
-                                ErrorCode::IdTokenInvalid,
-                                "the IdP's userinfo answer is for another subject than the ID token",
-                            ));
-                        }
-                        email = jose::verified_email(&info);
-                    }
-                    // The ID token alone is a valid sign-in; without userinfo
-                    // there is just no verified email.
-                    Err(e) => {
-                        tracing::warn!(partner_id = %login.partner_id, error = %e, "userinfo failed; signing in without email")
-                    }
-                }
-            }
-        }
-        let who = Identity {
-            issuer: config.issuer.clone(),
-            sub: claims.sub,
-            email: email.map(|e| e.to_ascii_lowercase()),
+        let (Some(ui), Some(at)) = (&meta.userinfo_endpoint, &tokens.access_token) else {
+            return Userinfo::NotNeeded;
         };
-        self.check_rules(&config, &login.partner_id, &who).await?;
-        Ok(who)
+        if !wants_email || claims.verified_email().is_some() {
+            return Userinfo::NotNeeded;
+        }
+        match self.idp.userinfo(ui, at).await {
+            Ok(info) if info.get("sub").and_then(Value::as_str) == Some(claims.sub.as_str()) => {
+                Userinfo::Same(info)
+            }
+            Ok(_) => Userinfo::OtherSubject,
+            Err(e) => Userinfo::Failed(e),
+        }
     }
 
     /// The configuration's sign-in rules (SPEC §11), after the ID token and
     /// before any write. The message names the rule, never the email.
-    pub(super) async fn check_rules(
-        &self,
-        config: &CustomOidcRow,
-        partner_id: &str,
-        who: &Identity,
-    ) -> Result<()> {
+    pub(super) async fn check_rules(&self, config: &CustomOidcRow, who: &Identity) -> Result<()> {
+        let partner_id = config.partner_id.as_str();
         let refuse = |rule: &str| {
             Err(Error::new(
                 ErrorCode::SignInNotAllowed,
@@ -164,12 +202,12 @@ where
                 .await?
                 .is_some();
             let claims = match email {
-                Some(e) => !self
+                Some(e) if !known => !self
                     .store
                     .unclaimed_wallets_for_email(partner_id, e)
                     .await?
                     .is_empty(),
-                None => false,
+                _ => false,
             };
             if !known && !claims {
                 return refuse("sign-up is closed: only existing users may sign in");

@@ -4,16 +4,18 @@
 //! login code or session). The login state carries the test's id, so a test
 //! state only ever finishes as a test and a real one never does.
 
+use std::collections::BTreeMap;
+
 use keystead_crypto::hashing::token_hash;
 use keystead_crypto::random_token_bits;
+use keystead_oidc::AuthorizationRequest;
 use keystead_proto::{self as proto, Check, CheckStatus, ErrorCode};
-use keystead_store::{
-    LoginStateRow, OidcConfigStore, PartnerStore, SecretStore, SignInStore, TestLoginRow,
-    TestLoginStore, WalletStore,
-};
+use keystead_store::{LoginStateRow, TestLoginRow};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{with_params, CallbackParams, SignIn, Started, STATE_TTL_SECS};
+use super::SignInStorage;
+use super::{CallbackParams, SignIn, Started, STATE_TTL_SECS};
 use crate::error::{Error, Result};
 use crate::time_fmt::rfc3339;
 
@@ -21,6 +23,24 @@ mod report;
 mod run;
 
 use report::Report;
+
+/// What a test login stores when it ends: the JSON of its `result` row.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub(super) struct TestResult {
+    pub checks: Vec<Check>,
+    pub claims: serde_json::Map<String, Value>,
+    pub claim_sources: BTreeMap<String, String>,
+    pub outcome: Option<proto::TestOutcome>,
+}
+
+/// A new test login, and whether the IdP already refused it (its
+/// `authorization_url` is then the result page).
+#[derive(Debug)]
+pub struct TestLoginStarted {
+    pub created: proto::TestLoginCreated,
+    pub refused: bool,
+}
 
 /// A test login can be started for this long.
 pub const TEST_LOGIN_TTL_SECS: i64 = 600;
@@ -30,16 +50,14 @@ pub const TEST_LOGINS_BURST: f64 = 30.0;
 
 impl<S> SignIn<S>
 where
-    S: PartnerStore + OidcConfigStore + SecretStore + SignInStore + WalletStore + TestLoginStore,
+    S: SignInStorage,
 {
     /// `POST /v1/partner/custom-oidc/test-logins`
-    pub async fn create_test_login(&self, partner_id: &str) -> Result<proto::TestLoginCreated> {
+    pub async fn create_test_login(&self, partner_id: &str) -> Result<TestLoginStarted> {
         let config = crate::configuration::custom_oidc_row(&self.store, partner_id).await?;
-        if let Err(retry_after) = self.test_limiter.check(partner_id) {
-            self.metrics
-                .inc("keystead_rate_limited_total", String::new());
-            return Err(Error::RateLimited { retry_after });
-        }
+        self.test_limiter
+            .check(partner_id)
+            .map_err(|after| self.metrics.rate_limited(after))?;
         if config.auth_method.needs_secret()
             && self
                 .store
@@ -78,22 +96,25 @@ where
         // What can be found out before the browser goes: the discovery
         // document, and how the IdP answers the authorization request (an
         // IdP that refuses it never comes back to keystead).
-        if let Some(checks) = self.precheck(&config).await {
-            let result = json!({
-                "checks": checks,
-                "claims": {},
-                "claim_sources": {},
-                "outcome": null,
-            });
+        let refused = self.precheck(&config).await;
+        let was_refused = refused.is_some();
+        if let Some(checks) = refused {
+            let result = TestResult {
+                checks,
+                ..TestResult::default()
+            };
             self.store
-                .finish_test_login(&test_id, "failed", &result.to_string(), now)
+                .finish_test_login(&test_id, "failed", &to_json(&result), now)
                 .await?;
             authorization_url = self.test_result_url(&test_id);
         }
-        Ok(proto::TestLoginCreated {
-            authorization_url,
-            test_id,
-            expires_at: rfc3339(row.expires_at),
+        Ok(TestLoginStarted {
+            created: proto::TestLoginCreated {
+                authorization_url,
+                test_id,
+                expires_at: rfc3339(row.expires_at),
+            },
+            refused: was_refused,
         })
     }
 
@@ -174,19 +195,15 @@ where
                 test_id: Some(test.test_id.clone()),
             })
             .await?;
-        let mut url = meta.authorization_endpoint.clone();
-        url.query_pairs_mut()
-            .append_pair("response_type", "code")
-            .append_pair("client_id", &config.client_id)
-            .append_pair("redirect_uri", &self.config.redirect_uri())
-            .append_pair("scope", &config.scopes)
-            .append_pair("state", &state)
-            .append_pair("nonce", &nonce)
-            .append_pair("code_challenge", &super::s256(&verifier))
-            .append_pair("code_challenge_method", "S256");
-        if let Some(h) = login_hint.filter(|h| !h.is_empty() && h.len() <= 256) {
-            url.query_pairs_mut().append_pair("login_hint", h);
-        }
+        let url = meta.authorization_url(&AuthorizationRequest {
+            client_id: &config.client_id,
+            redirect_uri: &self.config.redirect_uri(),
+            scopes: &config.scopes,
+            state: &state,
+            nonce: &nonce,
+            code_challenge: &super::s256(&verifier),
+            login_hint: login_hint.filter(|h| !h.is_empty() && h.len() <= 256),
+        });
         Ok(Started {
             location: url.to_string(),
             browser_id,
@@ -205,30 +222,24 @@ where
     /// page).
     pub(super) async fn finish_test(
         &self,
+        test_id: &str,
         login: &LoginStateRow,
         p: &CallbackParams,
         now: i64,
     ) -> String {
-        let test_id = login.test_id.clone().unwrap_or_default();
-        let (checks, claims, sources, outcome) = self.run_test(login, p, now).await;
-        let failed = checks.iter().any(|c| c.status == CheckStatus::Fail);
-        let result = json!({
-            "checks": checks,
-            "claims": claims,
-            "claim_sources": sources,
-            "outcome": outcome,
-        });
+        let result = self.run_test(login, p, now).await;
+        let failed = result.checks.iter().any(|c| c.status == CheckStatus::Fail);
         let status = if failed { "failed" } else { "passed" };
         self.metrics
             .inc("keystead_test_logins_total", format!("result=\"{status}\""));
         if let Err(e) = self
             .store
-            .finish_test_login(&test_id, status, &result.to_string(), now)
+            .finish_test_login(test_id, status, &to_json(&result), now)
             .await
         {
             tracing::warn!(error = %e, "could not store a test login's result");
         }
-        with_params(&self.test_result_url(&test_id), &[])
+        self.test_result_url(test_id)
     }
 
     /// What a real sign-in would do, read only.
@@ -287,7 +298,7 @@ where
             .test_login(test_id)
             .await?
             .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such test login"))?;
-        let mut view = self.test_login(&t.partner_id, test_id).await?;
+        let mut view = self.view(t);
         view.claims = json!({});
         view.claim_sources.clear();
         // The IdP's own words can name the user (Entra's AADSTS50105 has
@@ -302,35 +313,38 @@ where
 
     /// `GET /v1/partner/custom-oidc/test-logins/{test_id}`
     pub async fn test_login(&self, partner_id: &str, test_id: &str) -> Result<proto::TestLogin> {
-        let not_found = || Error::new(ErrorCode::NotFound, "no such test login");
         let t = self
             .store
             .test_login(test_id)
             .await?
             .filter(|t| t.partner_id == partner_id)
-            .ok_or_else(not_found)?;
+            .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such test login"))?;
+        Ok(self.view(t))
+    }
+
+    fn view(&self, t: TestLoginRow) -> proto::TestLogin {
         let status = if t.status == "pending" && t.expires_at <= self.now() {
             "expired".to_string()
         } else {
-            t.status.clone()
+            t.status
         };
-        let result: Value = t
+        let result: TestResult = t
             .result
             .as_deref()
             .and_then(|r| serde_json::from_str(r).ok())
-            .unwrap_or(Value::Null);
-        Ok(proto::TestLogin {
+            .unwrap_or_default();
+        proto::TestLogin {
             test_id: t.test_id,
             status,
-            checks: serde_json::from_value(result["checks"].clone()).unwrap_or_default(),
-            claims: match &result["claims"] {
-                Value::Object(o) => Value::Object(o.clone()),
-                _ => json!({}),
-            },
-            claim_sources: serde_json::from_value(result["claim_sources"].clone())
-                .unwrap_or_default(),
-            outcome: serde_json::from_value(result["outcome"].clone()).ok(),
+            checks: result.checks,
+            claims: Value::Object(result.claims),
+            claim_sources: result.claim_sources,
+            outcome: result.outcome,
             finished_at: t.finished_at.map(rfc3339),
-        })
+        }
     }
+}
+
+fn to_json(result: &TestResult) -> String {
+    serde_json::to_string(result).unwrap_or_else(|_| "{}".into())
 }

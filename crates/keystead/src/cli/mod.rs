@@ -47,6 +47,19 @@ fn refused(message: impl Into<String>) -> Failure {
     }
 }
 
+/// Exit 1 after the answer was printed: with `--json` stdout holds the
+/// answer alone, so the message is only for people.
+fn failed(ctx: &Context, message: impl Into<String>) -> Failure {
+    Failure {
+        code: 1,
+        message: if ctx.json {
+            String::new()
+        } else {
+            message.into()
+        },
+    }
+}
+
 fn usage(message: impl Into<String>) -> Failure {
     Failure {
         code: 2,

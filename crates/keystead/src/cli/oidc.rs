@@ -72,14 +72,7 @@ pub(super) async fn oidc(ctx: &Context, cmd: &OidcCmd) -> CliResult {
                 .await?;
             ctx.print(&v, render_verification);
             if v.get("ok").and_then(Value::as_bool) != Some(true) {
-                return Err(Failure {
-                    code: 1,
-                    message: if ctx.json {
-                        String::new()
-                    } else {
-                        "verification failed".into()
-                    },
-                });
+                return Err(failed(ctx, "verification failed"));
             }
         }
         OidcCmd::TestLogin { no_wait, id } => test_login(ctx, *no_wait, id.as_deref()).await?,
@@ -96,8 +89,8 @@ pub(super) async fn oidc(ctx: &Context, cmd: &OidcCmd) -> CliResult {
 /// `keystead oidc test-login`: create a test login (or take `id`), show
 /// its URL, wait for the browser to come back, print every check.
 async fn test_login(ctx: &Context, no_wait: bool, id: Option<&str>) -> CliResult {
-    let id = match id {
-        Some(id) => id.to_string(),
+    let (id, url) = match id {
+        Some(id) => (id.to_string(), None),
         None => {
             let created = ctx
                 .partner(
@@ -118,22 +111,7 @@ async fn test_login(ctx: &Context, no_wait: bool, id: Option<&str>) -> CliResult
                 });
                 return Ok(());
             }
-            // a test the IdP refused before anyone signed in has its
-            // result already; otherwise the URL to open (to stderr with
-            // --json, so stdout is one JSON value)
-            let path = format!("/v1/partner/custom-oidc/test-logins/{}", path_segment(&id));
-            let now = ctx.partner(Method::GET, &path, None).await?;
-            if s(&now, "status") == "pending" {
-                let say = format!(
-                    "Open this URL in a browser and sign in at your IdP:\n\n  {url}\n\nNothing is written: no user, wallet or session."
-                );
-                if ctx.json {
-                    eprintln!("{say}");
-                } else {
-                    out(&say);
-                }
-            }
-            id
+            (id, Some(url))
         }
     };
     let path = format!("/v1/partner/custom-oidc/test-logins/{}", path_segment(&id));
@@ -144,6 +122,19 @@ async fn test_login(ctx: &Context, no_wait: bool, id: Option<&str>) -> CliResult
         let v = ctx.partner(Method::GET, &path, None).await?;
         if s(&v, "status") != "pending" || no_wait {
             break v;
+        }
+        // the URL, once the test is seen pending (a test the IdP refused
+        // before anyone signed in has its result already); to stderr with
+        // --json, so stdout is one JSON value
+        if let (0, Some(url)) = (tick, &url) {
+            let say = format!(
+                "Open this URL in a browser and sign in at your IdP:\n\n  {url}\n\nNothing is written: no user, wallet or session."
+            );
+            if ctx.json {
+                eprintln!("{say}");
+            } else {
+                out(&say);
+            }
         }
         if spinner {
             eprint!(
@@ -163,13 +154,6 @@ async fn test_login(ctx: &Context, no_wait: bool, id: Option<&str>) -> CliResult
     match s(&v, "status").as_str() {
         // `--no-wait` on a test nobody finished yet: nothing failed
         "passed" | "pending" => Ok(()),
-        status => Err(Failure {
-            code: 1,
-            message: if ctx.json {
-                String::new()
-            } else {
-                format!("test login {status}")
-            },
-        }),
+        status => Err(failed(ctx, format!("test login {status}"))),
     }
 }

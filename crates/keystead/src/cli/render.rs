@@ -35,8 +35,9 @@ pub(super) fn clean_str(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).collect()
 }
 
+/// An id in a URL path (a space is `%20`, not the form encoding's `+`).
 pub(super) fn path_segment(id: &str) -> String {
-    url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
+    keystead_client::segment(id)
 }
 
 pub(super) fn render_wallet(w: &Value) -> String {

@@ -246,17 +246,19 @@ pub(super) fn sqlite_run(conn: &rusqlite::Connection, q: &Q, mode: Mode) -> Resu
         if stmt.column_count() == 0 {
             return Ok(Out::Done(stmt.raw_execute()? as u64));
         }
+        // RETURNING rows nobody reads: counted only
+        let mut rows = stmt.raw_query();
+        let mut count = 0u64;
+        while rows.next()?.is_some() {
+            count += 1;
+        }
+        return Ok(Out::Done(count));
     }
     let names: Arc<[String]> = stmt.column_names().iter().map(|s| s.to_string()).collect();
     let ncols = names.len();
     let mut rows = stmt.raw_query();
     let mut out = Vec::new();
-    let mut count = 0u64;
     while let Some(r) = rows.next()? {
-        count += 1;
-        if let Mode::Execute = mode {
-            continue;
-        }
         let mut cells = Vec::with_capacity(ncols);
         for i in 0..ncols {
             cells.push(match r.get_ref(i)? {
@@ -275,8 +277,5 @@ pub(super) fn sqlite_run(conn: &rusqlite::Connection, q: &Q, mode: Mode) -> Resu
             break;
         }
     }
-    Ok(match mode {
-        Mode::Execute => Out::Done(count),
-        _ => Out::Rows(out),
-    })
+    Ok(Out::Rows(out))
 }

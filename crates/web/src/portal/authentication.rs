@@ -101,6 +101,55 @@ impl CardErrors {
         *slot = Some(msg);
         out
     }
+
+    /// Every refusal of a secret shows at the secret's field.
+    fn at_secret(e: &Error) -> Self {
+        let mut errors = CardErrors::from_error(e);
+        if errors.secret.is_none() {
+            errors.secret = errors.general.take().or(errors.enabled.take());
+        }
+        errors
+    }
+
+    /// Above the card: an error that belongs to no field.
+    fn general(e: &Error) -> Self {
+        CardErrors {
+            general: Some(e.detail().message),
+            ..CardErrors::default()
+        }
+    }
+}
+
+/// What the screen shows besides the stored values.
+struct Card {
+    /// The submitted fields, kept after a refusal.
+    form: Option<CardForm>,
+    errors: CardErrors,
+    notice: Option<String>,
+    status: StatusCode,
+    /// The submitted return URLs, kept after a refusal.
+    return_urls: Option<String>,
+}
+
+impl Default for Card {
+    fn default() -> Self {
+        Card {
+            form: None,
+            errors: CardErrors::default(),
+            notice: None,
+            status: StatusCode::OK,
+            return_urls: None,
+        }
+    }
+}
+
+/// The non-empty lines of a text area, trimmed.
+fn lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 #[derive(Template)]
@@ -170,17 +219,19 @@ async fn screen(s: &AppState, dev: Dev, project: &str, key: &str) -> Result<Scre
     })
 }
 
+/// The card's auth methods, in the order the select lists them.
+const METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+
 /// Renders the screen from what is stored, with `form`/`errors` when a
 /// submission failed (its values stay in the fields).
-async fn render_auth(
-    s: &AppState,
-    sc: &Screen,
-    submitted: Option<CardForm>,
-    errors: CardErrors,
-    notice: Option<String>,
-    status: StatusCode,
-    return_urls: Option<String>,
-) -> Response {
+async fn render_auth(s: &AppState, sc: &Screen, card: Card) -> Response {
+    let Card {
+        form: submitted,
+        errors,
+        notice,
+        status,
+        return_urls,
+    } = card;
     let config: &Configuration = &s.services.configuration;
     let stored = match config.get_custom_oidc(&sc.auth).await {
         Ok(c) => Some(c),
@@ -217,7 +268,7 @@ async fn render_auth(
             key_name: partner.name.clone(),
             publishable_key: partner.publishable_key.clone(),
             form,
-            methods: &["client_secret_basic", "client_secret_post", "none"],
+            methods: &METHODS,
             errors,
             notice,
             configured: stored.is_some(),
@@ -238,11 +289,8 @@ async fn authentication(
     dev: Dev,
     Path((project, key)): Path<(String, String)>,
     Query(n): Query<Notice>,
-) -> Response {
-    let sc = match screen(&s, dev, &project, &key).await {
-        Ok(sc) => sc,
-        Err(r) => return r,
-    };
+) -> Result<Response, Response> {
+    let sc = screen(&s, dev, &project, &key).await?;
     let notice = n.saved.map(|what| match what.as_str() {
         "oidc" => "Custom OIDC settings saved.".to_string(),
         "secret" => "Client secret saved. It cannot be shown again.".to_string(),
@@ -251,16 +299,15 @@ async fn authentication(
         "urls" => "Allowed return URLs saved.".to_string(),
         _ => "Saved.".to_string(),
     });
-    render_auth(
+    Ok(render_auth(
         &s,
         &sc,
-        None,
-        CardErrors::default(),
-        notice,
-        StatusCode::OK,
-        None,
+        Card {
+            notice,
+            ..Card::default()
+        },
     )
-    .await
+    .await)
 }
 
 fn saved(sc: &Screen, what: &str) -> Response {
@@ -293,11 +340,8 @@ async fn save_oidc(
     dev: Dev,
     Path((project, key)): Path<(String, String)>,
     Form(f): Form<OidcForm>,
-) -> Response {
-    let sc = match posted(&s, dev, &project, &key, &f.csrf).await {
-        Ok(sc) => sc,
-        Err(r) => return r,
-    };
+) -> Result<Response, Response> {
+    let sc = posted(&s, dev, &project, &key, &f.csrf).await?;
     let enabled = f.enabled.is_some();
     let require_verified_email = f.require_verified_email.is_some();
     let allow_sign_up = f.allow_sign_up.is_some();
@@ -308,50 +352,38 @@ async fn save_oidc(
         scopes: Some(f.scopes.clone()),
         token_endpoint_auth_method: Some(f.token_endpoint_auth_method.clone()),
         enabled: Some(enabled),
-        allowed_email_domains: Some(
-            f.allowed_email_domains
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_string)
-                .collect(),
-        ),
+        allowed_email_domains: Some(lines(&f.allowed_email_domains)),
         require_verified_email: Some(require_verified_email),
         allow_sign_up: Some(allow_sign_up),
     };
-    match s
-        .services
-        .configuration
-        .put_custom_oidc(&sc.auth, &req)
-        .await
-    {
-        Ok(_) => saved(&sc, "oidc"),
-        Err(e) if matches!(e, Error::Api { .. }) => {
-            let form = CardForm {
-                issuer: f.issuer,
-                client_id: f.client_id,
-                scopes: f.scopes,
-                method: f.token_endpoint_auth_method,
-                label: f.button_label,
-                enabled,
-                domains: f.allowed_email_domains,
-                require_verified_email,
-                allow_sign_up,
-            };
-            let errors = CardErrors::from_error(&e);
-            render_auth(
-                &s,
-                &sc,
-                Some(form),
-                errors,
-                None,
-                StatusCode::BAD_REQUEST,
-                None,
-            )
+    Ok(
+        match s
+            .services
+            .configuration
+            .put_custom_oidc(&sc.auth, &req)
             .await
-        }
-        Err(e) => error_page(Some(&sc.dev), &e),
-    }
+        {
+            Ok(_) => saved(&sc, "oidc"),
+            Err(e) => {
+                let form = CardForm {
+                    issuer: f.issuer,
+                    client_id: f.client_id,
+                    scopes: f.scopes,
+                    method: f.token_endpoint_auth_method,
+                    label: f.button_label,
+                    enabled,
+                    domains: f.allowed_email_domains,
+                    require_verified_email,
+                    allow_sign_up,
+                };
+                let card = Card {
+                    form: Some(form),
+                    ..Card::default()
+                };
+                refused(&s, &sc, &e, CardErrors::from_error, card).await
+            }
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -367,29 +399,20 @@ async fn save_secret(
     dev: Dev,
     Path((project, key)): Path<(String, String)>,
     Form(f): Form<SecretForm>,
-) -> Response {
+) -> Result<Response, Response> {
     let secret = SecretString::from(f.client_secret);
-    let sc = match posted(&s, dev, &project, &key, &f.csrf).await {
-        Ok(sc) => sc,
-        Err(r) => return r,
-    };
-    match s
-        .services
-        .configuration
-        .set_client_secret(&sc.auth, &secret)
-        .await
-    {
-        Ok(()) => saved(&sc, "secret"),
-        Err(e) if matches!(e, Error::Api { .. }) => {
-            let mut errors = CardErrors::from_error(&e);
-            // every refusal of a secret shows at the secret's field
-            if errors.secret.is_none() {
-                errors.secret = errors.general.take().or(errors.enabled.take());
-            }
-            render_auth(&s, &sc, None, errors, None, StatusCode::BAD_REQUEST, None).await
-        }
-        Err(e) => error_page(Some(&sc.dev), &e),
-    }
+    let sc = posted(&s, dev, &project, &key, &f.csrf).await?;
+    Ok(
+        match s
+            .services
+            .configuration
+            .set_client_secret(&sc.auth, &secret)
+            .await
+        {
+            Ok(()) => saved(&sc, "secret"),
+            Err(e) => refused(&s, &sc, &e, CardErrors::at_secret, Card::default()).await,
+        },
+    )
 }
 
 async fn clear_secret(
@@ -397,18 +420,14 @@ async fn clear_secret(
     dev: Dev,
     Path((project, key)): Path<(String, String)>,
     Form(f): Form<CsrfForm>,
-) -> Response {
-    let sc = match posted(&s, dev, &project, &key, &f.csrf).await {
-        Ok(sc) => sc,
-        Err(r) => return r,
-    };
-    match s.services.configuration.clear_client_secret(&sc.auth).await {
-        Ok(()) => saved(&sc, "secret-cleared"),
-        Err(e) => {
-            let errors = CardErrors::from_error(&e);
-            render_auth(&s, &sc, None, errors, None, StatusCode::BAD_REQUEST, None).await
-        }
-    }
+) -> Result<Response, Response> {
+    let sc = posted(&s, dev, &project, &key, &f.csrf).await?;
+    Ok(
+        match s.services.configuration.clear_client_secret(&sc.auth).await {
+            Ok(()) => saved(&sc, "secret-cleared"),
+            Err(e) => refused(&s, &sc, &e, CardErrors::from_error, Card::default()).await,
+        },
+    )
 }
 
 async fn verify(
@@ -416,17 +435,14 @@ async fn verify(
     dev: Dev,
     Path((project, key)): Path<(String, String)>,
     Form(f): Form<CsrfForm>,
-) -> Response {
-    let sc = match posted(&s, dev, &project, &key, &f.csrf).await {
-        Ok(sc) => sc,
-        Err(r) => return r,
-    };
+) -> Result<Response, Response> {
+    let sc = posted(&s, dev, &project, &key, &f.csrf).await?;
     let v: &Verify = &s.services.verify;
-    match v.verify_custom_oidc(&sc.auth).await {
+    Ok(match v.verify_custom_oidc(&sc.auth).await {
         // The result is stored as the last verification and shown there.
         Ok(_) => saved(&sc, "verify"),
-        Err(e) => card_failure(&s, &sc, &e).await,
-    }
+        Err(e) => refused(&s, &sc, &e, CardErrors::general, Card::default()).await,
+    })
 }
 
 /// `Test sign-in`: a test login (SPEC §11) and a link to start it; the
@@ -436,52 +452,59 @@ async fn test_login(
     dev: Dev,
     Path((project, key)): Path<(String, String)>,
     Form(f): Form<CsrfForm>,
-) -> Response {
-    let sc = match posted(&s, dev, &project, &key, &f.csrf).await {
-        Ok(sc) => sc,
-        Err(r) => return r,
-    };
-    match s
-        .services
-        .sign_in
-        .create_test_login(&sc.auth.partner.id)
-        .await
-    {
-        // A link, not a redirect: the portal's CSP (`form-action 'self'`)
-        // rightly stops a form post from being redirected to the IdP.
-        Ok(created) => {
-            // refused before the browser went (the probe of the IdP)
-            let failed = s
-                .services
-                .sign_in
-                .test_login(&sc.auth.partner.id, &created.test_id)
-                .await
-                .is_ok_and(|t| t.status == "failed");
-            html(
+) -> Result<Response, Response> {
+    let sc = posted(&s, dev, &project, &key, &f.csrf).await?;
+    Ok(
+        match s
+            .services
+            .sign_in
+            .create_test_login(&sc.auth.partner.id)
+            .await
+        {
+            // A link, not a redirect: the portal's CSP (`form-action
+            // 'self'`) rightly stops a form post from being redirected to
+            // the IdP.
+            Ok(t) => html(
                 StatusCode::OK,
                 TestLoginPage {
                     signed_in: Some(sc.dev.email.as_str()),
                     csrf: &sc.dev.csrf_token,
-                    failed,
-                    url: &created.authorization_url,
-                    test_id: &created.test_id,
+                    failed: t.refused,
+                    url: &t.created.authorization_url,
+                    test_id: &t.created.test_id,
                     back: &sc.base,
                 }
                 .render(),
-            )
-        }
-        Err(e) => card_failure(&s, &sc, &e).await,
-    }
+            ),
+            Err(e) => refused(&s, &sc, &e, CardErrors::general, Card::default()).await,
+        },
+    )
 }
 
-/// The card again, with an error that belongs to no field on top.
-async fn card_failure(s: &AppState, sc: &Screen, e: &Error) -> Response {
-    let errors = CardErrors {
-        general: Some(e.detail().message),
-        ..CardErrors::default()
-    };
+/// A refusal: the API's answer on the card (where `place` puts it, the
+/// submitted values kept in `card`), anything else on the error page,
+/// which logs internal failures.
+async fn refused(
+    s: &AppState,
+    sc: &Screen,
+    e: &Error,
+    place: fn(&Error) -> CardErrors,
+    card: Card,
+) -> Response {
+    if !matches!(e, Error::Api { .. }) {
+        return error_page(Some(&sc.dev), e);
+    }
     let status = StatusCode::from_u16(e.code().http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    render_auth(s, sc, None, errors, None, status, None).await
+    render_auth(
+        s,
+        sc,
+        Card {
+            errors: place(e),
+            status,
+            ..card
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -497,36 +520,21 @@ async fn save_return_urls(
     dev: Dev,
     Path((project, key)): Path<(String, String)>,
     Form(f): Form<UrlsForm>,
-) -> Response {
-    let sc = match posted(&s, dev, &project, &key, &f.csrf).await {
-        Ok(sc) => sc,
-        Err(r) => return r,
-    };
-    let urls: Vec<String> = f
-        .return_urls
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect();
+) -> Result<Response, Response> {
+    let sc = posted(&s, dev, &project, &key, &f.csrf).await?;
     let req = proto::PatchPartner {
-        allowed_return_urls: urls,
+        allowed_return_urls: lines(&f.return_urls),
     };
-    match s.services.configuration.patch_partner(&sc.auth, &req).await {
-        Ok(_) => saved(&sc, "urls"),
-        Err(e) if matches!(e, Error::Api { .. }) => {
-            let errors = CardErrors::from_error(&e);
-            render_auth(
-                &s,
-                &sc,
-                None,
-                errors,
-                None,
-                StatusCode::BAD_REQUEST,
-                Some(f.return_urls),
-            )
-            .await
-        }
-        Err(e) => error_page(Some(&sc.dev), &e),
-    }
+    Ok(
+        match s.services.configuration.patch_partner(&sc.auth, &req).await {
+            Ok(_) => saved(&sc, "urls"),
+            Err(e) => {
+                let card = Card {
+                    return_urls: Some(f.return_urls),
+                    ..Card::default()
+                };
+                refused(&s, &sc, &e, CardErrors::from_error, card).await
+            }
+        },
+    )
 }

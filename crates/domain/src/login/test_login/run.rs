@@ -4,37 +4,35 @@
 use std::collections::BTreeMap;
 
 use keystead_oidc::jose::{self, IdTokenCheck};
-use keystead_proto::{self as proto, Check, CheckStatus, ErrorCode};
-use keystead_store::{
-    LoginStateRow, OidcConfigStore, PartnerStore, SecretStore, SignInStore, TestLoginStore,
-    WalletStore,
-};
+use keystead_proto::{CheckStatus, ErrorCode};
+use keystead_store::LoginStateRow;
 use serde_json::Value;
 
-use super::super::{CallbackParams, SignIn};
+use super::super::callback::{id_token_of, Userinfo};
+use super::super::SignInStorage;
+use super::super::{CallbackParams, Identity, SignIn};
 use super::report::Report;
+use super::TestResult;
 use crate::error::Error;
 
 impl<S> SignIn<S>
 where
-    S: PartnerStore + OidcConfigStore + SecretStore + SignInStore + WalletStore + TestLoginStore,
+    S: SignInStorage,
 {
     pub(super) async fn run_test(
         &self,
         login: &LoginStateRow,
         p: &CallbackParams,
         now: i64,
-    ) -> (
-        Vec<Check>,
-        Value,
-        BTreeMap<String, String>,
-        Option<proto::TestOutcome>,
-    ) {
+    ) -> TestResult {
         let mut r = Report::new();
         let mut claims = serde_json::Map::new();
         let mut sources = BTreeMap::new();
-        let done = |r: Report, claims: serde_json::Map<String, Value>, sources, outcome| {
-            (r.finish(), Value::Object(claims), sources, outcome)
+        let done = |r: Report, claims, claim_sources, outcome| TestResult {
+            checks: r.finish(),
+            claims,
+            claim_sources,
+            outcome,
         };
         let config =
             match crate::configuration::custom_oidc_row(&self.store, &login.partner_id).await {
@@ -123,42 +121,7 @@ where
                 "the IdP does not send iss (RFC 9207 not advertised)",
             ),
         }
-        let secret = if config.auth_method.needs_secret() {
-            match crate::configuration::client_secret(
-                &self.store,
-                self.keys.as_ref(),
-                &login.partner_id,
-            )
-            .await
-            {
-                Ok(s) => s,
-                Err(e) => {
-                    r.fail("token_exchange", &e);
-                    return done(r, claims, sources, None);
-                }
-            }
-        } else {
-            None
-        };
-        let tokens = match keystead_oidc::ClientCredentials::new(
-            config.auth_method,
-            &config.client_id,
-            secret,
-        ) {
-            Ok(creds) => {
-                self.idp
-                    .token_request(
-                        &creds,
-                        &self.config.redirect_uri(),
-                        &meta,
-                        code,
-                        &login.pkce_verifier,
-                    )
-                    .await
-            }
-            Err(e) => Err(e),
-        };
-        let tokens = match tokens {
+        let tokens = match self.exchange_code(&config, login, &meta, code).await {
             Ok(t) => {
                 r.pass(
                     "token_exchange",
@@ -170,19 +133,16 @@ where
                 t
             }
             Err(e) => {
-                r.fail("token_exchange", &e.into());
+                r.fail("token_exchange", &e);
                 return done(r, claims, sources, None);
             }
         };
-        let Some(id_token) = tokens.id_token.as_deref() else {
-            r.fail(
-                "id_token_signature",
-                &Error::new(
-                    ErrorCode::IdTokenInvalid,
-                    "the token response has no id_token (is the openid scope granted?)",
-                ),
-            );
-            return done(r, claims, sources, None);
+        let id_token = match id_token_of(&tokens) {
+            Ok(t) => t,
+            Err(e) => {
+                r.fail("id_token_signature", &e);
+                return done(r, claims, sources, None);
+            }
         };
         let outcome = self
             .idp
@@ -249,53 +209,54 @@ where
             }
         };
 
-        // userinfo, when the ID token has no verified email
-        let mut email = verified.verified_email();
-        let wants_email = config.scopes.split(' ').any(|s| s == "email");
-        match (&meta.userinfo_endpoint, &tokens.access_token) {
-            (Some(ui), Some(at)) if wants_email && email.is_none() => {
-                match self.idp.userinfo(ui, at).await {
-                    Ok(info)
-                        if info.get("sub").and_then(Value::as_str)
-                            == Some(verified.sub.as_str()) =>
-                    {
-                        email = keystead_oidc::jose::verified_email(&info);
-                        for (k, v) in info.as_object().cloned().unwrap_or_default() {
-                            // the email a sign-in uses is userinfo's when
-                            // it is the verified one
-                            let used =
-                                email.is_some() && matches!(k.as_str(), "email" | "email_verified");
-                            if used || !claims.contains_key(&k) {
-                                sources.insert(k.clone(), "userinfo".to_string());
-                                claims.insert(k, v);
-                            }
-                        }
-                        r.pass("userinfo", "userinfo answered for the same subject");
-                    }
-                    Ok(_) => r.fail(
-                        "userinfo",
-                        &Error::new(
-                            ErrorCode::IdTokenInvalid,
-                            "userinfo answered for another subject than the ID token",
-                        ),
-                    ),
-                    Err(e) => r.warn(
-                        "userinfo",
-                        e.message,
-                        Some("the sign-in works without it, but without an email".into()),
-                    ),
-                }
+        let email = match self.userinfo(&config, &meta, &tokens, &verified).await {
+            Userinfo::NotNeeded => {
+                r.pass("userinfo", "not needed");
+                verified.verified_email()
             }
-            _ => r.pass("userinfo", "not needed"),
-        }
+            Userinfo::Same(info) => {
+                let email = jose::verified_email(&info);
+                if let Value::Object(info) = info {
+                    for (k, v) in info {
+                        // the email a sign-in uses is userinfo's when it
+                        // is the verified one
+                        let used =
+                            email.is_some() && matches!(k.as_str(), "email" | "email_verified");
+                        if used || !claims.contains_key(&k) {
+                            sources.insert(k.clone(), "userinfo".to_string());
+                            claims.insert(k, v);
+                        }
+                    }
+                }
+                r.pass("userinfo", "userinfo answered for the same subject");
+                email
+            }
+            Userinfo::OtherSubject => {
+                r.fail(
+                    "userinfo",
+                    &Error::new(
+                        ErrorCode::IdTokenInvalid,
+                        "userinfo answered for another subject than the ID token",
+                    ),
+                );
+                None
+            }
+            Userinfo::Failed(e) => {
+                r.warn(
+                    "userinfo",
+                    e.message,
+                    Some("the sign-in works without it, but without an email".into()),
+                );
+                None
+            }
+        };
         let has_email = claims.contains_key("email");
         match (&email, has_email) {
             (Some(_), _) => r.pass("email", format!("a verified email from {}", sources.get("email").map_or("the IdP", String::as_str))),
             (None, true) => r.warn("email", "the email is not verified (email_verified is not true)", Some("wallets are not claimed by email, and require_verified_email refuses this user".into())),
             (None, false) => r.warn("email", "no email in the ID token or userinfo", Some("add the email scope, or have the IdP release the email claim".into())),
         }
-        let granted = tokens.scope.clone();
-        match granted {
+        match &tokens.scope {
             Some(g) => {
                 let missing: Vec<&str> = config
                     .scopes
@@ -317,12 +278,8 @@ where
                 "the token response lists no scope: the requested ones apply",
             ),
         }
-        let who = super::super::Identity {
-            issuer: config.issuer.clone(),
-            sub: verified.sub.clone(),
-            email: email.map(|e| e.to_ascii_lowercase()),
-        };
-        match self.check_rules(&config, &login.partner_id, &who).await {
+        let who = Identity::new(&config.issuer, verified.sub.clone(), email);
+        match self.check_rules(&config, &who).await {
             Ok(()) => r.pass("sign_in_rules", "the sign-in rules admit this user"),
             Err(e) => {
                 let d = e.detail();
